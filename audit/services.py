@@ -1,0 +1,203 @@
+"""Writing the audit trail: the one event function, and the sealer that chains events.
+
+Design (see docs/ARCHITECTURE.md): sequence numbers drawn at insert commit out
+of order, and a global lock held until commit would cap ingest at the disk's
+commit rate. So events are inserted unsealed in the business transaction, and a
+single sealer, serialised by an advisory lock, later gives committed events a
+gap-free ``seq`` and their hashes in the order they became visible.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.canonical import GENESIS_HASH, canonical_json, event_hash, normalize, sha256_hex
+from audit.catalogue import ACTIONS
+from audit.models import ActorType, AuditEvent
+from hitl_portal.actors import SYSTEM_USERNAME, current_actor, current_request_id
+from hitl_portal.roles import INTEGRATION, user_role
+
+logger = logging.getLogger(__name__)
+
+# Any constant works; it names the sealer's advisory lock in pg_locks.
+SEALER_LOCK_KEY = 0x48_49_54_4C_5345  # "HITLSE"
+SEAL_BATCH = 2000
+
+_UNSET: Any = object()
+
+
+def _actor_fields(actor: Any) -> tuple[str, int | None, str]:
+    if actor is None:
+        return ActorType.SYSTEM, None, "system"
+    username = actor.get_username()
+    if username == SYSTEM_USERNAME:
+        return ActorType.SYSTEM, actor.pk, username
+    if user_role(actor) == INTEGRATION:
+        return ActorType.INTEGRATION, actor.pk, username
+    return ActorType.USER, actor.pk, username
+
+
+def record_event(
+    action: str,
+    *,
+    actor: Any = _UNSET,
+    obj: Any = None,
+    object_type: str | None = None,
+    object_id: Any = None,
+    object_label: str | None = None,
+    system_id: int | None = None,
+    case_id: int | None = None,
+    data: dict[str, Any] | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+    at: Any = None,
+) -> AuditEvent:
+    """Record one audit event in the caller's transaction (the one function for it).
+
+    ``actor`` defaults to the acting user bound to this request or task; ``None``
+    means the system. The event is unsealed until the sealer runs after commit.
+    """
+    return bulk_record_events([
+        dict(
+            action=action, actor=actor, obj=obj, object_type=object_type, object_id=object_id,
+            object_label=object_label, system_id=system_id, case_id=case_id, data=data,
+            before=before, after=after, reason=reason, at=at,
+        )
+    ])[0]
+
+
+def bulk_record_events(specs: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Record many events with one INSERT (batch ingest); same rules as ``record_event``."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit events are written inside the state change's own transaction")
+    request_id = current_request_id()
+    default_actor = current_actor()
+    now = timezone.now()
+    rows: list[AuditEvent] = []
+    for spec in specs:
+        action = spec["action"]
+        if action not in ACTIONS:
+            raise ValueError(f"unknown audit action {action!r}: add it to audit.catalogue")
+        actor = spec.get("actor", _UNSET)
+        actor = default_actor if actor is _UNSET else actor
+        actor_type, actor_id, actor_name = _actor_fields(actor)
+        obj = spec.get("obj")
+        payload: dict[str, Any] = {}
+        for key in ("data", "before", "after"):
+            if spec.get(key) is not None:
+                payload[key] = spec[key]
+        payload_text = canonical_json(payload)
+        object_type = spec.get("object_type") or (obj._meta.model_name if obj is not None else "")
+        object_id = spec.get("object_id")
+        if object_id is None and obj is not None:
+            object_id = obj.pk
+        object_label = spec.get("object_label")
+        if object_label is None and obj is not None:
+            object_label = str(obj)
+        rows.append(
+            AuditEvent(
+                at=spec.get("at") or now,
+                actor_type=actor_type,
+                actor_id=actor_id,
+                actor_name=actor_name[:150],
+                action=action,
+                object_type=object_type,
+                object_id="" if object_id is None else str(object_id),
+                object_label=(object_label or "")[:255],
+                system_id=spec.get("system_id"),
+                case_id=spec.get("case_id"),
+                request_id=request_id[:80],
+                reason=spec.get("reason") or "",
+                payload=payload_text,
+                payload_sha256=sha256_hex(payload_text),
+            )
+        )
+    created = AuditEvent.objects.bulk_create(rows)
+    _schedule_seal()
+    return created
+
+
+def _schedule_seal() -> None:
+    """Seal right after this transaction commits (once per transaction)."""
+    if not settings.HITL_AUDIT_SEAL_ON_COMMIT:
+        return
+    if any(callback is _seal_after_commit for _, callback, _ in connection.run_on_commit):
+        return
+    transaction.on_commit(_seal_after_commit)
+
+
+def _seal_after_commit() -> None:
+    try:
+        seal_pending(wait=False)
+    except Exception:  # the beat sweeper seals whatever is left; never fail the request
+        logger.exception("inline audit sealing failed; beat will retry")
+
+
+def seal_pending(*, wait: bool = True, max_events: int | None = None) -> int:
+    """Seal committed, unsealed events in the order they became visible.
+
+    On PostgreSQL one sealer at a time holds an advisory lock; with ``wait=False``
+    a busy sealer is left to finish (it loops until nothing is left, and beat
+    sweeps what arrives just after). On SQLite writers are serialised anyway.
+    Returns how many events were sealed.
+    """
+    sealed = 0
+    while True:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    if wait:
+                        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEALER_LOCK_KEY])
+                    else:
+                        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEALER_LOCK_KEY])
+                        if not cursor.fetchone()[0]:
+                            return sealed
+                    # A lost seal is recomputed from the durable unsealed row, so
+                    # the sealer need not wait for its own fsync.
+                    cursor.execute("SET LOCAL synchronous_commit = off")
+            count = _seal_batch()
+        sealed += count
+        if count < SEAL_BATCH or (max_events is not None and sealed >= max_events):
+            return sealed
+
+
+def _seal_batch() -> int:
+    head = AuditEvent.objects.sealed().order_by("-seq").values_list("seq", "hash").first()
+    seq, prev_hash = head if head else (0, GENESIS_HASH)
+    pending = list(AuditEvent.objects.filter(seq__isnull=True).order_by("id")[:SEAL_BATCH])
+    if not pending:
+        return 0
+    now = timezone.now()
+    updates: list[tuple[int, str, str, Any, int]] = []
+    for event in pending:
+        seq += 1
+        event.seq = seq
+        event.prev_hash = prev_hash
+        event.hash = event_hash(event.envelope())
+        prev_hash = event.hash
+        updates.append((seq, event.prev_hash, event.hash, now, event.pk))
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        # The one permitted UPDATE of an event (the database trigger allows it
+        # only on an unsealed row, and only of these four columns).
+        cursor.executemany(
+            f"UPDATE {table} SET seq = %s, prev_hash = %s, hash = %s, sealed_at = %s WHERE id = %s AND seq IS NULL",
+            updates,
+        )
+    return len(pending)
+
+
+def payload_of(event: AuditEvent) -> dict[str, Any] | None:
+    """The event's payload as data (None once purged)."""
+    import json
+
+    return None if event.payload is None else json.loads(event.payload)
+
+
+__all__ = ["bulk_record_events", "normalize", "payload_of", "record_event", "seal_pending"]

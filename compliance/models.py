@@ -1,0 +1,1 @@
+"""Compliance workspace models (requirements catalog, obligations, incidents): see later issues."""

@@ -1,0 +1,74 @@
+"""API errors: JSON always, a machine-readable ``code`` on 401/403/404/409/413."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class Conflict(exceptions.APIException):
+    """409 with a code (and optional extra fields such as the existing object's id)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict."
+    default_code = "conflict"
+
+    def __init__(self, detail: str, code: str = "conflict", **extra: Any) -> None:
+        super().__init__(detail=detail, code=code)
+        self.extra = extra
+        self.code_name = code
+
+
+class Forbidden(exceptions.PermissionDenied):
+    """403 with a specific code, e.g. ``reviewer_suspended``."""
+
+    def __init__(self, detail: str, code: str = "forbidden") -> None:
+        super().__init__(detail=detail, code=code)
+        self.code_name = code
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, Conflict):
+        response.data = {"code": exc.code_name, "detail": str(exc.detail), **exc.extra}
+    elif isinstance(exc, exceptions.ValidationError):
+        if not isinstance(response.data, dict):
+            response.data = {"non_field_errors": response.data}
+    elif isinstance(response.data, dict) and "detail" in response.data:
+        code = getattr(exc, "code_name", None) or _code_of(exc)
+        response.data = {"code": code, "detail": str(response.data["detail"])}
+    return response
+
+
+def _code_of(exc: Exception) -> str:
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        return "not_authenticated"
+    if isinstance(exc, exceptions.PermissionDenied):
+        return "forbidden"
+    if isinstance(exc, exceptions.NotFound):
+        return "not_found"
+    if isinstance(exc, exceptions.Throttled):
+        return "throttled"
+    if isinstance(exc, exceptions.ParseError):
+        return "parse_error"
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return "method_not_allowed"
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return "unsupported_media_type"
+    return getattr(exc, "default_code", "error")

@@ -1,0 +1,70 @@
+"""A JSON parser that refuses what PostgreSQL cannot store.
+
+NUL characters and lone surrogates cannot go into text or jsonb, and NaN /
+Infinity are not JSON; letting them through turns bad input into a 500 at the
+database. Refused here as a 400 that names the offending field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.parsers import JSONParser
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _bad_text(value: str) -> str | None:
+    if "\x00" in value:
+        return "NUL characters are not allowed."
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Invalid unicode (lone surrogate) is not allowed."
+    return None
+
+
+def find_unstorable(data: Any, path: str = "") -> tuple[str, str] | None:
+    """Return ``(field path, message)`` for the first string PostgreSQL cannot store."""
+    if isinstance(data, str):
+        problem = _bad_text(data)
+        return (path or "non_field_errors", problem) if problem else None
+    if isinstance(data, dict):
+        for key, value in data.items():
+            key_path = f"{path}.{key}" if path else str(key)
+            problem = _bad_text(str(key))
+            if problem:
+                return (path or "non_field_errors", f"Key: {problem}")
+            found = find_unstorable(value, key_path)
+            if found:
+                return found
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found = find_unstorable(value, f"{path}[{index}]" if path else f"[{index}]")
+            if found:
+                return found
+    return None
+
+
+class StrictJSONParser(JSONParser):
+    """JSON only, UTF-8 only, no NaN, no NUL, no lone surrogates."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        raw = stream.read() if stream is not None else b""
+        if len(raw) > settings.HITL_MAX_BODY_BYTES:
+            raise ParseError("Request body too large.")
+        try:
+            text = raw.decode("utf-8")
+            data = json.loads(text, parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ParseError(f"Malformed JSON: {exc}") from exc
+        found = find_unstorable(data)
+        if found:
+            field, message = found
+            raise ValidationError({field: [message]})
+        return data

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class HitlPortalConfig(AppConfig):
+    name = "hitl_portal"
+    verbose_name = "Portal infrastructure"

@@ -1,0 +1,35 @@
+"""URL map: API under /api/v1/, pages per app, the admin oversight console."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from hitl_portal import views
+
+admin.site.site_header = "HITL oversight console"
+admin.site.site_title = "HITL oversight console"
+admin.site.index_title = "Oversight console"
+
+api_v1 = [
+    path("", include("reviews.api.urls")),
+    path("", include("audit.api.urls")),
+    path("", include("compliance.api.urls")),
+]
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/v1/", include(api_v1)),
+    path("review/", include("reviews.urls")),
+    path("audit/", include("audit.urls")),
+    path("compliance/", include("compliance.urls")),
+]
+
+handler403 = "hitl_portal.views.forbidden"
+handler404 = "hitl_portal.views.not_found"

@@ -1,0 +1,69 @@
+"""Project-level pages: health, the role-aware home page, error pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from hitl_portal.models import Heartbeat
+from hitl_portal.roles import ADMIN, COMPLIANCE_OFFICER, MANAGER, REVIEWER, user_role
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers: database reachable, broker reachable or embedded."""
+    body: dict[str, Any] = {"status": "ok", "database": "ok", "broker": "embedded"}
+    status = 200
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        body.update(status="error", database="error")
+        status = 503
+    if not settings.HITL_EMBEDDED_BROKER:
+        body["broker"] = _broker_status()
+        if body["broker"] != "ok":
+            body["status"] = "error"
+            status = 503
+    if body["database"] == "ok":
+        beat = Heartbeat.objects.filter(name="worker").values_list("seen_at", flat=True).first()
+        body["worker_last_seen"] = beat.isoformat() if beat else None
+        body["worker_age_s"] = round((timezone.now() - beat).total_seconds(), 1) if beat else None
+    return JsonResponse(body, status=status)
+
+
+def _broker_status() -> str:
+    from hitl_portal.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return "ok"
+    except Exception:
+        return "error"
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Send each role to where its work is."""
+    role = user_role(request.user)
+    if role == REVIEWER:
+        return redirect("reviews:queue")
+    if role in (COMPLIANCE_OFFICER, MANAGER, ADMIN):
+        return render(request, "home.html", {"role": role})
+    return render(request, "home.html", {"role": role})
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "403.html", {"message": str(exception or "")}, status=403)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "404.html", status=404)

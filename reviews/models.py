@@ -1,0 +1,493 @@
+"""Core domain of human oversight: AI systems, intervention points, people, cases, decisions.
+
+Behaviour lives in ``services.py`` (writes) and ``selectors.py`` (reads); the
+models carry data and the invariants the database can enforce.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from hitl_portal.actors import get_history_user
+
+# Art. 19 / 26(6): logs of a high-risk system are kept at least six months.
+MIN_RETENTION_DAYS = 183
+
+
+def tracked_history(**kwargs: object) -> HistoricalRecords:
+    """History on every tracked model, attributed to the acting user (browser, token or task)."""
+    return HistoricalRecords(get_user=get_history_user, **kwargs)
+
+
+class RiskTier(models.TextChoices):
+    PROHIBITED = "prohibited", "Prohibited (Art. 5)"
+    HIGH = "high", "High risk (Art. 6)"
+    LIMITED = "limited", "Limited risk (Art. 50)"
+    MINIMAL = "minimal", "Minimal risk"
+
+
+class OperatorRole(models.TextChoices):
+    PROVIDER = "provider", "Provider"
+    DEPLOYER = "deployer", "Deployer"
+    BOTH = "both", "Provider and deployer"
+
+
+class SystemStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    HALTED = "halted", "Halted (Art. 14(4)(e) stop)"
+    BLOCKED = "blocked", "Blocked (prohibited practice)"
+
+
+class AISystem(models.Model):
+    """An AI system under oversight, with its EU AI Act tier (declared and classified)."""
+
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    purpose = models.TextField(blank=True)
+    provider = models.CharField(max_length=200, blank=True)
+    role = models.CharField(max_length=10, choices=OperatorRole.choices, default=OperatorRole.DEPLOYER)
+    sector = models.CharField(max_length=100, blank=True)
+    declared_tier = models.CharField(max_length=12, choices=RiskTier.choices, blank=True)
+    classified_tier = models.CharField(max_length=12, choices=RiskTier.choices, blank=True)
+    # Annex III point as "5b", "1a"...; blank when none applies.
+    annex_iii_area = models.CharField(max_length=4, blank=True)
+    classification_rationale = models.JSONField(default=dict, blank=True)
+    classified_at = models.DateTimeField(null=True, blank=True)
+    is_public_body = models.BooleanField(default=False)
+    labels = models.JSONField(default=list)
+    positive_label = models.CharField(max_length=100, blank=True)
+    protected_attributes = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=10, choices=SystemStatus.choices, default=SystemStatus.ACTIVE)
+    status_reason = models.TextField(blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    retention_days = models.PositiveIntegerField(default=MIN_RETENTION_DAYS)
+    # Per-system thresholds (bias audits, KPI targets); defaults apply where a key is absent.
+    bias_thresholds = models.JSONField(default=dict, blank=True)
+    kpi_targets = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name = "AI system"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(retention_days__gte=MIN_RETENTION_DAYS), name="aisystem_retention_min_six_months"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=SystemStatus.values), name="aisystem_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def risk_tier(self) -> str:
+        """The classified tier wins over the declared one."""
+        return self.classified_tier or self.declared_tier
+
+    @property
+    def is_remote_biometric(self) -> bool:
+        """Annex III 1(a): four-eyes mandatory (Art. 14(5)), no SLA auto-accept."""
+        return self.annex_iii_area.lower() == "1a"
+
+
+class Stage(models.TextChoices):
+    LABELING = "labeling", "Labeling"
+    VALIDATION = "validation", "Validation"
+    EXCEPTION = "exception", "Exception handling"
+
+
+class SlaBreachAction(models.TextChoices):
+    ESCALATE = "escalate", "Escalate to an adjudicator"
+    ACCEPT_AI = "accept_ai", "Accept the AI output"
+    FAIL_CLOSED = "fail_closed", "Fail closed (no final label)"
+
+
+# The fields whose change bumps an intervention point's rules version.
+ROUTING_FIELDS: tuple[str, ...] = (
+    "stage",
+    "confidence_below",
+    "always_review_labels",
+    "high_stakes",
+    "random_sample_rate",
+    "reviewers_required",
+    "sla_seconds",
+    "on_sla_breach",
+    "blind_review_rate",
+    "gold_rate",
+    "guidelines",
+    "name",
+)
+
+
+class InterventionPoint(models.Model):
+    """Where humans step in for one system, with the routing rules that send cases to them."""
+
+    system = models.ForeignKey(AISystem, on_delete=models.PROTECT, related_name="intervention_points")
+    slug = models.SlugField(max_length=80)
+    name = models.CharField(max_length=200)
+    stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.VALIDATION)
+    confidence_below = models.FloatField(null=True, blank=True)
+    always_review_labels = models.JSONField(default=list, blank=True)
+    high_stakes = models.JSONField(default=list, blank=True)
+    random_sample_rate = models.FloatField(default=0.0)
+    reviewers_required = models.PositiveSmallIntegerField(default=1)
+    sla_seconds = models.PositiveIntegerField(null=True, blank=True)
+    on_sla_breach = models.CharField(max_length=12, choices=SlaBreachAction.choices, default=SlaBreachAction.ESCALATE)
+    blind_review_rate = models.FloatField(default=0.0)
+    gold_rate = models.FloatField(default=0.0)
+    guidelines = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["system__slug", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["system", "slug"], name="interventionpoint_unique_slug_per_system"),
+            models.CheckConstraint(
+                condition=Q(confidence_below__isnull=True) | Q(confidence_below__gte=0, confidence_below__lte=1),
+                name="interventionpoint_confidence_below_fraction",
+            ),
+            models.CheckConstraint(
+                condition=Q(random_sample_rate__gte=0, random_sample_rate__lte=1),
+                name="interventionpoint_random_sample_rate_fraction",
+            ),
+            models.CheckConstraint(
+                condition=Q(blind_review_rate__gte=0, blind_review_rate__lte=1),
+                name="interventionpoint_blind_review_rate_fraction",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="interventionpoint_gold_rate_fraction"
+            ),
+            models.CheckConstraint(
+                condition=Q(reviewers_required__gte=1, reviewers_required__lte=10),
+                name="interventionpoint_reviewers_required_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(sla_seconds__isnull=True) | Q(sla_seconds__gte=1), name="interventionpoint_sla_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system.slug}/{self.slug}"
+
+
+class ReviewerStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+
+
+class ReviewerProfile(models.Model):
+    """A reviewer's competence (Art. 4, Art. 26(2)): qualifications, status, adjudicator flag."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviewer_profile")
+    status = models.CharField(max_length=10, choices=ReviewerStatus.choices, default=ReviewerStatus.ACTIVE)
+    status_reason = models.TextField(blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    adjudicator = models.BooleanField(default=False)
+    qualifications = models.ManyToManyField(AISystem, blank=True, related_name="qualified_reviewers")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = tracked_history(m2m_fields=[qualifications])
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return self.user.get_username()
+
+    @property
+    def is_active_reviewer(self) -> bool:
+        return self.status == ReviewerStatus.ACTIVE and self.user.is_active
+
+
+class TrainingRecord(models.Model):
+    """Evidence of AI literacy / competence training (Art. 4, Art. 26(2)), with expiry."""
+
+    reviewer = models.ForeignKey(ReviewerProfile, on_delete=models.CASCADE, related_name="training_records")
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=40, default="ai_literacy")
+    system = models.ForeignKey(AISystem, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    completed_at = models.DateField()
+    expires_at = models.DateField(null=True, blank=True)
+    evidence_url = models.URLField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["-completed_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True) | Q(expires_at__gte=models.F("completed_at")),
+                name="trainingrecord_expiry_after_completion",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.reviewer})"
+
+
+class IntegrationProfile(models.Model):
+    """An integration (AI system backend) account: its linked systems and webhook secret."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="integration_profile"
+    )
+    systems = models.ManyToManyField(AISystem, blank=True, related_name="integrations")
+    webhook_secret = models.CharField(max_length=128)
+    secret_rotated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # The secret itself never goes into history rows.
+    history = tracked_history(m2m_fields=[systems], excluded_fields=["webhook_secret"])
+
+    def __str__(self) -> str:
+        return self.user.get_username()
+
+
+class CaseStatus(models.TextChoices):
+    AUTO_ACCEPTED = "auto_accepted", "Auto-accepted"
+    QUEUED = "queued", "Queued"
+    CLAIMED = "claimed", "Claimed"
+    ESCALATED = "escalated", "Escalated"
+    DECIDED = "decided", "Decided"
+
+
+# Cases a reviewer could be handed (a ``claimed`` one only once its lease expired).
+CLAIMABLE_STATUSES = (CaseStatus.QUEUED, CaseStatus.ESCALATED, CaseStatus.CLAIMED)
+OPEN_STATUSES = CLAIMABLE_STATUSES
+
+
+class Resolution(models.TextChoices):
+    AUTO_ACCEPTED = "auto_accepted", "Auto-accepted"
+    REVIEWED = "reviewed", "Reviewed"
+    ADJUDICATED = "adjudicated", "Adjudicated"
+    SLA_ACCEPT_AI = "sla_accept_ai", "SLA breach: AI output accepted"
+    SLA_FAIL_CLOSED = "sla_fail_closed", "SLA breach: failed closed"
+
+
+class Case(models.Model):
+    """One AI output under oversight, from ingestion to its final (human-validated) label."""
+
+    system = models.ForeignKey(AISystem, on_delete=models.PROTECT, related_name="cases")
+    intervention_point = models.ForeignKey(InterventionPoint, on_delete=models.PROTECT, related_name="cases")
+    external_id = models.CharField(max_length=255)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    input = models.JSONField(default=dict)
+    # SHA-256 of the canonical input: audit events refer to personal data by hash.
+    input_hash = models.CharField(max_length=64, blank=True)
+    prediction_label = models.CharField(max_length=100, null=True, blank=True)
+    prediction_confidence = models.FloatField(null=True, blank=True)
+    model_version = models.CharField(max_length=100, blank=True)
+    subject = models.JSONField(default=dict, blank=True)
+    callback_url = models.URLField(max_length=2000, blank=True)
+
+    status = models.CharField(max_length=14, choices=CaseStatus.choices)
+    routed = models.BooleanField(default=False)
+    routing_reasons = models.JSONField(default=list, blank=True)
+    rules_version = models.PositiveIntegerField(default=1)
+    reviewers_required = models.PositiveSmallIntegerField(default=1)
+    is_gold = models.BooleanField(default=False)
+    gold_label = models.CharField(max_length=100, null=True, blank=True)
+    blind = models.BooleanField(default=False)
+    # Review rounds: a reopen starts a new round, so earlier deciders may decide again.
+    review_round = models.PositiveSmallIntegerField(default=1)
+
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    received_at = models.DateTimeField(default=timezone.now)
+    sla_deadline = models.DateTimeField(null=True, blank=True)
+    sla_breached = models.BooleanField(default=False)
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, null=True, blank=True)
+    final_label = models.CharField(max_length=100, null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    true_label = models.CharField(max_length=100, null=True, blank=True)
+    true_label_at = models.DateTimeField(null=True, blank=True)
+    payload_purged_at = models.DateTimeField(null=True, blank=True)
+
+    # Personal data (input, subject) stays out of the history tables: history
+    # grows several times faster than the table and would multiply every copy a
+    # lawful purge must later erase.
+    history = tracked_history(excluded_fields=["input", "subject", "callback_url"])
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["system", "external_id"], name="case_unique_external_id_per_system"),
+            models.CheckConstraint(
+                condition=Q(prediction_confidence__isnull=True)
+                | Q(prediction_confidence__gte=0, prediction_confidence__lte=1),
+                name="case_confidence_fraction",
+            ),
+            models.CheckConstraint(condition=Q(status__in=CaseStatus.values), name="case_status_valid"),
+            models.CheckConstraint(
+                condition=~Q(status=CaseStatus.CLAIMED)
+                | Q(claimed_by__isnull=False, lease_expires_at__isnull=False),
+                name="case_claimed_has_holder_and_lease",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=[CaseStatus.DECIDED, CaseStatus.AUTO_ACCEPTED]) | Q(resolution__isnull=False),
+                name="case_closed_has_resolution",
+            ),
+            models.CheckConstraint(
+                condition=Q(reviewers_required__gte=1), name="case_reviewers_required_positive"
+            ),
+        ]
+        indexes = [
+            # The claim query: open cases in queue order (SLA deadline, then received).
+            models.Index(
+                fields=["intervention_point", "sla_deadline", "received_at", "id"],
+                name="case_claimable_idx",
+                condition=Q(status__in=["queued", "escalated", "claimed"]),
+            ),
+            models.Index(fields=["system", "received_at"], name="case_system_received_idx"),
+            models.Index(fields=["received_at"], name="case_received_idx"),
+            models.Index(
+                fields=["lease_expires_at"], name="case_live_lease_idx", condition=Q(status="claimed")
+            ),
+            models.Index(
+                fields=["sla_deadline"],
+                name="case_sla_open_idx",
+                condition=Q(status__in=["queued", "escalated", "claimed"], sla_breached=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system_id}:{self.external_id}"
+
+
+class DecisionOutcome(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    OVERRIDE = "override", "Override"
+    ESCALATE = "escalate", "Escalate"
+
+
+class Decision(models.Model):
+    """One reviewer's verdict on a case in one review round."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="decisions")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
+    round = models.PositiveSmallIntegerField(default=1)
+    outcome = models.CharField(max_length=10, choices=DecisionOutcome.choices)
+    label = models.CharField(max_length=100, null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    ai_shown = models.BooleanField(default=True)
+    is_adjudication = models.BooleanField(default=False)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["decided_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "reviewer", "round"], name="decision_one_per_reviewer_per_round"
+            ),
+            models.CheckConstraint(
+                condition=~Q(outcome=DecisionOutcome.OVERRIDE) | Q(label__isnull=False),
+                name="decision_override_has_label",
+            ),
+        ]
+        indexes = [models.Index(fields=["reviewer", "decided_at"], name="decision_reviewer_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} on case {self.case_id} by {self.reviewer_id}"
+
+
+class IdempotencyKey(models.Model):
+    """A replayable response for an integration's ``Idempotency-Key`` (kept ≥ 24 h).
+
+    Written in the same transaction as the case it created; the unique key makes a
+    racing duplicate wait on the row and then replay it. Not history-tracked: it is
+    itself a record of a response.
+    """
+
+    integration = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "key"], name="idempotencykey_unique_per_integration")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.integration_id}:{self.key}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Gave up"
+
+
+class WebhookDelivery(models.Model):
+    """One webhook message to an integration, retried with backoff by a beat sweeper."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    integration = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    event = models.CharField(max_length=40)
+    url = models.URLField(max_length=2000)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="webhook_due_idx", condition=Q(status="pending"))
+        ]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.url} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """Every delivery attempt, as shown in the admin."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    attempted_at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["attempted_at", "id"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempted_at:%Y-%m-%d %H:%M:%S} → {self.status_code or self.error[:40]}"

@@ -1,0 +1,136 @@
+"""Accounts of the portal's people and integrations: users, roles, reviewer competence."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import record_event
+from hitl_portal.roles import GROUP_ROLES, INTEGRATION, REVIEWER
+from reviews.models import AISystem, IntegrationProfile, ReviewerProfile, ReviewerStatus
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def _systems_by_slug(slugs: list[str], field: str = "systems") -> list[AISystem]:
+    systems = list(AISystem.objects.filter(slug__in=slugs))
+    missing = sorted(set(slugs) - {s.slug for s in systems})
+    if missing:
+        raise ValidationError({field: [f"unknown system(s): {', '.join(missing)}"]})
+    return systems
+
+
+@transaction.atomic
+def user_create(
+    *, actor: Any, username: str, password: str, role: str, email: str = "", systems: list[str] | None = None,
+    validate: bool = True,
+) -> tuple[User, str | None]:
+    """Create a user with exactly one role. Returns the user and, for integrations, the webhook secret.
+
+    ``systems`` qualifies a reviewer for those systems, or links an integration to
+    them (it may post cases only there).
+    """
+    if role not in GROUP_ROLES:
+        raise ValidationError({"role": [f"must be one of: {', '.join(GROUP_ROLES)}"]})
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": ["A user with that username already exists."]})
+    linked = _systems_by_slug(systems or [])
+    user = User(username=username, email=email)
+    if validate:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from exc
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    group, _ = Group.objects.get_or_create(name=role)
+    user.groups.add(group)
+    secret: str | None = None
+    if role == REVIEWER:
+        profile = ReviewerProfile(user=user)
+        profile._history_user = actor  # type: ignore[attr-defined]
+        profile.save()
+        profile.qualifications.set(linked)
+    elif role == INTEGRATION:
+        secret = new_webhook_secret()
+        integration = IntegrationProfile(user=user, webhook_secret=secret)
+        integration._history_user = actor  # type: ignore[attr-defined]
+        integration.save()
+        integration.systems.set(linked)
+    record_event("user.created", actor=actor, obj=user, object_label=username,
+                 after={"username": username, "role": role, "systems": sorted(s.slug for s in linked)})
+    return user, secret
+
+
+@transaction.atomic
+def integration_rotate_secret(*, actor: Any, user: User) -> str:
+    """Issue a new webhook secret (shown once); the old one stops signing at once."""
+    try:
+        profile = IntegrationProfile.objects.select_for_update().get(user=user)
+    except IntegrationProfile.DoesNotExist as exc:
+        raise ValidationError({"username": ["not an integration user"]}) from exc
+    profile.webhook_secret = new_webhook_secret()
+    profile.secret_rotated_at = timezone.now()
+    profile._history_user = actor  # type: ignore[attr-defined]
+    profile.save(update_fields=["webhook_secret", "secret_rotated_at"])
+    record_event("user.secret_rotated", actor=actor, obj=user, object_label=user.username)
+    return profile.webhook_secret
+
+
+@transaction.atomic
+def reviewer_update(
+    *,
+    actor: Any,
+    profile: ReviewerProfile,
+    reason: str,
+    status: str | None = None,
+    qualifications: list[str] | None = None,
+    adjudicator: bool | None = None,
+) -> ReviewerProfile:
+    """Suspend or reinstate a reviewer, change qualifications or the adjudicator flag (audited)."""
+    if not (reason or "").strip():
+        raise ValidationError({"reason": ["A reason is required."]})
+    profile = ReviewerProfile.objects.select_for_update().get(pk=profile.pk)
+    username = profile.user.username
+    if status is not None and status not in ReviewerStatus.values:
+        raise ValidationError({"status": [f"must be one of: {', '.join(ReviewerStatus.values)}"]})
+    changed_fields: list[str] = []
+    if status is not None and status != profile.status:
+        before_status = profile.status
+        profile.status = status
+        profile.status_reason = reason
+        profile.status_changed_at = timezone.now()
+        changed_fields += ["status", "status_reason", "status_changed_at"]
+        action = "reviewer.suspended" if status == ReviewerStatus.SUSPENDED else "reviewer.reinstated"
+        record_event(action, actor=actor, obj=profile, object_label=username, reason=reason,
+                     before={"status": before_status}, after={"status": status})
+    details_before: dict[str, Any] = {}
+    details_after: dict[str, Any] = {}
+    if adjudicator is not None and adjudicator != profile.adjudicator:
+        details_before["adjudicator"], details_after["adjudicator"] = profile.adjudicator, adjudicator
+        profile.adjudicator = adjudicator
+        changed_fields.append("adjudicator")
+    if changed_fields:
+        profile._history_user = actor  # type: ignore[attr-defined]
+        profile.save(update_fields=[*changed_fields, "updated_at"])
+    if qualifications is not None:
+        systems = _systems_by_slug(qualifications, "qualifications")
+        current = sorted(profile.qualifications.values_list("slug", flat=True))
+        wanted = sorted(s.slug for s in systems)
+        if current != wanted:
+            profile._history_user = actor  # type: ignore[attr-defined]
+            profile.qualifications.set(systems)
+            details_before["qualifications"], details_after["qualifications"] = current, wanted
+    if details_after:
+        record_event("reviewer.updated", actor=actor, obj=profile, object_label=username, reason=reason,
+                     before=details_before, after=details_after)
+    return profile
