@@ -1,5 +1,10 @@
-"""API routes of the reviews app."""
+"""API routes of the reviews app (mounted under /api/v1/), one module per area."""
 
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", include("reviews.api.urls_accounts")),
+    path("", include("reviews.api.urls_systems")),
+    path("", include("reviews.api.urls_cases")),
+    path("", include("reviews.api.urls_queue")),
+]

@@ -1,0 +1,1 @@
+"""Admin views for webhook deliveries and their attempts."""

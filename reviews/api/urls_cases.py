@@ -1,0 +1,5 @@
+"""API routes: cases."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""API routes: queue."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

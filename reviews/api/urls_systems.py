@@ -1,0 +1,5 @@
+"""API routes: systems."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
