@@ -260,6 +260,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.seal_pending", "schedule": 1.0},
     "portal-heartbeat": {"task": "hitl_portal.heartbeat", "schedule": 15.0},
+    "reviews-expire-leases": {"task": "reviews.expire_leases", "schedule": 5.0},
+    "reviews-apply-sla-breaches": {"task": "reviews.apply_sla_breaches", "schedule": 15.0},
+    "reviews-sweep-webhooks": {"task": "reviews.sweep_webhooks", "schedule": 5.0},
 }
 
 # --- Audit chain ------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Queue, lease and SLA tasks."""
