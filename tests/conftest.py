@@ -73,7 +73,7 @@ def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> None:
 @pytest.fixture
 def make_user(db: Any) -> Callable[..., User]:
     """Create a user with a role (``admin`` makes a superuser)."""
-    from reviews.services import user_create
+    from reviews.services.people import user_create
 
     counter = {"n": 0}
 

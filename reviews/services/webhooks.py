@@ -1,0 +1,423 @@
+"""Signed webhooks: enqueue on decided / auto-accepted, deliver with retries kept in a table.
+
+Flow (api-v1 "Webhooks"):
+
+1. ``webhooks_enqueue`` runs inside the transaction in which cases reached
+   ``decided`` or ``auto_accepted``. It freezes the exact JSON body (what was
+   decided *then*) in a ``WebhookDelivery`` row and schedules ONE Celery task for
+   all rows on commit, so no task ever runs before its rows exist and no delivery
+   ever runs inside a web request.
+2. ``webhooks_deliver`` (the task) and ``webhooks_sweep`` (beat, every few
+   seconds) send due pending rows. A row is *claimed* before it is sent: a short
+   transaction (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite
+   serialises writers) pushes ``next_attempt_at`` forward by a lease, so two
+   workers never send the same delivery at once and no row lock is held while
+   the network is slow. A worker that dies mid-send leaves the row due again
+   after the lease (at-least-once; receivers dedupe by ``X-HITL-Delivery``).
+3. Each attempt is logged (``WebhookAttempt``). 2xx → delivered (audited);
+   otherwise exponential backoff ``min(base · 2^(attempts-1), cap)`` until
+   ``max attempts``, then failed (audited). Retries wait in the table for the
+   sweeper, never as long countdowns on the broker.
+
+The body is signed at send time with the integration's *current* webhook secret
+(HMAC-SHA256 of the raw body bytes), so a rotated secret takes effect for
+pending retries too.
+
+Callback URLs must be http(s). Loopback and private addresses are deliberately
+NOT filtered (no SSRF filter): the tests and on-premises integrations deliver to
+them. Callback URLs are given by authenticated integrations only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import prefetch_related_objects
+from django.utils import timezone
+
+from audit.services import record_event
+from reviews.models import (
+    Case,
+    CaseStatus,
+    DeliveryStatus,
+    IntegrationProfile,
+    WebhookAttempt,
+    WebhookDelivery,
+)
+
+logger = logging.getLogger(__name__)
+
+EVENT_DECIDED = "case.decided"
+EVENT_AUTO_ACCEPTED = "case.auto_accepted"
+_EVENT_FOR_STATUS = {CaseStatus.DECIDED: EVENT_DECIDED, CaseStatus.AUTO_ACCEPTED: EVENT_AUTO_ACCEPTED}
+
+USER_AGENT = "hitl-portal-webhooks/1"
+ALLOWED_SCHEMES = ("http", "https")
+# Kept short in the audit trail and the admin: a receiver's error page is not ours to keep.
+MAX_ERROR_CHARS = 500
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def webhook_timeout() -> float:
+    """Seconds to wait for a receiver (connect + response)."""
+    return float(_setting("HITL_WEBHOOK_TIMEOUT_SECONDS", 5))
+
+
+def max_attempts() -> int:
+    """Attempts before a delivery gives up (status failed)."""
+    return int(_setting("HITL_WEBHOOK_MAX_ATTEMPTS", 8))
+
+
+def backoff_delay(attempts: int) -> timedelta:
+    """Wait before the next attempt after ``attempts`` failed ones: ``min(base · 2^(attempts-1), cap)``."""
+    base = float(_setting("HITL_WEBHOOK_BACKOFF_BASE_SECONDS", 10))
+    cap = float(_setting("HITL_WEBHOOK_BACKOFF_CAP_SECONDS", 3600))
+    exponent = max(attempts - 1, 0)
+    # Beyond 2^20 the cap has long applied; avoid building huge floats.
+    seconds = cap if exponent > 20 else min(base * (2**exponent), cap)
+    return timedelta(seconds=seconds)
+
+
+def _lease() -> timedelta:
+    # Longer than one send (timeout) with a wide margin: only a dead worker lets it lapse.
+    return timedelta(seconds=webhook_timeout() + 55)
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The ``X-HITL-Signature`` header value: ``sha256=<hex HMAC-SHA256(body, secret)>``."""
+    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def _case_representation(case: Case) -> dict[str, Any]:
+    # Imported late: the selector module imports services of its own.
+    from reviews.selectors.cases import case_representation
+
+    return case_representation(case)
+
+
+def render_body(*, event: str, case: Case) -> str:
+    """The exact JSON text that is stored, signed and sent (compact, stable key order)."""
+    payload = {"event": event, "case": _case_representation(case)}
+    return json.dumps(payload, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
+
+
+# --- Enqueue ----------------------------------------------------------------------
+
+
+def webhooks_enqueue(*, cases: Iterable[Case]) -> list[WebhookDelivery]:
+    """Create a delivery for every case with a ``callback_url``; one task for all, on commit.
+
+    Call it inside the transaction in which the cases reached ``decided`` or
+    ``auto_accepted`` (the rows roll back with it). Cases without a callback URL,
+    or in any other status, are skipped without a query. The body is rendered now,
+    so it reflects what was decided in this transaction.
+    """
+    wanted = [case for case in cases if case.callback_url and case.status in _EVENT_FOR_STATUS]
+    if not wanted:
+        return []
+    # One query per relation for the whole batch instead of per case (no N+1); already
+    # cached relations (the ingest and decision services attach them) cost nothing.
+    prefetch_related_objects(wanted, "system", "intervention_point", "decisions__reviewer")
+    now = timezone.now()
+    rows = [
+        WebhookDelivery(
+            case=case,
+            integration_id=case.submitted_by_id,
+            event=_EVENT_FOR_STATUS[case.status],
+            url=case.callback_url,
+            body=render_body(event=_EVENT_FOR_STATUS[case.status], case=case),
+            status=DeliveryStatus.PENDING,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for case in wanted
+    ]
+    created = WebhookDelivery.objects.bulk_create(rows)
+    ids = [row.pk for row in created]
+    transaction.on_commit(lambda: _schedule_delivery(ids))
+    return created
+
+
+def _schedule_delivery(delivery_ids: list[int]) -> None:
+    """Hand the ids to the worker; if the broker is down the sweeper still finds the rows."""
+    from reviews.tasks_webhooks import deliver_webhooks
+
+    try:
+        deliver_webhooks.delay(delivery_ids)
+    except Exception:  # never fail the committed request because the broker hiccupped
+        logger.exception("could not enqueue webhook delivery task; the sweeper will deliver %s", delivery_ids)
+
+
+# --- Claiming ---------------------------------------------------------------------
+
+
+def _claim(*, now: datetime, delivery_id: int | None = None) -> tuple[WebhookDelivery, datetime] | None:
+    """Claim one due pending delivery (the given one, or the next due) by pushing out its lease.
+
+    Returns the row and its lease stamp, or None when nothing is due / another
+    worker holds it. The transaction is short: the HTTP call happens after commit.
+    """
+    lease_until = now + _lease()
+    with transaction.atomic():
+        qs = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        if delivery_id is not None:
+            qs = qs.filter(pk=delivery_id)
+        qs = qs.order_by("next_attempt_at", "id")
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        delivery = qs.select_related("case").first()
+        if delivery is None:
+            return None
+        # Compare-and-set: on SQLite (no row locks) the IMMEDIATE transaction already
+        # serialises us, and the conditional UPDATE makes the claim explicit anyway.
+        claimed = WebhookDelivery.objects.filter(
+            pk=delivery.pk, status=DeliveryStatus.PENDING, next_attempt_at=delivery.next_attempt_at
+        ).update(next_attempt_at=lease_until)
+        if not claimed:
+            return None
+        delivery.next_attempt_at = lease_until
+    return delivery, lease_until
+
+
+# --- Sending ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome of one HTTP attempt."""
+
+    status_code: int | None
+    error: str
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is a failed delivery: following it would re-send a signed body elsewhere (or as GET)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def _post(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+    started = time.monotonic()
+    # The scheme was checked in ``_send`` (http/https only), and redirects are refused.
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    status: int | None = None
+    error = ""
+    try:
+        with _opener.open(request, timeout=webhook_timeout()) as response:
+            status = response.status
+            response.read(1024)
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+        try:
+            snippet = exc.read(MAX_ERROR_CHARS).decode("utf-8", "replace")
+        except Exception:  # the body is only a hint for the admin
+            snippet = ""
+        error = f"HTTP {exc.code}: {snippet}".strip().rstrip(":")
+    except urllib.error.URLError as exc:
+        error = f"connection error: {exc.reason}"
+    except (TimeoutError, OSError, http.client.HTTPException, ValueError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return SendResult(status_code=status, error=error[:MAX_ERROR_CHARS], duration_ms=duration_ms)
+
+
+def _current_secret(delivery: WebhookDelivery) -> str | None:
+    if delivery.integration_id is None:
+        return None
+    return (
+        IntegrationProfile.objects.filter(user_id=delivery.integration_id)
+        .values_list("webhook_secret", flat=True)
+        .first()
+    ) or None
+
+
+def _send(delivery: WebhookDelivery) -> SendResult:
+    """One attempt: refuse non-http(s) URLs and unsigned bodies, else POST the stored body."""
+    scheme = urlsplit(delivery.url).scheme.lower()
+    if scheme not in ALLOWED_SCHEMES:
+        return SendResult(None, f"refused: callback URL scheme {scheme!r} is not http or https", 0)
+    secret = _current_secret(delivery)
+    if secret is None:
+        return SendResult(None, "refused: the submitting account has no integration webhook secret", 0)
+    body = delivery.body.encode("utf-8")
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-HITL-Delivery": str(delivery.uuid),
+        "X-HITL-Signature": sign(body, secret),
+    }
+    return _post(url=delivery.url, body=body, headers=headers)
+
+
+def _is_permanent(result: SendResult) -> bool:
+    # Retrying cannot fix a refused scheme or a missing secret: give up at once.
+    return result.status_code is None and result.error.startswith("refused:")
+
+
+def _audit_data(delivery: WebhookDelivery, result: SendResult) -> dict[str, Any]:
+    # The URL may carry the integration's tokens or identifiers: only its host is kept.
+    return {
+        "delivery": str(delivery.uuid),
+        "event": delivery.event,
+        "attempts": delivery.attempts,
+        "status_code": result.status_code,
+        "error": result.error,
+        "host": urlsplit(delivery.url).hostname or "",
+    }
+
+
+def _record(*, delivery: WebhookDelivery, lease_until: datetime, result: SendResult, now: datetime) -> str:
+    """Log the attempt and move the delivery on (delivered / retry later / failed).
+
+    If an admin re-requested the delivery while it was in flight (the lease stamp
+    changed), the attempt is logged but the new schedule is left alone, except a
+    success, which is a success whoever asked for it.
+    """
+    with transaction.atomic():
+        current = WebhookDelivery.objects.select_for_update().select_related("case").get(pk=delivery.pk)
+        WebhookAttempt.objects.create(
+            delivery=current,
+            attempted_at=now,
+            status_code=result.status_code,
+            error=result.error,
+            duration_ms=result.duration_ms,
+        )
+        ours = current.status == DeliveryStatus.PENDING and current.next_attempt_at == lease_until
+        if not ours and not (result.ok and current.status == DeliveryStatus.PENDING):
+            return current.status
+        current.attempts += 1
+        current.last_status_code = result.status_code
+        current.last_error = result.error
+        fields = ["attempts", "last_status_code", "last_error", "status", "next_attempt_at", "delivered_at"]
+        if result.ok:
+            current.status = DeliveryStatus.DELIVERED
+            current.delivered_at = now
+            action = "webhook.delivered"
+        elif _is_permanent(result) or current.attempts >= max_attempts():
+            current.status = DeliveryStatus.FAILED
+            action = "webhook.failed"
+        else:
+            current.next_attempt_at = now + backoff_delay(current.attempts)
+            action = None
+        current.save(update_fields=fields)
+        if action is not None:
+            record_event(
+                action,
+                actor=None,
+                obj=current,
+                object_label=f"webhook {current.uuid}",
+                system_id=current.case.system_id,
+                case_id=current.case_id,
+                data=_audit_data(current, result),
+            )
+        return current.status
+
+
+def _attempt(*, now: datetime, delivery_id: int | None = None) -> tuple[int, str] | None:
+    claim = _claim(now=now, delivery_id=delivery_id)
+    if claim is None:
+        return None
+    delivery, lease_until = claim
+    result = _send(delivery)
+    status = _record(delivery=delivery, lease_until=lease_until, result=result, now=now)
+    return delivery.pk, status
+
+
+# --- Entry points used by the tasks -------------------------------------------------
+
+
+def webhooks_deliver(*, delivery_ids: Iterable[int], now: datetime | None = None, budget_seconds: float = 240.0) -> int:
+    """Send the given deliveries if they are still pending and due; returns how many were attempted.
+
+    Idempotent: delivered, failed, not-yet-due or in-flight rows are skipped, so a
+    re-run task (``acks_late``) never sends a delivered row again. Stops after
+    ``budget_seconds`` (below the task time limit); the sweeper sends the rest.
+    """
+    started = time.monotonic()
+    attempted = 0
+    for delivery_id in sorted(set(delivery_ids)):
+        if time.monotonic() - started > budget_seconds:
+            logger.info("webhook delivery budget spent; leaving the rest to the sweeper")
+            break
+        if _attempt(now=now or timezone.now(), delivery_id=delivery_id) is not None:
+            attempted += 1
+    return attempted
+
+
+def webhooks_sweep(*, now: datetime | None = None, batch: int | None = None, budget_seconds: float = 60.0) -> int:
+    """Send due pending deliveries (oldest due first), at most ``batch`` of them; returns the count.
+
+    Run by beat every few seconds. Several sweepers may run at once: each claims
+    rows another does not hold. With ``now`` given (tests), every attempt uses it
+    as the clock, so a retry is driven by passing a later ``now``, not by sleeping.
+    """
+    limit = batch if batch is not None else int(_setting("HITL_WEBHOOK_SWEEP_BATCH", 100))
+    started = time.monotonic()
+    attempted = 0
+    while attempted < limit and time.monotonic() - started <= budget_seconds:
+        if _attempt(now=now or timezone.now()) is None:
+            break
+        attempted += 1
+    return attempted
+
+
+# --- Admin: redeliver ---------------------------------------------------------------
+
+
+@transaction.atomic
+def webhook_redeliver(*, actor: Any, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again (same body and ``X-HITL-Delivery``, signed with the current secret).
+
+    Resets it to pending with a fresh attempt budget, due now; the attempt log is
+    kept. Audited as ``webhook.redelivery_requested``; the task is enqueued on commit.
+    """
+    current = WebhookDelivery.objects.select_for_update().select_related("case").get(pk=delivery.pk)
+    before = {"status": current.status, "attempts": current.attempts}
+    now = timezone.now()
+    current.status = DeliveryStatus.PENDING
+    current.attempts = 0
+    current.next_attempt_at = now
+    current.delivered_at = None
+    current.save(update_fields=["status", "attempts", "next_attempt_at", "delivered_at"])
+    record_event(
+        "webhook.redelivery_requested",
+        actor=actor,
+        obj=current,
+        object_label=f"webhook {current.uuid}",
+        system_id=current.case.system_id,
+        case_id=current.case_id,
+        before=before,
+        after={"status": current.status, "attempts": current.attempts},
+        data={"delivery": str(current.uuid), "event": current.event},
+    )
+    pk = current.pk
+    transaction.on_commit(lambda: _schedule_delivery([pk]))
+    return current
