@@ -1,6 +1,14 @@
-"""Pages of the reviews app."""
+"""Pages of the reviews app: the reviewer workbench under /review/."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from reviews import views
 
 app_name = "reviews"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.QueueView.as_view(), name="queue"),
+    path("claim/", views.ClaimNextView.as_view(), name="claim"),
+    path("case/<int:pk>/", views.CaseView.as_view(), name="case"),
+    path("case/<int:pk>/renew/", views.RenewView.as_view(), name="renew"),
+    path("case/<int:pk>/release/", views.ReleaseView.as_view(), name="release"),
+]
