@@ -1,6 +1,9 @@
 """Pages of the compliance app."""
 
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
 app_name = "compliance"
-urlpatterns: list = []
+urlpatterns = [
+    path("incidents/", include("compliance.urls_incidents")),
+    path("", include("compliance.urls_workspace")),
+]

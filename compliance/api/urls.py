@@ -1,5 +1,8 @@
-"""API routes of the compliance app."""
+"""API routes of the compliance app (mounted under /api/v1/)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", include("compliance.api.urls_incidents")),
+    path("", include("compliance.api.urls_workspace")),
+]

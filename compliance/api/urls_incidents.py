@@ -1,0 +1,5 @@
+"""Routes."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
