@@ -164,16 +164,22 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+if TESTING:
+    _STATIC_BACKEND = "django.contrib.staticfiles.storage.StaticFilesStorage"
+elif PRODUCTION:
+    # Hashed names (cached forever by browsers) plus pre-compressed gzip/brotli copies.
+    _STATIC_BACKEND = "whitenoise.storage.CompressedManifestStaticFilesStorage"
+else:
+    # The embedded default skips compression: it would make every quickstart's
+    # collectstatic take minutes (the API docs' assets are large) for no gain on loopback.
+    _STATIC_BACKEND = "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": (
-            "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if TESTING
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        )
-    },
+    "staticfiles": {"BACKEND": _STATIC_BACKEND},
 }
+# Tests (and DEBUG) serve static files straight from the apps, without collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 
@@ -208,6 +214,8 @@ REST_FRAMEWORK = {
         # Per integration; generous so that no benchmark-rate integration is slowed.
         "integration": env("HITL_THROTTLE_INTEGRATION", "200000/min"),
     },
+    # Behind N reverse proxies, trust N X-Forwarded-For hops (throttling by client address).
+    "NUM_PROXIES": env_int("HITL_NUM_PROXIES", 0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -237,12 +245,17 @@ else:
 # --- Celery -----------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 HITL_EMBEDDED_BROKER = CELERY_BROKER_URL is None
+HITL_EMBEDDED_BROKER_FILE: Path | None = None
 if HITL_EMBEDDED_BROKER:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # kombu's SQLAlchemy transport on a SQLite file: a real broker that needs no
     # server, so the worker and beat run beside the web server as in production.
-    CELERY_BROKER_URL = f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.5}
+    HITL_EMBEDDED_BROKER_FILE = VAR_DIR / "celery-broker.sqlite3"
+    CELERY_BROKER_URL = f"sqla+sqlite:///{HITL_EMBEDDED_BROKER_FILE}"
+    # kombu hands these options to SQLAlchemy's create_engine (a ``polling_interval``
+    # here would break it): ``timeout`` is SQLite's busy timeout, so the web server,
+    # the worker and beat wait for each other's writes instead of failing.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 30}}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -264,6 +277,13 @@ CELERY_BEAT_SCHEDULE = {
     "reviews-apply-sla-breaches": {"task": "reviews.apply_sla_breaches", "schedule": 15.0},
     "reviews-sweep-webhooks": {"task": "reviews.sweep_webhooks", "schedule": 5.0},
 }
+if HITL_EMBEDDED_BROKER:
+    # kombu's SQL transport keeps every delivered message (marked invisible); without
+    # pruning, the broker table and every poll of it would grow without bound.
+    CELERY_BEAT_SCHEDULE["portal-prune-embedded-broker"] = {
+        "task": "hitl_portal.prune_embedded_broker",
+        "schedule": 600.0,
+    }
 
 # --- Audit chain ------------------------------------------------------------------
 # Seal inline right after commit (always on SQLite, where there is one writer);

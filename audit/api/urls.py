@@ -1,5 +1,10 @@
-"""API routes of the audit app."""
+"""API routes of the audit app (mounted under /api/v1/)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from audit.api.views import AuditEventViewSet, AuditVerifyView
+
+urlpatterns = [
+    path("audit/events/", AuditEventViewSet.as_view({"get": "list"}), name="audit-events"),
+    path("audit/verify/", AuditVerifyView.as_view(), name="audit-verify"),
+]

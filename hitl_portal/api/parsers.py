@@ -8,15 +8,12 @@ database. Refused here as a 400 that names the offending field.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _bad_text(value: str) -> str | None:
@@ -30,7 +27,13 @@ def _bad_text(value: str) -> str | None:
 
 
 def find_unstorable(data: Any, path: str = "") -> tuple[str, str] | None:
-    """Return ``(field path, message)`` for the first string PostgreSQL cannot store."""
+    """Return ``(field path, message)`` for the first value PostgreSQL cannot store.
+
+    Strings with NUL or lone surrogates, and non-finite numbers (NaN, Infinity,
+    1e999), which Python's JSON reader accepts but jsonb and JSON itself do not.
+    """
+    if isinstance(data, float) and not math.isfinite(data):
+        return (path or "non_field_errors", "Must be a finite number (NaN and Infinity are not JSON).")
     if isinstance(data, str):
         problem = _bad_text(data)
         return (path or "non_field_errors", problem) if problem else None
@@ -60,7 +63,7 @@ class StrictJSONParser(JSONParser):
             raise ParseError("Request body too large.")
         try:
             text = raw.decode("utf-8")
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text)
         except (UnicodeDecodeError, ValueError) as exc:
             raise ParseError(f"Malformed JSON: {exc}") from exc
         found = find_unstorable(data)

@@ -1,5 +1,16 @@
-"""API routes: accounts."""
+"""API routes: accounts (tokens, users, reviewers)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from reviews.api.views.accounts import ReviewerViewSet, TokenObtainView, UserViewSet
+
+urlpatterns = [
+    path("auth/token/", TokenObtainView.as_view(), name="api-auth-token"),
+    path("users/", UserViewSet.as_view({"get": "list", "post": "create"}), name="api-user-list"),
+    path(
+        "users/<str:username>/rotate-secret/",
+        UserViewSet.as_view({"post": "rotate_secret"}),
+        name="api-user-rotate-secret",
+    ),
+    path("reviewers/<str:username>/", ReviewerViewSet.as_view({"patch": "partial_update"}), name="api-reviewer-detail"),
+]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, User, update_last_login
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from audit.services import record_event
 from hitl_portal.roles import GROUP_ROLES, INTEGRATION, REVIEWER
@@ -51,7 +52,12 @@ def user_create(
             raise ValidationError({"password": exc.messages}) from exc
     user.set_password(password)
     user.full_clean(exclude=["password"])
-    user.save()
+    try:
+        # A savepoint: losing a race for the username is a 400, not a broken transaction.
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        raise ValidationError({"username": ["A user with that username already exists."]}) from exc
     group, _ = Group.objects.get_or_create(name=role)
     user.groups.add(group)
     secret: str | None = None
@@ -69,6 +75,30 @@ def user_create(
     record_event("user.created", actor=actor, obj=user, object_label=username,
                  after={"username": username, "role": role, "systems": sorted(s.slug for s in linked)})
     return user, secret
+
+
+@transaction.atomic
+def user_token_issue(*, user: User) -> Token:
+    """Hand an authenticated user their API token (created on first use), audited as their own act.
+
+    The caller has checked the credentials; an inactive account is refused here too. The
+    event names the user, never the token.
+    """
+    if not user.is_active:
+        raise ValidationError({"username": ["This account is inactive."]})
+    token = Token.objects.filter(user=user).first()
+    created = token is None
+    if token is None:
+        try:
+            with transaction.atomic():
+                token = Token.objects.create(user=user)
+        except IntegrityError:
+            # Two logins of the same user raced; the other one created the token.
+            token = Token.objects.get(user=user)
+            created = False
+    update_last_login(None, user)
+    record_event("user.token_issued", actor=user, obj=user, object_label=user.username, data={"created": created})
+    return token
 
 
 @transaction.atomic

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_event
@@ -16,6 +16,47 @@ SYSTEM_FIELDS = (
     "name", "purpose", "provider", "role", "sector", "declared_tier", "annex_iii_area", "labels",
     "positive_label", "protected_attributes", "retention_days", "is_public_body", "bias_thresholds", "kpi_targets",
 )
+
+
+# Annex III high-risk use cases as "<area><point>": area 2 (critical infrastructure)
+# has no lettered points, every other area does.
+ANNEX_III_POINTS: frozenset[str] = frozenset(
+    ["1a", "1b", "1c", "2", "3a", "3b", "3c", "3d", "4a", "4b", "5a", "5b", "5c", "5d",
+     "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c", "7d", "8a", "8b"]
+)
+
+
+def _string_list_problem(values: Any, *, allow_empty: bool) -> str | None:
+    """Why ``values`` is not a list of unique non-empty strings (``None`` when it is)."""
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        return "must be a list of strings"
+    if not values and not allow_empty:
+        return "must not be empty"
+    if any(not v.strip() for v in values):
+        return "must not contain empty strings"
+    if len(set(values)) != len(values):
+        return "must not contain duplicates"
+    return None
+
+
+def _validate_system_values(values: dict[str, Any]) -> None:
+    """Registration rules for the fields present in ``values`` (the label space, the Annex III point)."""
+    errors: dict[str, list[str]] = {}
+    if "labels" in values:
+        problem = _string_list_problem(values["labels"], allow_empty=False)
+        if problem:
+            errors["labels"] = [problem]
+    if "protected_attributes" in values:
+        problem = _string_list_problem(values["protected_attributes"], allow_empty=True)
+        if problem:
+            errors["protected_attributes"] = [problem]
+    area = values.get("annex_iii_area")
+    if area and area not in ANNEX_III_POINTS:
+        errors["annex_iii_area"] = [
+            "must be an Annex III point such as 1a or 5b (areas 1-8; area 2 has no letter)"
+        ]
+    if errors:
+        raise ValidationError(errors)
 
 
 def _validate_point_rules(system: AISystem, values: dict[str, Any]) -> None:
@@ -37,6 +78,9 @@ def _validate_point_rules(system: AISystem, values: dict[str, Any]) -> None:
 @transaction.atomic
 def system_create(*, actor: Any, slug: str, name: str, labels: list[str], **fields: Any) -> AISystem:
     """Register an AI system. A prohibited tier blocks it at once (Art. 5)."""
+    _validate_system_values({"labels": labels, **fields})
+    if AISystem.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": ["An AI system with this slug already exists."]})
     system = AISystem(slug=slug, name=name, labels=labels, **fields)
     if system.risk_tier == RiskTier.PROHIBITED:
         system.status = SystemStatus.BLOCKED
@@ -45,7 +89,12 @@ def system_create(*, actor: Any, slug: str, name: str, labels: list[str], **fiel
         raise ValidationError({"positive_label": ["must be one of the labels"]})
     system.full_clean()
     system._history_user = actor  # type: ignore[attr-defined]
-    system.save()
+    try:
+        # A savepoint, so that losing a race for the slug is a 400, not a broken transaction.
+        with transaction.atomic():
+            system.save()
+    except IntegrityError as exc:
+        raise ValidationError({"slug": ["An AI system with this slug already exists."]}) from exc
     record_event("system.created", actor=actor, obj=system, system_id=system.pk,
                  after=snapshot(system, ("slug", *SYSTEM_FIELDS, "status")))
     if system.status == SystemStatus.BLOCKED:
@@ -56,13 +105,29 @@ def system_create(*, actor: Any, slug: str, name: str, labels: list[str], **fiel
 
 @transaction.atomic
 def system_update(*, actor: Any, system: AISystem, changes: dict[str, Any], reason: str = "") -> AISystem:
-    """Change a system's registration; a prohibited tier blocks it."""
+    """Change a system's registration; a prohibited tier blocks it.
+
+    A blocked system whose effective tier is no longer prohibited (a corrected
+    declaration) is not simply reopened: it becomes *halted*, so every case still
+    goes to humans until someone resumes it deliberately.
+    """
+    if "slug" in changes:
+        raise ValidationError({"slug": ["The slug identifies the system to integrations and cannot change."]})
+    unknown = sorted(set(changes) - set(SYSTEM_FIELDS))
+    if unknown:
+        raise ValidationError({name: ["not a writable field of an AI system"] for name in unknown})
+    _validate_system_values(changes)
     system = AISystem.objects.select_for_update().get(pk=system.pk)
     before = snapshot(system, [*changes])
     new_labels = changes.get("labels", system.labels)
     positive = changes.get("positive_label", system.positive_label)
     if positive and positive not in new_labels:
         raise ValidationError({"positive_label": ["must be one of the labels"]})
+    if "labels" in changes:
+        _check_points_keep_labels(system, set(new_labels))
+    if (changes.get("annex_iii_area") or "").lower() == "1a" and not system.is_remote_biometric:
+        _check_points_allow_remote_biometric(system)
+    was_blocked = system.status == SystemStatus.BLOCKED
     changed = apply_changes(system, changes, actor)
     if system.risk_tier == RiskTier.PROHIBITED and system.status != SystemStatus.BLOCKED:
         system.status = SystemStatus.BLOCKED
@@ -71,10 +136,41 @@ def system_update(*, actor: Any, system: AISystem, changes: dict[str, Any], reas
         system.save(update_fields=["status", "status_changed_at", "updated_at"])
         record_event("system.blocked", actor=actor, obj=system, system_id=system.pk,
                      reason=reason or "Tier is prohibited (Art. 5).")
+    elif was_blocked and "declared_tier" in changed and system.risk_tier != RiskTier.PROHIBITED:
+        system.status = SystemStatus.HALTED
+        system.status_reason = reason or "No longer a prohibited tier: halted until resumed."
+        system.status_changed_at = timezone.now()
+        system._history_user = actor  # type: ignore[attr-defined]
+        system.save(update_fields=["status", "status_reason", "status_changed_at", "updated_at"])
+        record_event("system.halted", actor=actor, obj=system, system_id=system.pk, reason=system.status_reason,
+                     before={"status": SystemStatus.BLOCKED}, after={"status": system.status})
     if changed:
         record_event("system.updated", actor=actor, obj=system, system_id=system.pk, reason=reason,
                      before={k: before[k] for k in changed}, after=snapshot(system, changed))
     return system
+
+
+def _check_points_allow_remote_biometric(system: AISystem) -> None:
+    """Moving a system into Annex III 1(a) must not leave a point that breaks its rules."""
+    probe = AISystem(annex_iii_area="1a", labels=system.labels)
+    for point in InterventionPoint.objects.filter(system=system):
+        try:
+            _validate_point_rules(probe, {name: getattr(point, name) for name in ROUTING_FIELDS})
+        except ValidationError as exc:
+            problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+            raise ValidationError({"annex_iii_area": [
+                f"intervention point {point.slug!r} breaks the Annex III 1(a) rules first ({problems})"
+            ]}) from exc
+
+
+def _check_points_keep_labels(system: AISystem, labels: set[str]) -> None:
+    """Refuse dropping a label that an intervention point still routes on."""
+    for point in InterventionPoint.objects.filter(system=system).only("slug", "always_review_labels"):
+        dropped = sorted(set(point.always_review_labels or []) - labels)
+        if dropped:
+            raise ValidationError({"labels": [
+                f"intervention point {point.slug!r} still routes on: {', '.join(dropped)}"
+            ]})
 
 
 @transaction.atomic
@@ -121,10 +217,17 @@ def intervention_point_create(*, actor: Any, system: AISystem, slug: str, name: 
     if system.is_remote_biometric:
         rules.setdefault("reviewers_required", 2)
     _validate_point_rules(system, rules)
+    duplicate = {"slug": ["This system already has an intervention point with this slug."]}
+    if InterventionPoint.objects.filter(system=system, slug=slug).exists():
+        raise ValidationError(duplicate)
     point = InterventionPoint(system=system, slug=slug, name=name, version=1, **rules)
     point.full_clean()
     point._history_user = actor  # type: ignore[attr-defined]
-    point.save()
+    try:
+        with transaction.atomic():
+            point.save()
+    except IntegrityError as exc:
+        raise ValidationError(duplicate) from exc
     record_event("intervention_point.created", actor=actor, obj=point, system_id=system.pk,
                  after=snapshot(point, ("slug", *ROUTING_FIELDS, "version")))
     return point
@@ -135,6 +238,9 @@ def intervention_point_update(
     *, actor: Any, point: InterventionPoint, changes: dict[str, Any], reason: str = ""
 ) -> InterventionPoint:
     """Change routing rules; any change bumps ``version`` (cases record the version that routed them)."""
+    unknown = sorted(set(changes) - set(ROUTING_FIELDS))
+    if unknown:
+        raise ValidationError({name: ["not a writable rule of an intervention point"] for name in unknown})
     point = InterventionPoint.objects.select_for_update().select_related("system").get(pk=point.pk)
     merged = {name: changes.get(name, getattr(point, name)) for name in ROUTING_FIELDS}
     _validate_point_rules(point.system, merged)

@@ -1,0 +1,383 @@
+"""Input validation and representation of AI systems and intervention points.
+
+Serializers here validate and render; the views hand validated data to
+``reviews.services.systems``. One serializer per resource serves both directions,
+so the OpenAPI schema has one component (and one set of enums) per resource.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from reviews.models import (
+    MIN_RETENTION_DAYS,
+    AISystem,
+    OperatorRole,
+    RiskTier,
+    SlaBreachAction,
+    Stage,
+    SystemStatus,
+)
+from reviews.services.systems import ANNEX_III_POINTS
+
+# PostgreSQL ``integer`` columns hold at most this; larger numbers would fail at the database.
+MAX_DB_INT = 2_147_483_647
+MAX_LABELS = 1000
+LABEL_MAX_LENGTH = 100
+MAX_HIGH_STAKES = 50
+# A dotted path into a case's input, e.g. ``applicant.income``.
+FIELD_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+HIGH_STAKES_OPS = ("gt", "gte", "lt", "lte", "eq", "ne", "in")
+NUMERIC_OPS = frozenset(("gt", "gte", "lt", "lte"))
+
+
+# --- Strict fields -------------------------------------------------------------------
+# DRF's stock fields coerce: ``"1"`` becomes 1, ``1`` becomes ``"1"``, ``"yes"`` becomes
+# True, and a FloatField lets NaN or an overflowed 1e999 through. A contract that
+# promises "wrong types → 400" refuses all of that.
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictSlugField(serializers.SlugField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """``true`` or ``false``, nothing that merely looks like one."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictFloatField(serializers.FloatField):
+    """A finite JSON number (integers welcome), never a string or a boolean."""
+
+    default_error_messages = {"finite": "Must be a finite number."}
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        if not math.isfinite(data):
+            self.fail("finite")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer (``2.0`` is accepted as 2), never a string or a boolean."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        if isinstance(data, float) and not (math.isfinite(data) and data.is_integer()):
+            self.fail("invalid")
+        return super().to_internal_value(int(data))
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+_ENUM_FIELD_CLASSES: dict[str, type[StrictChoiceField]] = {}
+
+
+def enum_field(component_name: str, choices: list[tuple[str, str]], **kwargs: Any) -> StrictChoiceField:
+    """A strict choice field documented as one named enum component in the OpenAPI schema.
+
+    drf-spectacular otherwise names enums after the property, and the API has many
+    different ``status`` and ``role`` properties: every collision is a warning and a
+    made-up name. A named component is stable, whatever other endpoints add.
+    """
+    field_class = _ENUM_FIELD_CLASSES.get(component_name)
+    if field_class is None:
+        schema = {
+            "type": "string",
+            "enum": [value for value, _ in choices],
+            "description": "\n".join(f"* `{value}` - {label}" for value, label in choices),
+        }
+        # A class per enum (DRF re-instantiates fields from their class when it copies them).
+        field_class = extend_schema_field(schema, component_name=component_name)(
+            type(f"{component_name}Field", (StrictChoiceField,), {"__module__": __name__})
+        )
+        _ENUM_FIELD_CLASSES[component_name] = field_class
+    return field_class(choices=choices, **kwargs)
+
+
+def fraction_field(**kwargs: Any) -> StrictFloatField:
+    """Rates are fractions in [0, 1] everywhere in the API."""
+    return StrictFloatField(min_value=0.0, max_value=1.0, **kwargs)
+
+
+def string_list_field(*, max_items: int, max_length: int, **kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(
+        child=StrictCharField(max_length=max_length, trim_whitespace=False),
+        max_length=max_items,
+        **kwargs,
+    )
+
+
+def unique_non_empty(values: list[str], *, allow_empty: bool) -> list[str]:
+    """A list of unique, non-empty strings (order kept)."""
+    if not values and not allow_empty:
+        raise serializers.ValidationError("Must hold at least one value.")
+    if any(not value.strip() for value in values):
+        raise serializers.ValidationError("Values must not be empty.")
+    duplicates = sorted({value for value in values if values.count(value) > 1})
+    if duplicates:
+        raise serializers.ValidationError(f"Duplicate values: {', '.join(duplicates)}.")
+    return values
+
+
+class RejectUnknownFieldsMixin:
+    """Refuse keys the serializer does not know, naming them (a typo must not pass silently)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = {name for name, field in self.fields.items() if not field.read_only}  # type: ignore[attr-defined]
+            read_only = {name for name, field in self.fields.items() if field.read_only}  # type: ignore[attr-defined]
+            errors: dict[str, list[str]] = {}
+            for key in data:
+                if key in read_only:
+                    errors[str(key)] = ["This field is read-only."]
+                elif key not in known:
+                    errors[str(key)] = ["Unknown field."]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class SystemReasonSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """Why a system is halted or resumed (kept in the audit trail)."""
+
+    reason = StrictCharField(max_length=2000)
+
+
+# --- AI systems ----------------------------------------------------------------------
+
+
+class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """An AI system under oversight.
+
+    Written: the registration (``risk_tier`` is the *declared* tier). Read: the
+    registration plus ``risk_tier`` as the effective tier (the classified tier wins
+    over the declared one), both tiers, the classification and the status.
+    """
+
+    id = serializers.IntegerField(read_only=True)
+    slug = StrictSlugField(max_length=80)
+    name = StrictCharField(max_length=200)
+    purpose = StrictCharField(max_length=20000)
+    provider = StrictCharField(max_length=200)
+    role = enum_field("OperatorRoleEnum", OperatorRole.choices, help_text="Our role under the AI Act.")
+    sector = StrictCharField(max_length=100)
+    risk_tier = enum_field(
+        "RiskTierEnum", RiskTier.choices, required=False, allow_null=True,
+        help_text="Written: the declared tier. Read: the effective tier (the classified tier wins).",
+    )
+    declared_tier = enum_field("RiskTierEnum", RiskTier.choices, read_only=True, allow_null=True)
+    classified_tier = enum_field("RiskTierEnum", RiskTier.choices, read_only=True, allow_null=True)
+    classification_rationale = serializers.JSONField(read_only=True)
+    classified_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    annex_iii_area = StrictCharField(
+        max_length=4, required=False, allow_null=True, allow_blank=True,
+        help_text='Annex III point, e.g. "5b" or "1a"; null when none applies.',
+    )
+    is_public_body = StrictBooleanField(required=False)
+    labels = string_list_field(max_items=MAX_LABELS, max_length=LABEL_MAX_LENGTH,
+                               help_text="The label space: unique, non-empty strings.")
+    positive_label = StrictCharField(max_length=LABEL_MAX_LENGTH, required=False, allow_null=True, allow_blank=True)
+    protected_attributes = string_list_field(max_items=100, max_length=100, required=False)
+    retention_days = StrictIntegerField(min_value=MIN_RETENTION_DAYS, max_value=MAX_DB_INT, required=False)
+    bias_thresholds = serializers.DictField(
+        child=StrictFloatField(allow_null=True), required=False,
+        help_text="Per-system bias audit thresholds, e.g. {\"disparate_impact_ratio\": 0.8}.",
+    )
+    kpi_targets = serializers.DictField(
+        child=StrictFloatField(allow_null=True), required=False,
+        help_text="Per-system KPI targets, e.g. {\"agreement_percent\": 0.85}.",
+    )
+    status = enum_field("SystemStatusEnum", SystemStatus.choices, read_only=True)
+    status_reason = serializers.CharField(read_only=True)
+    status_changed_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+    reason = StrictCharField(max_length=2000, required=False, write_only=True,
+                             help_text="Why the registration changed (audit trail).")
+
+    def validate_slug(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.slug:
+            raise serializers.ValidationError("The slug identifies the system to integrations and cannot change.")
+        return value
+
+    def validate_annex_iii_area(self, value: str | None) -> str:
+        value = (value or "").strip().lower()
+        if value and value not in ANNEX_III_POINTS:
+            raise serializers.ValidationError(
+                'Must be an Annex III point such as "1a" or "5b" (areas 1-8; area 2 has no letter).'
+            )
+        return value
+
+    def validate_labels(self, value: list[str]) -> list[str]:
+        return unique_non_empty(value, allow_empty=False)
+
+    def validate_protected_attributes(self, value: list[str]) -> list[str]:
+        return unique_non_empty(value, allow_empty=True)
+
+    def validate_positive_label(self, value: str | None) -> str:
+        return value or ""
+
+    def validate_bias_thresholds(self, value: dict[str, float | None]) -> dict[str, float | None]:
+        return _small_mapping(value)
+
+    def validate_kpi_targets(self, value: dict[str, float | None]) -> dict[str, float | None]:
+        return _small_mapping(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        labels = attrs.get("labels", self.instance.labels if self.instance is not None else [])
+        positive = attrs.get("positive_label", self.instance.positive_label if self.instance is not None else "")
+        if positive and positive not in labels:
+            raise serializers.ValidationError({"positive_label": ["Must be one of the labels."]})
+        return attrs
+
+    def service_fields(self) -> dict[str, Any]:
+        """Validated data as model fields: the request's ``risk_tier`` is the declared tier."""
+        data = dict(self.validated_data)
+        data.pop("reason", None)
+        if self.instance is not None:
+            data.pop("slug", None)  # validated unchanged above
+        if "risk_tier" in data:
+            data["declared_tier"] = data.pop("risk_tier") or ""
+        return data
+
+    def to_representation(self, instance: AISystem) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["risk_tier"] = instance.risk_tier or None
+        for name in ("declared_tier", "classified_tier", "annex_iii_area", "positive_label"):
+            data[name] = getattr(instance, name) or None
+        return data
+
+
+def _small_mapping(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > 50:
+        raise serializers.ValidationError("At most 50 entries.")
+    if any(not key.strip() or len(key) > 100 for key in value):
+        raise serializers.ValidationError("Keys must be non-empty names of at most 100 characters.")
+    return value
+
+
+# --- Intervention points ------------------------------------------------------------------
+
+
+class HighStakesConditionSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """One high-stakes condition on a case's input, e.g. ``amount gt 10000``."""
+
+    field = StrictCharField(max_length=200, help_text='A dotted path into the case input, e.g. "applicant.income".')
+    op = enum_field("HighStakesOpEnum", [(op, op) for op in HIGH_STAKES_OPS])
+    value = serializers.JSONField(
+        allow_null=True,
+        help_text="A number for gt/gte/lt/lte; a non-empty list for in; a string, number, boolean or null for eq/ne."
+    )
+
+    def validate_field(self, value: str) -> str:
+        if not FIELD_PATH_RE.match(value):
+            raise serializers.ValidationError(
+                'Must be a dotted path of letters, digits, "_" or "-", e.g. "applicant.income".'
+            )
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        op, value = attrs["op"], attrs["value"]
+        if op in NUMERIC_OPS:
+            if not _is_number(value):
+                raise serializers.ValidationError({"value": [f"{op} needs a finite number."]})
+        elif op == "in":
+            if not isinstance(value, list) or not value:
+                raise serializers.ValidationError({"value": ["in needs a non-empty list."]})
+            if len(value) > MAX_LABELS or not all(_is_scalar(item) for item in value):
+                raise serializers.ValidationError(
+                    {"value": [f"in needs at most {MAX_LABELS} strings, numbers, booleans or nulls."]}
+                )
+        elif not _is_scalar(value):
+            raise serializers.ValidationError({"value": [f"{op} needs a string, number, boolean or null."]})
+        return attrs
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | bool) or _is_number(value)
+
+
+class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """Where humans step in for one system, with the routing rules that send cases to them.
+
+    Any change of a rule bumps ``version``; each case records the version that routed it.
+    """
+
+    id = serializers.IntegerField(read_only=True)
+    system = serializers.CharField(source="system.slug", read_only=True, help_text="The system's slug.")
+    slug = StrictSlugField(max_length=80)
+    name = StrictCharField(max_length=200)
+    stage = enum_field("StageEnum", Stage.choices)
+    confidence_below = fraction_field(
+        required=False, allow_null=True, help_text="Route when the AI confidence is below this."
+    )
+    always_review_labels = string_list_field(max_items=MAX_LABELS, max_length=LABEL_MAX_LENGTH, required=False)
+    high_stakes = serializers.ListField(
+        child=HighStakesConditionSerializer(), max_length=MAX_HIGH_STAKES, required=False
+    )
+    random_sample_rate = fraction_field(required=False, default=0.0)
+    reviewers_required = StrictIntegerField(min_value=1, max_value=10, required=False,
+                                            help_text="Independent reviewers per case (2 = four eyes).")
+    sla_seconds = StrictIntegerField(min_value=1, max_value=MAX_DB_INT, required=False, allow_null=True)
+    on_sla_breach = enum_field("SlaBreachActionEnum", SlaBreachAction.choices, required=False,
+                               default=SlaBreachAction.ESCALATE)
+    blind_review_rate = fraction_field(required=False, default=0.0)
+    gold_rate = fraction_field(required=False, default=0.0)
+    guidelines = StrictCharField(max_length=20000, required=False, allow_blank=True, trim_whitespace=False)
+    version = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+    reason = StrictCharField(max_length=2000, required=False, write_only=True,
+                             help_text="Why the rules changed (audit trail).")
+
+    def validate_slug(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.slug:
+            raise serializers.ValidationError("The slug identifies the intervention point and cannot change.")
+        return value
+
+    def validate_always_review_labels(self, value: list[str]) -> list[str]:
+        return unique_non_empty(value, allow_empty=True)
+
+    def validate_high_stakes(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Stored exactly as {field, op, value}: the router reads these keys.
+        return [{"field": item["field"], "op": item["op"], "value": item["value"]} for item in value]
+
+    def service_fields(self) -> dict[str, Any]:
+        data = dict(self.validated_data)
+        data.pop("reason", None)
+        if self.instance is not None:
+            data.pop("slug", None)  # validated unchanged above
+        return data
