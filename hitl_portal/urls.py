@@ -15,6 +15,8 @@ api_v1 = [
     path("", include("reviews.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("compliance.api.urls")),
+    path("", include("quality.api.urls")),
+    path("", include("dashboard.api.urls")),
 ]
 
 urlpatterns = [
@@ -29,6 +31,8 @@ urlpatterns = [
     path("review/", include("reviews.urls")),
     path("audit/", include("audit.urls")),
     path("compliance/", include("compliance.urls")),
+    path("quality/", include("quality.urls")),
+    path("dashboard/", include("dashboard.urls")),
 ]
 
 handler403 = "hitl_portal.views.forbidden"
