@@ -1,1 +1,26 @@
-"""Queue, lease and SLA tasks."""
+"""Queue, lease and SLA tasks (beat runs them every few seconds).
+
+Both are idempotent and chunked in their services; they act as the system
+actor (the Celery prerun hook binds it) and return how many cases they moved.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from reviews.services.queue import expire_leases
+from reviews.services.sla import apply_sla_breaches
+
+__all__ = ["apply_sla_breaches_task", "expire_leases_task"]
+
+
+@shared_task(name="reviews.expire_leases", ignore_result=True, acks_late=True)
+def expire_leases_task() -> int:
+    """Return cases whose claim lease expired to the queue."""
+    return expire_leases()
+
+
+@shared_task(name="reviews.apply_sla_breaches", ignore_result=True, acks_late=True)
+def apply_sla_breaches_task() -> int:
+    """Apply ``on_sla_breach`` to overdue open cases."""
+    return apply_sla_breaches()

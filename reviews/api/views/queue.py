@@ -1,0 +1,158 @@
+"""Review-queue endpoints: claim, decide, renew, release; reopen for compliance officers.
+
+Thin: validate the body, call the service, shape the answer. The services check
+the live claim (409), the reviewer's standing (403 with the contract's code)
+and write the audit trail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from hitl_portal.api.views import PortalAPIView
+from hitl_portal.roles import COMPLIANCE_OFFICER, REVIEWER
+from reviews.api.serializers.queue import (
+    ClaimRequestSerializer,
+    ClaimResponseSerializer,
+    DecisionRequestSerializer,
+    DecisionResponseSerializer,
+    ErrorSerializer,
+    LeaseResponseSerializer,
+    ReleaseResponseSerializer,
+    ReopenRequestSerializer,
+    ReopenResponseSerializer,
+)
+from reviews.models import AISystem, Case, InterventionPoint
+from reviews.selectors.queue import claim_payload
+from reviews.services.decisions import case_reopen, decision_record
+from reviews.services.queue import claim_next, claim_release, claim_renew
+
+ERRORS = {
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
+    403: OpenApiResponse(ErrorSerializer, description="Role not allowed, reviewer suspended or not qualified"),
+}
+CLAIM_ERRORS = {
+    **ERRORS,
+    404: OpenApiResponse(ErrorSerializer, description="No such case"),
+    409: OpenApiResponse(ErrorSerializer, description="No live claim by this reviewer"),
+}
+
+
+def _claim_filters(data: dict[str, Any]) -> tuple[AISystem | None, InterventionPoint | None]:
+    """Resolve the optional slugs; unknown ones are a 400 naming the field."""
+    system = None
+    point = None
+    if data.get("system"):
+        system = AISystem.objects.filter(slug=data["system"]).first()
+        if system is None:
+            raise ValidationError({"system": ["unknown system"]})
+    if data.get("intervention_point"):
+        points = InterventionPoint.objects.filter(slug=data["intervention_point"])
+        if system is not None:
+            points = points.filter(system=system)
+        found = list(points[:2])
+        if not found:
+            raise ValidationError({"intervention_point": ["unknown intervention point"]})
+        if len(found) > 1:
+            raise ValidationError({"intervention_point": ["ambiguous: several systems use this slug; give system"]})
+        point = found[0]
+    return system, point
+
+
+class ClaimView(PortalAPIView):
+    """``POST /api/v1/queue/claim/``: lease the next case in queue order."""
+
+    roles = {"POST": {REVIEWER}}
+
+    @extend_schema(
+        summary="Claim the next case",
+        request=ClaimRequestSerializer,
+        responses={200: ClaimResponseSerializer, 204: OpenApiResponse(description="Nothing claimable"), **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ClaimRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        system, point = _claim_filters(serializer.validated_data)
+        case = claim_next(reviewer=request.user, system=system, point=point)
+        if case is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        body = {"case": claim_payload(case), "lease_expires_at": case.lease_expires_at}
+        return Response(ClaimResponseSerializer(body).data)
+
+
+def _case_or_404(pk: int) -> Case:
+    # Only the id: the services re-read the row under a lock.
+    return get_object_or_404(Case.objects.only("id"), pk=pk)
+
+
+class DecisionView(PortalAPIView):
+    """``POST /api/v1/cases/{id}/decision/``: the claim holder's verdict."""
+
+    roles = {"POST": {REVIEWER}}
+
+    @extend_schema(
+        summary="Decide a claimed case",
+        request=DecisionRequestSerializer,
+        responses={201: DecisionResponseSerializer, 400: OpenApiResponse(description="Invalid verdict"),
+                   **CLAIM_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = DecisionRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        case = decision_record(
+            reviewer=request.user, case=_case_or_404(pk), outcome=data.get("outcome"), label=data.get("label"),
+            rationale=data.get("rationale", ""),
+        )
+        body = {"case": case.pk, "case_status": case.status, "final_label": case.final_label}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class RenewView(PortalAPIView):
+    """``POST /api/v1/cases/{id}/renew/``: extend the holder's lease."""
+
+    roles = {"POST": {REVIEWER}}
+
+    @extend_schema(summary="Renew a claim lease", request=None,
+                   responses={200: LeaseResponseSerializer, **CLAIM_ERRORS})
+    def post(self, request: Request, pk: int) -> Response:
+        case = claim_renew(reviewer=request.user, case=_case_or_404(pk))
+        return Response(LeaseResponseSerializer({"case": case.pk, "lease_expires_at": case.lease_expires_at}).data)
+
+
+class ReleaseView(PortalAPIView):
+    """``POST /api/v1/cases/{id}/release/``: give the case back to the queue."""
+
+    roles = {"POST": {REVIEWER}}
+
+    @extend_schema(summary="Release a claimed case", request=None,
+                   responses={200: ReleaseResponseSerializer, **CLAIM_ERRORS})
+    def post(self, request: Request, pk: int) -> Response:
+        case = claim_release(reviewer=request.user, case=_case_or_404(pk))
+        return Response({"case": case.pk, "case_status": case.status})
+
+
+class ReopenView(PortalAPIView):
+    """``POST /api/v1/cases/{id}/reopen/``: a decided case goes back to review as escalated."""
+
+    roles = {"POST": {COMPLIANCE_OFFICER}}
+
+    @extend_schema(
+        summary="Reopen a decided case (Art. 14(4)(d), Art. 86)",
+        request=ReopenRequestSerializer,
+        responses={200: ReopenResponseSerializer, 400: OpenApiResponse(description="Reason missing"),
+                   404: OpenApiResponse(ErrorSerializer, description="No such case"),
+                   409: OpenApiResponse(ErrorSerializer, description="The case is not decided"), **ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = ReopenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        case = case_reopen(actor=request.user, case=_case_or_404(pk), reason=serializer.validated_data["reason"])
+        return Response({"case": case.pk, "case_status": case.status, "review_round": case.review_round})

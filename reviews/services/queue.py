@@ -1,0 +1,401 @@
+"""The claim queue: leases on cases, handed out safely to many concurrent reviewers.
+
+A claim is a lease (holder + expiry) committed at once: no row lock is ever held
+while a person reviews. On PostgreSQL the claim locks the first claimable row with
+``FOR NO KEY UPDATE SKIP LOCKED`` (the case row only), so concurrent reviewers
+pass each other instead of queueing on one row. SQLite has no row locks: there the
+claim is a conditional ``UPDATE`` (compare-and-set on the state just read) whose
+row count says who won. Expired leases return to the queue through the
+``expire_leases`` sweeper, and a claimant may take an expired claim over directly.
+
+A claimed case does not store whether it was escalated before the claim; it is
+derived from the decisions (``escalated_case_ids``), so releasing or expiring a
+claim gives an escalated case back to the adjudicators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from audit.services import bulk_record_events, record_event
+from hitl_portal.actors import system_user
+from reviews.models import (
+    AISystem,
+    Case,
+    CaseStatus,
+    Decision,
+    DecisionOutcome,
+    InterventionPoint,
+    ReviewerProfile,
+    ReviewerStatus,
+)
+from reviews.selectors.queue import claimable_cases, points_in_queue_order
+from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
+
+CLAIM_FIELDS = ["status", "claimed_by", "claimed_at", "lease_expires_at"]
+# Sweeper chunk: each chunk is its own short transaction.
+EXPIRE_CHUNK = 100
+# SQLite compare-and-set: candidates tried per read, and reads per claim.
+CAS_CANDIDATES = 5
+CAS_ROUNDS = 5
+# PostgreSQL: expired escalated claims a non-adjudicator may hand back in one claim.
+MAX_HANDBACKS = 50
+
+
+def lease_seconds() -> int:
+    """Lease length; ``HITL_LEASE_SECONDS`` (default 5 minutes)."""
+    return int(getattr(settings, "HITL_LEASE_SECONDS", 300))
+
+
+@dataclass(frozen=True)
+class ReviewerScope:
+    """What one reviewer may claim right now."""
+
+    reviewer: User
+    profile: ReviewerProfile
+    system_ids: frozenset[int]
+
+    @property
+    def adjudicator(self) -> bool:
+        return self.profile.adjudicator
+
+
+def reviewer_scope(
+    reviewer: User, *, system: AISystem | None = None, point: InterventionPoint | None = None
+) -> ReviewerScope:
+    """The reviewer's claim scope, or 403 when they may not claim at all (never a silent 204)."""
+    profile = ReviewerProfile.objects.filter(user_id=reviewer.pk).first()
+    if profile is None:
+        raise ReviewerNotAllowed("Only reviewers with a competence record may claim cases.", code="not_qualified")
+    if not (profile.status == ReviewerStatus.ACTIVE and reviewer.is_active):
+        raise ReviewerNotAllowed("Your reviewer account is suspended.", code="reviewer_suspended")
+    if system is not None and point is not None and point.system_id != system.pk:
+        raise ValidationError({"intervention_point": ["does not belong to the given system"]})
+    system_ids = frozenset(profile.qualifications.values_list("id", flat=True))
+    if not system_ids:
+        raise ReviewerNotAllowed("You are not qualified for any AI system.", code="not_qualified")
+    wanted = system.pk if system is not None else (point.system_id if point is not None else None)
+    if wanted is not None and wanted not in system_ids:
+        raise ReviewerNotAllowed("You are not qualified for this AI system.", code="not_qualified")
+    return ReviewerScope(reviewer=reviewer, profile=profile, system_ids=system_ids)
+
+
+def require_may_review(reviewer: User, case: Case) -> ReviewerProfile:
+    """A holder must still be an active reviewer qualified for the case's system to renew or decide."""
+    profile = ReviewerProfile.objects.filter(user_id=reviewer.pk).first()
+    if profile is None or not profile.qualifications.filter(pk=case.system_id).exists():
+        raise ReviewerNotAllowed("You are not qualified for this AI system.", code="not_qualified")
+    if not (profile.status == ReviewerStatus.ACTIVE and reviewer.is_active):
+        raise ReviewerNotAllowed("Your reviewer account is suspended.", code="reviewer_suspended")
+    return profile
+
+
+def escalated_case_ids(cases: Iterable[Case]) -> set[int]:
+    """Which of these open cases stand escalated, derived from facts rather than stored.
+
+    A case is escalated when it was reopened (a reopen always escalates), when it
+    breached its SLA while open (the breach rule escalated it; the other rules
+    close it), when a reviewer escalated it in the current round, or when the
+    current round's verdicts differ (or as many as required were given without
+    closing it: they disagreed). Used when a claim ends, to give the case back with the right status.
+    """
+    escalated: set[int] = set()
+    pending: dict[int, Case] = {}
+    for case in cases:
+        if case.review_round > 1 or case.sla_breached:
+            escalated.add(case.pk)
+        else:
+            pending[case.pk] = case
+    if pending:
+        rows = (
+            Decision.objects.filter(case_id__in=list(pending), round=1)
+            .values("case_id")
+            .annotate(
+                n=Count("id"),
+                verdicts=Count("label", distinct=True),
+                escalations=Count("id", filter=Q(outcome=DecisionOutcome.ESCALATE)),
+            )
+            .order_by()
+        )
+        for row in rows:
+            case = pending[row["case_id"]]
+            if row["escalations"] or row["verdicts"] > 1 or row["n"] >= case.reviewers_required:
+                escalated.add(case.pk)
+    return escalated
+
+
+def end_claim(case: Case, *, escalated: bool) -> None:
+    """Put the case back in the queue (as escalated when it was), holder cleared. Caller saves."""
+    case.status = CaseStatus.ESCALATED if escalated else CaseStatus.QUEUED
+    case.claimed_by = None
+    case.claimed_at = None
+    case.lease_expires_at = None
+
+
+def holds_live_claim(case: Case, reviewer: User, now: datetime) -> bool:
+    return (
+        case.status == CaseStatus.CLAIMED
+        and case.claimed_by_id == reviewer.pk
+        and case.lease_expires_at is not None
+        and case.lease_expires_at > now
+    )
+
+
+def _expired_event(case: Case, *, holder: str | None, status: str, by: str, actor: Any) -> dict[str, Any]:
+    return dict(
+        action="case.lease_expired", actor=actor, obj=case, case_id=case.pk, system_id=case.system_id,
+        data={"previous_holder": holder, "detected_by": by, "round": case.review_round},
+        before={"status": CaseStatus.CLAIMED}, after={"status": status},
+    )
+
+
+def _claimed_event(case: Case, *, reviewer: User, from_status: str) -> dict[str, Any]:
+    return dict(
+        action="case.claimed", actor=reviewer, obj=case, case_id=case.pk, system_id=case.system_id,
+        data={"lease_expires_at": case.lease_expires_at, "round": case.review_round},
+        before={"status": from_status}, after={"status": CaseStatus.CLAIMED},
+    )
+
+
+def claim_next(
+    *, reviewer: User, system: AISystem | None = None, point: InterventionPoint | None = None
+) -> Case | None:
+    """Claim the next case in queue order for ``reviewer``; ``None`` when nothing is claimable.
+
+    Raises ``ReviewerNotAllowed`` (403 ``reviewer_suspended`` / ``not_qualified``)
+    when the reviewer may not claim at all. The returned case has its system and
+    intervention point loaded (the claim payload needs them).
+    """
+    scope = reviewer_scope(reviewer, system=system, point=point)
+    system_id = system.pk if system is not None else None
+    point_id = point.pk if point is not None else None
+    if connection.features.has_select_for_update_skip_locked:
+        return _claim_skip_locked(scope, system_id=system_id, point_id=point_id)
+    return claim_by_conditional_update(scope=scope, system_id=system_id, point_id=point_id)
+
+
+def _claim_skip_locked(scope: ReviewerScope, *, system_id: int | None, point_id: int | None) -> Case | None:
+    """PostgreSQL: lock the first claimable row of the best point, skipping rows others hold locked."""
+    now = timezone.now()
+    if point_id is not None:
+        point_ids = [point_id]
+    else:
+        point_ids = points_in_queue_order(
+            reviewer_id=scope.reviewer.pk, system_ids=scope.system_ids, adjudicator=scope.adjudicator, now=now,
+            system_id=system_id,
+        )
+    for candidate_point in point_ids:
+        case = _claim_in_point(scope, point_id=candidate_point)
+        if case is not None:
+            return case
+    return None
+
+
+def _claim_in_point(scope: ReviewerScope, *, point_id: int) -> Case | None:
+    """Lock and lease the head of one intervention point's queue (the partial index serves it in order)."""
+    reviewer = scope.reviewer
+    with transaction.atomic():
+        now = timezone.now()
+        queryset = (
+            claimable_cases(
+                reviewer_id=reviewer.pk, system_ids=scope.system_ids, adjudicator=scope.adjudicator, now=now,
+                point_id=point_id,
+            )
+            .select_related("system", "intervention_point")
+            .select_for_update(skip_locked=True, no_key=True, of=("self",))
+        )
+        events: list[dict[str, Any]] = []
+        for _ in range(MAX_HANDBACKS):
+            # Evaluated here, inside the transaction: the row is locked only now.
+            case = queryset.first()
+            if case is None:
+                if events:
+                    bulk_record_events(events)
+                return None
+            from_status = case.status
+            if from_status == CaseStatus.CLAIMED:
+                escalated = case.pk in escalated_case_ids([case])
+                holder = case.claimed_by.get_username() if case.claimed_by else None
+                if escalated and not scope.adjudicator:
+                    # Not ours to take: hand the expired claim back to the adjudicators and look further.
+                    end_claim(case, escalated=True)
+                    case._history_user = system_user()  # type: ignore[attr-defined]
+                    case.save(update_fields=CLAIM_FIELDS)
+                    events.append(_expired_event(case, holder=holder, status=case.status, by="claim", actor=None))
+                    continue
+                events.append(_expired_event(
+                    case, holder=holder, by="claim", actor=None,
+                    status=CaseStatus.ESCALATED if escalated else CaseStatus.QUEUED,
+                ))
+            case.status = CaseStatus.CLAIMED
+            case.claimed_by = reviewer
+            case.claimed_at = now
+            case.lease_expires_at = now + timedelta(seconds=lease_seconds())
+            case._history_user = reviewer  # type: ignore[attr-defined]
+            case.save(update_fields=CLAIM_FIELDS)
+            events.append(_claimed_event(case, reviewer=reviewer, from_status=from_status))
+            bulk_record_events(events)
+            return case
+        bulk_record_events(events)
+        return None
+
+
+def claim_by_conditional_update(
+    *, scope: ReviewerScope, system_id: int | None = None, point_id: int | None = None
+) -> Case | None:
+    """Claim without row locks (SQLite): compare-and-set on the state just read.
+
+    Reads a few candidates, then for each tries ``UPDATE … WHERE id = … AND`` the
+    row is still in the state read and still claimable; a row count of 1 means
+    this claimant won. ``QuerySet.update`` writes no history, so the history row is
+    written explicitly.
+    """
+    reviewer = scope.reviewer
+    for _ in range(CAS_ROUNDS):
+        with transaction.atomic():
+            now = timezone.now()
+            candidates = list(
+                claimable_cases(
+                    reviewer_id=reviewer.pk, system_ids=scope.system_ids, adjudicator=scope.adjudicator, now=now,
+                    system_id=system_id, point_id=point_id,
+                ).select_related("system", "intervention_point")[:CAS_CANDIDATES]
+            )
+            if not candidates:
+                return None
+            escalated = escalated_case_ids([c for c in candidates if c.status == CaseStatus.CLAIMED])
+            for case in candidates:
+                from_status = case.status
+                if from_status == CaseStatus.CLAIMED and case.pk in escalated and not scope.adjudicator:
+                    continue  # the sweeper gives it back to the adjudicators
+                still_claimable = Q(status__in=[CaseStatus.QUEUED, CaseStatus.ESCALATED]) | Q(
+                    status=CaseStatus.CLAIMED, lease_expires_at__lt=now
+                )
+                lease_expires_at = now + timedelta(seconds=lease_seconds())
+                won = (
+                    Case.objects.filter(
+                        still_claimable,
+                        pk=case.pk,
+                        status=from_status,
+                        claimed_by_id=case.claimed_by_id,
+                        lease_expires_at=case.lease_expires_at,
+                    ).update(
+                        status=CaseStatus.CLAIMED, claimed_by=reviewer, claimed_at=now,
+                        lease_expires_at=lease_expires_at,
+                    )
+                    == 1
+                )
+                if not won:
+                    continue  # another claimant changed the row since it was read
+                holder = case.claimed_by.get_username() if case.claimed_by else None
+                case.status = CaseStatus.CLAIMED
+                case.claimed_by = reviewer
+                case.claimed_at = now
+                case.lease_expires_at = lease_expires_at
+                Case.history.bulk_history_create([case], update=True, default_user=reviewer)
+                events: list[dict[str, Any]] = []
+                if from_status == CaseStatus.CLAIMED:
+                    events.append(_expired_event(
+                        case, holder=holder, by="claim", actor=None,
+                        status=CaseStatus.ESCALATED if case.pk in escalated else CaseStatus.QUEUED,
+                    ))
+                events.append(_claimed_event(case, reviewer=reviewer, from_status=from_status))
+                bulk_record_events(events)
+                return case
+    return None
+
+
+def locked_case(case: Case, *, related: tuple[str, ...] = ()) -> Case:
+    """Re-read the case under a row lock (blocking: a holder's own action must not be skipped)."""
+    queryset = Case.objects.select_for_update(no_key=True, of=("self",))
+    if related:
+        queryset = queryset.select_related(*related)
+    locked = queryset.filter(pk=case.pk).first()
+    if locked is None:
+        raise ClaimConflict("The case no longer exists.", code="not_found")
+    return locked
+
+
+@transaction.atomic
+def claim_renew(*, reviewer: User, case: Case) -> Case:
+    """Extend the holder's live lease by a full lease length (409 without a live claim)."""
+    case = locked_case(case)
+    now = timezone.now()
+    if not holds_live_claim(case, reviewer, now):
+        raise ClaimConflict("You hold no live claim on this case.")
+    require_may_review(reviewer, case)
+    before = case.lease_expires_at
+    case.lease_expires_at = now + timedelta(seconds=lease_seconds())
+    case._history_user = reviewer  # type: ignore[attr-defined]
+    case.save(update_fields=["lease_expires_at"])
+    record_event(
+        "case.lease_renewed", actor=reviewer, obj=case, case_id=case.pk, system_id=case.system_id,
+        before={"lease_expires_at": before}, after={"lease_expires_at": case.lease_expires_at},
+    )
+    return case
+
+
+@transaction.atomic
+def claim_release(*, reviewer: User, case: Case) -> Case:
+    """Give a held case back to the queue (as escalated when it was); 409 without a live claim.
+
+    Allowed to a suspended holder too: handing work back is always welcome.
+    """
+    case = locked_case(case)
+    now = timezone.now()
+    if not holds_live_claim(case, reviewer, now):
+        raise ClaimConflict("You hold no live claim on this case.")
+    end_claim(case, escalated=case.pk in escalated_case_ids([case]))
+    case._history_user = reviewer  # type: ignore[attr-defined]
+    case.save(update_fields=CLAIM_FIELDS)
+    record_event(
+        "case.released", actor=reviewer, obj=case, case_id=case.pk, system_id=case.system_id,
+        data={"round": case.review_round},
+        before={"status": CaseStatus.CLAIMED}, after={"status": case.status},
+    )
+    return case
+
+
+def expire_leases(*, now: datetime | None = None) -> int:
+    """Return every case whose lease expired to the queue; returns how many.
+
+    Chunked (each chunk a short transaction), idempotent, and safe beside
+    claimants: on PostgreSQL rows a claimant holds locked are skipped (the next
+    run sees them again if still expired). Acts as the system actor.
+    """
+    now = now or timezone.now()
+    actor = system_user()
+    total = 0
+    while True:
+        with transaction.atomic():
+            queryset = (
+                Case.objects.filter(status=CaseStatus.CLAIMED, lease_expires_at__lt=now)
+                .select_related("claimed_by")
+                .order_by("lease_expires_at", "id")
+            )
+            if connection.features.has_select_for_update_skip_locked:
+                queryset = queryset.select_for_update(skip_locked=True, no_key=True, of=("self",))
+            batch = list(queryset[:EXPIRE_CHUNK])
+            if not batch:
+                return total
+            escalated = escalated_case_ids(batch)
+            events = []
+            for case in batch:
+                holder = case.claimed_by.get_username() if case.claimed_by else None
+                end_claim(case, escalated=case.pk in escalated)
+                case._history_user = actor  # type: ignore[attr-defined]
+                case.save(update_fields=CLAIM_FIELDS)
+                events.append(_expired_event(case, holder=holder, status=case.status, by="sweeper", actor=actor))
+            bulk_record_events(events)
+        total += len(batch)
+        if len(batch) < EXPIRE_CHUNK:
+            return total
