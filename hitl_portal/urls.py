@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("audit.api.urls")),
     path("", include("compliance.api.urls")),
     path("", include("quality.api.urls")),
+    path("", include("fairness.api.urls")),
     path("", include("dashboard.api.urls")),
 ]
 
@@ -32,6 +33,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("compliance/", include("compliance.urls")),
     path("quality/", include("quality.urls")),
+    path("fairness/", include("fairness.urls")),
     path("dashboard/", include("dashboard.urls")),
 ]
 
