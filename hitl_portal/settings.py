@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -81,6 +82,9 @@ INSTALLED_APPS = [
     "audit",
     "reviews",
     "compliance",
+    "quality",
+    "fairness",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -276,6 +280,11 @@ CELERY_BEAT_SCHEDULE = {
     "reviews-expire-leases": {"task": "reviews.expire_leases", "schedule": 5.0},
     "reviews-apply-sla-breaches": {"task": "reviews.apply_sla_breaches", "schedule": 15.0},
     "reviews-sweep-webhooks": {"task": "reviews.sweep_webhooks", "schedule": 5.0},
+    "reviews-purge-idempotency-keys": {"task": "reviews.purge_idempotency_keys", "schedule": 3600.0},
+    "audit-checkpoint": {"task": "audit.checkpoint", "schedule": 600.0},
+    "audit-verify-nightly": {"task": "audit.verify_nightly", "schedule": crontab(hour=2, minute=0)},
+    "audit-purge-expired": {"task": "audit.purge_expired", "schedule": crontab(hour=3, minute=0)},
+    "compliance-incident-overdue-alerts": {"task": "compliance.incident_overdue_alerts", "schedule": 3600.0},
 }
 if HITL_EMBEDDED_BROKER:
     # kombu's SQL transport keeps every delivered message (marked invisible); without
@@ -286,6 +295,10 @@ if HITL_EMBEDDED_BROKER:
     }
 
 # --- Audit chain ------------------------------------------------------------------
+# Ed25519 key that signs chain checkpoints (PEM, PKCS#8). Production passes it in;
+# the embedded default keeps a generated key in var/ (never committed).
+HITL_AUDIT_SIGNING_KEY = env("HITL_AUDIT_SIGNING_KEY")
+HITL_AUDIT_SIGNING_KEY_FILE = Path(env("HITL_AUDIT_SIGNING_KEY_FILE", str(VAR_DIR / "audit-signing-key.pem")))
 # Seal inline right after commit (always on SQLite, where there is one writer);
 # beat sweeps up whatever a contended sealer left behind.
 HITL_AUDIT_SEAL_ON_COMMIT = env_bool("HITL_AUDIT_SEAL_ON_COMMIT", True)

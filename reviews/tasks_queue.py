@@ -1,4 +1,4 @@
-"""Queue, lease and SLA tasks (beat runs them every few seconds).
+"""Queue, lease, SLA and housekeeping tasks (beat runs them).
 
 Both are idempotent and chunked in their services; they act as the system
 actor (the Celery prerun hook binds it) and return how many cases they moved.
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from reviews.services.idempotency import idempotency_purge
 from reviews.services.queue import expire_leases
 from reviews.services.sla import apply_sla_breaches
 
-__all__ = ["apply_sla_breaches_task", "expire_leases_task"]
+__all__ = ["apply_sla_breaches_task", "expire_leases_task", "purge_idempotency_keys_task"]
 
 
 @shared_task(name="reviews.expire_leases", ignore_result=True, acks_late=True)
@@ -24,3 +25,9 @@ def expire_leases_task() -> int:
 def apply_sla_breaches_task() -> int:
     """Apply ``on_sla_breach`` to overdue open cases."""
     return apply_sla_breaches()
+
+
+@shared_task(name="reviews.purge_idempotency_keys", ignore_result=True, acks_late=True)
+def purge_idempotency_keys_task() -> int:
+    """Drop idempotency keys past their retention (never under 24 h)."""
+    return idempotency_purge()

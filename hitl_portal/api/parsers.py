@@ -66,7 +66,12 @@ class StrictJSONParser(JSONParser):
             data = json.loads(text)
         except (UnicodeDecodeError, ValueError) as exc:
             raise ParseError(f"Malformed JSON: {exc}") from exc
-        found = find_unstorable(data)
+        except RecursionError as exc:
+            raise ParseError("Malformed JSON: nested too deeply.") from exc
+        try:
+            found = find_unstorable(data)
+        except RecursionError as exc:
+            raise ParseError("JSON nested too deeply.") from exc
         if found:
             field, message = found
             raise ValidationError({field: [message]})

@@ -1,0 +1,317 @@
+"""Cases API for integrations: ingest (single and batch), read, list, ground truth.
+
+Thin views: validation in ``reviews.api.serializers.cases``, writes in
+``reviews.services.ingest`` / ``outcomes``, idempotency in
+``reviews.services.idempotency``, visibility in ``reviews.selectors.visibility``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from django.http import Http404
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+
+from hitl_portal.api.pagination import IdCursorPagination
+from hitl_portal.api.views import PortalAPIView
+from hitl_portal.roles import COMPLIANCE_OFFICER, INTEGRATION, MANAGER, REVIEWER
+from reviews.api.serializers.cases import (
+    EXTERNAL_ID_MAX,
+    CaseBatchRequestSerializer,
+    CaseBatchResponseSerializer,
+    CaseIngestResponseSerializer,
+    CaseSerializer,
+    CaseSubmissionSerializer,
+    CaseSubmissionValidator,
+    OutcomeSerializer,
+    validate_batch_envelope,
+)
+from reviews.models import Case, CaseStatus
+from reviews.selectors.cases import case_get, case_ingest_response, case_list, case_representation
+from reviews.selectors.systems import is_slug
+from reviews.services.idempotency import (
+    Remember,
+    StoredResponse,
+    key_problem,
+    request_fingerprint,
+    run_idempotent,
+)
+from reviews.services.ingest import BatchItem, case_ingest, case_ingest_screened
+from reviews.services.outcomes import case_report_outcome
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Primary keys are 64-bit: a longer number in the path can name no case (and would
+# make PostgreSQL raise).
+MAX_PK = 2**63 - 1
+_SPACED_OFFSET = re.compile(r"\d \d{2}(:?\d{2})?$")
+
+
+class IntegrationRateThrottle(UserRateThrottle):
+    """Per-client rate (``DEFAULT_THROTTLE_RATES["integration"]``, env ``HITL_THROTTLE_INTEGRATION``).
+
+    Cache-based, so it shapes traffic but is no security boundary; the default is
+    far above what any integration (or the benchmark) sends.
+    """
+
+    scope = "integration"
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Scoped to the integration: the same key with the same body replays the first response "
+        "(same status and body) and creates nothing; with a different body → 422. Kept at least 24 h."
+    ),
+)
+ERROR_RESPONSE = OpenApiResponse(
+    inline_serializer("CaseError", {"code": serializers.CharField(), "detail": serializers.CharField()}),
+    description="Refused, with a machine-readable code.",
+)
+DUPLICATE_RESPONSE = OpenApiResponse(
+    inline_serializer(
+        "CaseConflictError",
+        {"code": serializers.CharField(), "detail": serializers.CharField(),
+         "id": serializers.IntegerField(required=False, allow_null=True)},
+    ),
+    description='409 "duplicate" (with the existing case\'s id) or "system_prohibited".',
+)
+FIELD_ERRORS = OpenApiResponse(OpenApiTypes.OBJECT, description="Field errors, keyed by field name.")
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    problem = key_problem(key)
+    if problem:
+        raise serializers.ValidationError({IDEMPOTENCY_HEADER: [problem]})
+    return key
+
+
+def _respond(result: StoredResponse) -> Response:
+    response = Response(result.body, status=result.status_code)
+    if result.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _case_pk(pk: int) -> int:
+    if pk > MAX_PK:
+        raise Http404("No such case.")
+    return pk
+
+
+def _visible_case(request: Request, pk: int) -> Case:
+    case = case_get(user=request.user, pk=_case_pk(pk))
+    if case is None:
+        # 404, not 403: whether a case exists outside one's view is not to be revealed.
+        raise Http404("No such case.")
+    return case
+
+
+def _parse_when(name: str, value: str | None) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    if _SPACED_OFFSET.search(value):
+        # An unencoded "+01:00" arrives as " 01:00" in a query string.
+        value = value[: value.rindex(" ")] + "+" + value[value.rindex(" ") + 1:]
+    try:
+        parsed = parse_datetime(value)
+        if parsed is None:
+            day = parse_date(value)
+            parsed = dt.datetime(day.year, day.month, day.day) if day else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise serializers.ValidationError({name: ["Must be an ISO 8601 date-time, e.g. 2026-11-24T10:00:00Z."]})
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+class CaseListCreateView(PortalAPIView):
+    """``POST /cases/`` (submit one case) and ``GET /cases/`` (list visible cases)."""
+
+    roles = {"GET": {INTEGRATION, COMPLIANCE_OFFICER, MANAGER}, "POST": {INTEGRATION}}
+    throttle_classes = [IntegrationRateThrottle]
+
+    @extend_schema(
+        operation_id="cases_create",
+        request=CaseSubmissionSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: CaseIngestResponseSerializer,
+            400: FIELD_ERRORS,
+            403: ERROR_RESPONSE,
+            409: DUPLICATE_RESPONSE,
+            422: ERROR_RESPONSE,
+        },
+        summary="Submit one AI output for oversight",
+        description=(
+            "Routes the case (confidence, always-review labels, high-stakes conditions, deterministic sampling, "
+            "halted system, labeling stage) and stores it. 409 `duplicate` (with the existing `id`) for a "
+            "repeated `(system, external_id)`; 409 `system_prohibited` for a blocked system; 403 "
+            "`system_not_linked` for a system the integration is not linked to."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        key = _idempotency_key(request)
+        fingerprint = request_fingerprint(path=request.path, body=request.data) if key else ""
+
+        def execute(remember: Remember | None) -> StoredResponse:
+            # The validator directly: building a Serializer's fields costs more than validating.
+            data, errors = CaseSubmissionValidator(actor=request.user).validate(request.data)
+            if errors or data is None:
+                raise serializers.ValidationError(errors)
+
+            def on_created(case: Case) -> None:
+                if remember is not None:
+                    remember(201, case_ingest_response(case))
+
+            case = case_ingest(actor=request.user, data=data, on_created=on_created)
+            return StoredResponse(status_code=201, body=case_ingest_response(case))
+
+        return _respond(run_idempotent(user=request.user, key=key, fingerprint=fingerprint, execute=execute))
+
+    @extend_schema(
+        operation_id="cases_list",
+        parameters=[
+            OpenApiParameter("system", OpenApiTypes.STR, description="A system's slug."),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=CaseStatus.values),
+            OpenApiParameter("received_after", OpenApiTypes.DATETIME, description="Inclusive."),
+            OpenApiParameter("received_before", OpenApiTypes.DATETIME, description="Exclusive."),
+            OpenApiParameter("cursor", OpenApiTypes.STR),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses={
+            200: inline_serializer(
+                "PaginatedCaseList",
+                {"next": serializers.URLField(allow_null=True), "previous": serializers.URLField(allow_null=True),
+                 "results": CaseSerializer(many=True)},
+            ),
+            400: FIELD_ERRORS,
+        },
+        summary="List the cases you may see",
+        description="Integrations see their linked systems' cases; officers, managers and admins see all.",
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        system = params.get("system") or None
+        if system is not None and not is_slug(system):
+            raise serializers.ValidationError({"system": ["Must be a system's slug."]})
+        status = params.get("status") or None
+        if status is not None and status not in CaseStatus.values:
+            raise serializers.ValidationError({"status": [f"Must be one of: {', '.join(CaseStatus.values)}."]})
+        cases = case_list(
+            user=request.user,
+            system=system,
+            status=status,
+            received_after=_parse_when("received_after", params.get("received_after")),
+            received_before=_parse_when("received_before", params.get("received_before")),
+        )
+        paginator = IdCursorPagination()
+        page = paginator.paginate_queryset(cases, request, view=self) or []
+        return paginator.get_paginated_response([case_representation(case, viewer=request.user) for case in page])
+
+
+class CaseBatchView(PortalAPIView):
+    """``POST /cases/batch/``: up to 1000 cases, each accepted or rejected on its own."""
+
+    roles = {"POST": {INTEGRATION}}
+    throttle_classes = [IntegrationRateThrottle]
+
+    @extend_schema(
+        operation_id="cases_batch_create",
+        request=CaseBatchRequestSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: OpenApiResponse(CaseBatchResponseSerializer, description="Every case was accepted."),
+            207: OpenApiResponse(CaseBatchResponseSerializer, description="Some (or all) cases were rejected."),
+            400: FIELD_ERRORS,
+            422: ERROR_RESPONSE,
+        },
+        summary="Submit up to 1000 AI outputs",
+    )
+    def post(self, request: Request) -> Response:
+        key = _idempotency_key(request)
+        fingerprint = request_fingerprint(path=request.path, body=request.data) if key else ""
+
+        def execute(remember: Remember | None) -> StoredResponse:
+            raw_cases = validate_batch_envelope(request.data)
+            validator = CaseSubmissionValidator(actor=request.user)
+            validator.prime(raw_cases)
+            items = []
+            for raw in raw_cases:
+                data, errors = validator.validate(raw)
+                items.append(BatchItem(external_id=_echo_external_id(raw), data=data, error=errors))
+
+            def on_created(done: list[BatchItem]) -> None:
+                if remember is not None:
+                    remember(*_batch_response(done))
+
+            case_ingest_screened(actor=request.user, items=items, on_created=on_created)
+            return StoredResponse(*_batch_response(items))
+
+        return _respond(run_idempotent(user=request.user, key=key, fingerprint=fingerprint, execute=execute))
+
+
+def _echo_external_id(raw: Any) -> str | None:
+    value = raw.get("external_id") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and len(value) <= EXTERNAL_ID_MAX else None
+
+
+def _batch_response(items: list[BatchItem]) -> tuple[int, dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    all_accepted = True
+    for item in items:
+        if item.case is not None:
+            results.append(case_ingest_response(item.case))
+        else:
+            all_accepted = False
+            results.append({"external_id": item.external_id, "error": item.error or {}})
+    return (201 if all_accepted else 207), {"results": results}
+
+
+class CaseDetailView(PortalAPIView):
+    """``GET /cases/{id}/``: integrations (own systems), officers, managers; reviewers: cases held or decided."""
+
+    roles = {"GET": {INTEGRATION, COMPLIANCE_OFFICER, MANAGER, REVIEWER}}
+    throttle_classes = [IntegrationRateThrottle]
+
+    @extend_schema(operation_id="cases_retrieve", responses={200: CaseSerializer, 404: ERROR_RESPONSE},
+                   summary="One case")
+    def get(self, request: Request, pk: int) -> Response:
+        case = _visible_case(request, pk)
+        return Response(case_representation(case, viewer=request.user))
+
+
+class CaseOutcomeView(PortalAPIView):
+    """``POST /cases/{id}/outcome/``: ground truth from the integration, for accuracy KPIs."""
+
+    roles = {"POST": {INTEGRATION}}
+    throttle_classes = [IntegrationRateThrottle]
+
+    @extend_schema(
+        operation_id="cases_outcome_create",
+        request=OutcomeSerializer,
+        responses={200: CaseSerializer, 400: FIELD_ERRORS, 404: ERROR_RESPONSE},
+        summary="Report the true label of a case",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        case = _visible_case(request, pk)
+        serializer = OutcomeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        case_report_outcome(actor=request.user, case=case, true_label=serializer.validated_data["true_label"])
+        return Response(case_representation(_visible_case(request, pk), viewer=request.user))

@@ -1,0 +1,243 @@
+"""The routing engine: which AI outputs a person must look at, and why.
+
+A pure module (no Django, no I/O) so it can be unit- and property-tested on its
+own and called in a tight loop by batch ingestion. Given an intervention point's
+rules and one case it answers ``RoutingDecision(routed, reasons)`` with the reason
+names of the API contract, in the contract's order.
+
+Fail safe everywhere: a high-stakes condition whose field is absent, or whose
+value cannot be compared with the rule (a string against ``gt``, a malformed
+rule), routes the case with ``high_stakes_field_missing`` instead of letting it
+through; a missing confidence under a confidence rule routes too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+SYSTEM_HALTED = "system_halted"
+LABELING = "labeling"
+CONFIDENCE_BELOW = "confidence_below"
+ALWAYS_REVIEW_LABEL = "always_review_label"
+HIGH_STAKES = "high_stakes"
+HIGH_STAKES_FIELD_MISSING = "high_stakes_field_missing"
+RANDOM_SAMPLE = "random_sample"
+
+# The contract's order; ``route`` always lists reasons in this order.
+REASON_ORDER: tuple[str, ...] = (
+    SYSTEM_HALTED,
+    LABELING,
+    CONFIDENCE_BELOW,
+    ALWAYS_REVIEW_LABEL,
+    HIGH_STAKES,
+    HIGH_STAKES_FIELD_MISSING,
+    RANDOM_SAMPLE,
+)
+
+OPERATORS: frozenset[str] = frozenset(("gt", "gte", "lt", "lte", "eq", "ne", "in"))
+LABELING_STAGE = "labeling"
+_TWO_TO_64 = float(2**64)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingRules:
+    """An intervention point's routing rules, as plain data.
+
+    ``high_stakes`` holds ``{"field": "a.b", "op": "gt", "value": 1000}`` mappings.
+    """
+
+    system: str
+    stage: str = "validation"
+    confidence_below: float | None = None
+    always_review_labels: frozenset[str] = frozenset()
+    high_stakes: tuple[Mapping[str, Any], ...] = ()
+    random_sample_rate: float = 0.0
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CaseInput:
+    """What routing looks at in a case. ``label is None`` means no prediction was sent."""
+
+    external_id: str
+    input: Mapping[str, Any]
+    label: str | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    routed: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def _fraction(text: str) -> float:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / _TWO_TO_64
+
+
+def sample_fraction(system_slug: str, external_id: str) -> float:
+    """The contract's deterministic sampling draw in [0, 1).
+
+    First 8 bytes of SHA-256("{system}:{external_id}") as a big-endian integer,
+    divided by 2**64: the same case is always sampled the same way, on any node.
+    """
+    return _fraction(f"{system_slug}:{external_id}")
+
+
+def blind_fraction(system_slug: str, external_id: str) -> float:
+    """A second deterministic draw (another salt) for serving a routed case blind.
+
+    Independent of ``sample_fraction`` so that the sampled cases are not also
+    exactly the blind ones.
+    """
+    return _fraction(f"blind:{system_slug}:{external_id}")
+
+
+_MISSING: Any = object()
+
+
+def lookup_path(data: Any, path: str) -> Any:
+    """The value at a dotted path (``applicant.income``, ``items.0.price``), or ``_MISSING``.
+
+    A numeric segment indexes a list; anything that does not resolve is missing.
+    """
+    current = data
+    for segment in path.split("."):
+        if isinstance(current, Mapping):
+            if segment not in current:
+                return _MISSING
+            current = current[segment]
+        elif isinstance(current, list) and segment.isdigit():
+            index = int(segment)
+            if index >= len(current):
+                return _MISSING
+            current = current[index]
+        else:
+            return _MISSING
+    return current
+
+
+def _kind(value: Any) -> str:
+    # bool before int: JSON's true is not the number 1.
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, Sequence):
+        return "array"
+    return "other"
+
+
+def json_equal(left: Any, right: Any) -> bool:
+    """Equality of JSON values, where ``true`` never equals ``1``."""
+    kind = _kind(left)
+    if kind != _kind(right):
+        return False
+    if kind == "object":
+        return left.keys() == right.keys() and all(json_equal(left[k], right[k]) for k in left)
+    if kind == "array":
+        return len(left) == len(right) and all(json_equal(a, b) for a, b in zip(left, right, strict=True))
+    return bool(left == right)
+
+
+def compare(op: str, actual: Any, expected: Any) -> bool | None:
+    """Evaluate one condition; ``None`` when the values cannot be compared (unsafe).
+
+    Ordered operators compare numbers with numbers or strings with strings only.
+    """
+    if op == "eq":
+        return json_equal(actual, expected)
+    if op == "ne":
+        return not json_equal(actual, expected)
+    if op == "in":
+        if _kind(expected) != "array":
+            return None
+        return any(json_equal(actual, item) for item in expected)
+    if op in ("gt", "gte", "lt", "lte"):
+        kind = _kind(actual)
+        if kind not in ("number", "string") or kind != _kind(expected):
+            return None
+        if op == "gt":
+            return bool(actual > expected)
+        if op == "gte":
+            return bool(actual >= expected)
+        if op == "lt":
+            return bool(actual < expected)
+        return bool(actual <= expected)
+    return None
+
+
+def evaluate_high_stakes(conditions: Sequence[Mapping[str, Any]], data: Any) -> tuple[bool, bool]:
+    """``(any condition holds, any condition could not be evaluated)`` over the case input."""
+    hit = unsafe = False
+    for condition in conditions:
+        path = condition.get("field") if isinstance(condition, Mapping) else None
+        op = condition.get("op") if isinstance(condition, Mapping) else None
+        if not isinstance(path, str) or not path or op not in OPERATORS:
+            unsafe = True
+            continue
+        actual = lookup_path(data, path)
+        if actual is _MISSING:
+            unsafe = True
+            continue
+        result = compare(op, actual, condition.get("value"))
+        if result is None:
+            unsafe = True
+        elif result:
+            hit = True
+    return hit, unsafe
+
+
+def route(rules: RoutingRules, case: CaseInput, *, system_halted: bool) -> RoutingDecision:
+    """Decide whether a case goes to a human, with every reason that applies.
+
+    Every rule is evaluated (not just the first that fires), so the case records
+    all the reasons it was routed for.
+    """
+    reasons: list[str] = []
+    if system_halted:
+        reasons.append(SYSTEM_HALTED)
+    if case.label is None:
+        # No prediction: only allowed at a labeling point, and a person must label it.
+        reasons.append(LABELING)
+    else:
+        if rules.confidence_below is not None and (
+            case.confidence is None or case.confidence < rules.confidence_below
+        ):
+            reasons.append(CONFIDENCE_BELOW)
+        if case.label in rules.always_review_labels:
+            reasons.append(ALWAYS_REVIEW_LABEL)
+    if rules.high_stakes:
+        hit, unsafe = evaluate_high_stakes(rules.high_stakes, case.input)
+        if hit:
+            reasons.append(HIGH_STAKES)
+        if unsafe:
+            reasons.append(HIGH_STAKES_FIELD_MISSING)
+    if rules.random_sample_rate > 0 and sample_fraction(rules.system, case.external_id) < rules.random_sample_rate:
+        reasons.append(RANDOM_SAMPLE)
+    return RoutingDecision(routed=bool(reasons), reasons=reasons)
+
+
+__all__ = [
+    "REASON_ORDER",
+    "CaseInput",
+    "RoutingDecision",
+    "RoutingRules",
+    "blind_fraction",
+    "compare",
+    "evaluate_high_stakes",
+    "json_equal",
+    "lookup_path",
+    "route",
+    "sample_fraction",
+]

@@ -1,0 +1,529 @@
+"""Case ingestion: route each submitted AI output and store it with its history and audit trail.
+
+The hot path of the portal. A single case costs one look-up (the intervention
+point with its system, done by the caller's validation), one INSERT for the
+case, one for its history row, one for its audit events (and one for the
+idempotency key when the request has one), in one transaction. A batch costs the
+same number of statements for up to a thousand cases (bulk INSERTs).
+
+``data`` (an item of ``items``) is a validated submission, as produced by
+``reviews.api.serializers.cases.CaseSubmissionValidator``::
+
+    {"intervention_point": <InterventionPoint with .system>, "external_id": str,
+     "input": dict, "prediction": {"label", "confidence", "model_version"} | None,
+     "subject": dict, "callback_url": str}
+
+Refusals: a blocked (prohibited) system → ``CaseConflict(code="system_prohibited")``
+(409); an integration posting to a system it is not linked to → 403
+``system_not_linked`` (the system register is readable by every authenticated
+role, so a 403 leaks nothing); an existing ``(system, external_id)`` →
+``CaseConflict(code="duplicate", id=<existing>)`` (409), race-safe: the unique
+constraint decides, and its ``IntegrityError`` is mapped after the atomic block
+(a savepoint when nested) rolled back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, connections, models, router, transaction
+from django.utils import timezone
+
+from audit.canonical import canonical_json, sha256_hex
+from audit.services import bulk_record_events
+from hitl_portal.api.exceptions import Forbidden
+from hitl_portal.roles import INTEGRATION, user_role
+from reviews.models import (
+    AISystem,
+    Case,
+    CaseStatus,
+    IntegrationProfile,
+    InterventionPoint,
+    Resolution,
+    SystemStatus,
+)
+from reviews.routing import CaseInput, RoutingDecision, RoutingRules, blind_fraction, route
+from reviews.selectors.cases import mark_without_decisions
+from reviews.services.errors import CaseConflict
+from reviews.services.webhooks import webhooks_enqueue
+
+DUPLICATE_CONSTRAINT = "case_unique_external_id_per_system"
+# SQLite names the columns rather than the constraint.
+_SQLITE_DUPLICATE_TEXT = "reviews_case.system_id, reviews_case.external_id"
+# A lost race retries the batch this often (each retry re-screens the duplicates).
+BATCH_ATTEMPTS = 3
+
+MSG_DUPLICATE = "A case with this external_id already exists for this system."
+MSG_PROHIBITED = "This system is blocked as a prohibited practice (Art. 5) and accepts no cases."
+MSG_NOT_LINKED = "This integration is not linked to this system; it may post cases only to its linked systems."
+
+
+class SystemNotLinked(Forbidden):
+    """403: the integration is not linked to the case's system."""
+
+    def __init__(self, detail: str = MSG_NOT_LINKED) -> None:
+        super().__init__(detail, code="system_not_linked")
+
+
+# --- Building a case -----------------------------------------------------------------
+
+
+def rules_of(point: InterventionPoint) -> RoutingRules:
+    """The routing engine's view of an intervention point (cached on the instance)."""
+    cached = getattr(point, "_routing_rules", None)
+    if cached is not None:
+        return cached
+    rules = RoutingRules(
+        system=point.system.slug,
+        stage=point.stage,
+        confidence_below=point.confidence_below,
+        always_review_labels=frozenset(point.always_review_labels or ()),
+        high_stakes=tuple(point.high_stakes or ()),
+        random_sample_rate=point.random_sample_rate,
+        version=point.version,
+    )
+    point._routing_rules = rules  # type: ignore[attr-defined]
+    return rules
+
+
+def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[Case, RoutingDecision]:
+    point: InterventionPoint = data["intervention_point"]
+    system: AISystem = point.system
+    prediction = data.get("prediction") or None
+    label = prediction["label"] if prediction else None
+    confidence = prediction.get("confidence") if prediction else None
+    external_id = data["external_id"]
+    case_input = data["input"]
+    decision = route(
+        rules_of(point),
+        CaseInput(external_id=external_id, input=case_input, label=label, confidence=confidence),
+        system_halted=system.status == SystemStatus.HALTED,
+    )
+    case = Case(
+        system=system,
+        intervention_point=point,
+        external_id=external_id,
+        submitted_by=actor if getattr(actor, "pk", None) else None,
+        input=case_input,
+        input_hash=sha256_hex(canonical_json(case_input)),
+        prediction_label=label,
+        prediction_confidence=confidence,
+        model_version=(prediction.get("model_version") or "") if prediction else "",
+        subject=data.get("subject") or {},
+        callback_url=data.get("callback_url") or "",
+        routed=decision.routed,
+        routing_reasons=decision.reasons,
+        rules_version=point.version,
+        reviewers_required=point.reviewers_required,
+        received_at=now,
+    )
+    if decision.routed:
+        case.status = CaseStatus.QUEUED
+        if point.sla_seconds:
+            case.sla_deadline = now + dt.timedelta(seconds=point.sla_seconds)
+        # Without a prediction there is nothing to show: answered with a label, as a blind case.
+        case.blind = label is None or (
+            point.blind_review_rate > 0 and blind_fraction(system.slug, external_id) < point.blind_review_rate
+        )
+    else:
+        case.status = CaseStatus.AUTO_ACCEPTED
+        case.resolution = Resolution.AUTO_ACCEPTED
+        case.final_label = label
+        case.decided_at = now
+    case._history_user = actor  # type: ignore[attr-defined]
+    return case, decision
+
+
+def _event_specs(case: Case, actor: Any) -> list[dict[str, Any]]:
+    """``case.created`` by the submitter, then the routing engine's verdict (actor: the system).
+
+    Personal data (input, subject) is referred to by hash only.
+    """
+    prediction = (
+        None
+        if case.prediction_label is None
+        else {"label": case.prediction_label, "confidence": case.prediction_confidence,
+              "model_version": case.model_version}
+    )
+    label = str(case)
+    created = {
+        "action": "case.created",
+        "actor": actor,
+        "obj": case,
+        "object_label": label,
+        "system_id": case.system_id,
+        "case_id": case.pk,
+        "data": {
+            "external_id": case.external_id,
+            "intervention_point": case.intervention_point.slug,
+            "input_hash": case.input_hash,
+            "prediction": prediction,
+            "rules_version": case.rules_version,
+        },
+    }
+    verdict_data: dict[str, Any] = {"reasons": case.routing_reasons, "rules_version": case.rules_version}
+    if case.routed:
+        verdict_data.update(blind=case.blind, reviewers_required=case.reviewers_required,
+                            sla_deadline=case.sla_deadline)
+    else:
+        verdict_data["final_label"] = case.final_label
+    verdict = {
+        "action": "case.routed" if case.routed else "case.auto_accepted",
+        "actor": None,
+        "obj": case,
+        "object_label": label,
+        "system_id": case.system_id,
+        "case_id": case.pk,
+        "data": verdict_data,
+        "after": {"status": case.status},
+    }
+    return [created, verdict]
+
+
+# --- Refusals ----------------------------------------------------------------------
+
+
+def refusal_of(*, actor: Any, point: InterventionPoint) -> Exception | None:
+    """Why ``actor`` may not post a case to ``point`` right now (``None`` when it may)."""
+    if point.system.status == SystemStatus.BLOCKED:
+        return CaseConflict(MSG_PROHIBITED, code="system_prohibited")
+    if user_role(actor) == INTEGRATION:
+        linked = getattr(point, "linked_to_actor", None)
+        if linked is None:
+            linked = IntegrationProfile.systems.through.objects.filter(
+                integrationprofile__user_id=actor.pk, aisystem_id=point.system_id
+            ).exists()
+        if not linked:
+            return SystemNotLinked()
+    return None
+
+
+def is_duplicate_error(exc: IntegrityError) -> bool:
+    text = str(exc)
+    return DUPLICATE_CONSTRAINT in text or _SQLITE_DUPLICATE_TEXT in text
+
+
+def _existing_id(system_id: int, external_id: str) -> int | None:
+    return (
+        Case.objects.filter(system_id=system_id, external_id=external_id).values_list("pk", flat=True).first()
+    )
+
+
+# --- Single case -------------------------------------------------------------------
+
+
+def case_ingest(
+    *, actor: Any, data: dict[str, Any], on_created: Callable[[Case], None] | None = None
+) -> Case:
+    """Route and store one case (one transaction); see the module docstring for refusals.
+
+    ``on_created(case)`` runs inside the transaction after everything is written
+    (the API stores the idempotency key there, so key and case commit together).
+    """
+    point: InterventionPoint = data["intervention_point"]
+    refusal = refusal_of(actor=actor, point=point)
+    if refusal is not None:
+        raise refusal
+    try:
+        return _case_ingest_atomic(actor=actor, data=data, on_created=on_created)
+    except IntegrityError as exc:
+        if not is_duplicate_error(exc):
+            raise
+        # The transaction (or savepoint) is rolled back; the winner has committed.
+        existing = _existing_id(point.system_id, data["external_id"])
+        raise CaseConflict(MSG_DUPLICATE, code="duplicate", id=existing) from exc
+
+
+# --- Writing rows ----------------------------------------------------------------------
+#
+# Cases and their history rows are INSERTed with statements built once per process
+# from the models' metadata: on the hot path the ORM's per-call compilation of a
+# 40-column INSERT (and simple-history's per-row model instances) cost more than
+# the statements themselves. Values still go through each field's own
+# ``pre_save`` and ``get_db_prep_save``, exactly as ``Model.save`` does, and the
+# history row carries the same prepared values as its case (simple-history's
+# ``bulk_history_create`` semantics: history type "+", the acting user, one date).
+
+@dataclass(frozen=True)
+class _InsertPlan:
+    into: str  # INSERT INTO t (cols)
+    row: str  # (%s, ..., %s)
+    unnest: str | None  # PostgreSQL: SELECT * FROM UNNEST((%s)::type[], ...)
+    tail: str  # RETURNING pk, or ""
+    fields: list[models.Field]
+    # Per field: does its value need the field's ``pre_save``/``get_db_prep_save``?
+    prep: list[bool]
+
+
+_plans: dict[tuple[str, type[models.Model]], _InsertPlan] = {}
+
+# Exactly these field classes store the attribute as is (their ``pre_save`` reads it
+# and their ``get_db_prep_save`` only re-casts a value ``_build_case`` already typed);
+# every other field (dates, JSON, ...) goes through its own preparation.
+_PLAIN_FIELDS: frozenset[type[models.Field]] = frozenset((
+    models.CharField, models.SlugField, models.URLField, models.TextField, models.IntegerField,
+    models.BigIntegerField, models.PositiveIntegerField, models.PositiveSmallIntegerField,
+    models.SmallIntegerField, models.FloatField, models.BooleanField, models.ForeignKey,
+))
+
+
+def _plan(model: type[models.Model], alias: str) -> _InsertPlan:
+    plan = _plans.get((alias, model))
+    if plan is None:
+        conn = connections[alias]
+        qn = conn.ops.quote_name
+        pk = model._meta.pk
+        fields = [f for f in model._meta.concrete_fields if not (f is pk and isinstance(f, models.AutoField))]
+        unnest = None
+        if conn.vendor == "postgresql":
+            # One array per column, as Django's own bulk_create does on PostgreSQL: a
+            # thousand rows cost a few parameters, not forty thousand placeholders.
+            db_types = [f.db_type(conn).split("(")[0] for f in fields]
+            unnest = "SELECT * FROM UNNEST(" + ", ".join(f"(%s)::{t}[]" for t in db_types) + ")"
+        plan = _InsertPlan(
+            into=f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) ",
+            row="(" + ", ".join(["%s"] * len(fields)) + ")",
+            unnest=unnest,
+            tail=f" RETURNING {qn(pk.column)}" if model is Case else "",
+            fields=fields,
+            prep=[type(f) not in _PLAIN_FIELDS for f in fields],
+        )
+        _plans[(alias, model)] = plan
+    return plan
+
+
+def _execute_insert(plan: _InsertPlan, rows: list[list[Any]], alias: str) -> list[Any]:
+    """INSERT ``rows``; the new primary keys in row order when the plan returns them."""
+    conn = connections[alias]
+    ids: list[Any] = []
+    if plan.unnest is not None and len(rows) > 1:
+        batches = [(plan.into + plan.unnest + plan.tail, [list(column) for column in zip(*rows, strict=True)])]
+    else:
+        size = max(1, conn.ops.bulk_batch_size(plan.fields, rows))
+        batches = [
+            (plan.into + "VALUES " + ", ".join([plan.row] * len(chunk)) + plan.tail,
+             [value for row in chunk for value in row])
+            for chunk in (rows[start:start + size] for start in range(0, len(rows), size))
+        ]
+    with conn.cursor() as cursor:
+        for sql, params in batches:
+            cursor.execute(sql, params)
+            if plan.tail:
+                ids.extend(row[0] for row in cursor.fetchall())
+    return ids
+
+
+@functools.cache
+def _historical_case() -> type[models.Model]:
+    # ``Case.history`` builds a manager class on every access; the model never changes.
+    return Case.history.model
+
+
+def _insert_cases_with_history(cases: list[Case], *, actor: Any, now: dt.datetime) -> None:
+    """INSERT the cases (setting their pks) and one "+" history row each, in two statements per chunk."""
+    alias = router.db_for_write(Case)
+    conn = connections[alias]
+    case_plan = _plan(Case, alias)
+    steps = list(zip(case_plan.fields, case_plan.prep, strict=True))
+    prepared = [
+        [f.get_db_prep_save(f.pre_save(case, True), conn) if prep else getattr(case, f.attname) for f, prep in steps]
+        for case in cases
+    ]
+    ids = _execute_insert(case_plan, prepared, alias)
+    for case, pk in zip(cases, ids, strict=True):
+        case.pk = pk
+        case._state.adding = False
+        case._state.db = alias
+    history_plan = _plan(_historical_case(), alias)
+    position = {f.attname: index for index, f in enumerate(case_plan.fields)}
+    history_date = _history_field_value(history_plan, "history_date", now, conn)
+    user_id = getattr(actor, "pk", None)
+    history_rows = []
+    for case, values in zip(cases, prepared, strict=True):
+        extra = {"id": case.pk, "history_date": history_date, "history_change_reason": "", "history_type": "+",
+                 "history_user_id": user_id}
+        history_rows.append([
+            values[position[f.attname]] if f.attname in position else extra[f.attname] for f in history_plan.fields
+        ])
+    _execute_insert(history_plan, history_rows, alias)
+
+
+def _history_field_value(plan: _InsertPlan, attname: str, value: Any, conn: Any) -> Any:
+    field = next(f for f in plan.fields if f.attname == attname)
+    return field.get_db_prep_save(value, conn)
+
+
+@transaction.atomic
+def _case_ingest_atomic(*, actor: Any, data: dict[str, Any], on_created: Callable[[Case], None] | None) -> Case:
+    now = timezone.now()
+    case, _ = _build_case(actor=actor, data=data, now=now)
+    _insert_cases_with_history([case], actor=actor, now=now)
+    mark_without_decisions(case)
+    bulk_record_events(_event_specs(case, actor))
+    if case.status == CaseStatus.AUTO_ACCEPTED:
+        webhooks_enqueue(cases=[case])
+    if on_created is not None:
+        on_created(case)
+    return case
+
+
+# --- Batch -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def case_ingest_batch(
+    *,
+    actor: Any,
+    items: Sequence[dict[str, Any]],
+    on_created: Callable[[list[Case]], None] | None = None,
+) -> list[Case]:
+    """Route and store many validated cases, all or nothing, with bulk INSERTs.
+
+    One INSERT for the cases, one for their history rows, one for their audit
+    events, one webhook enqueue for the auto-accepted ones. Any refusal (see the
+    module docstring) raises and stores nothing; ``case_ingest_screened`` screens
+    items first so that each is accepted or rejected on its own.
+    """
+    for data in items:
+        refusal = refusal_of(actor=actor, point=data["intervention_point"])
+        if refusal is not None:
+            raise refusal
+    now = timezone.now()
+    cases = [_build_case(actor=actor, data=data, now=now)[0] for data in items]
+    if cases:
+        try:
+            # A savepoint, so the duplicate's id can still be read in this transaction.
+            with transaction.atomic():
+                _insert_cases_with_history(cases, actor=actor, now=now)
+        except IntegrityError as exc:
+            if not is_duplicate_error(exc):
+                raise
+            first = _first_existing(cases)
+            raise CaseConflict(MSG_DUPLICATE, code="duplicate", id=first) from exc
+        specs: list[dict[str, Any]] = []
+        for case in cases:
+            mark_without_decisions(case)
+            specs.extend(_event_specs(case, actor))
+        bulk_record_events(specs)
+        accepted = [case for case in cases if case.status == CaseStatus.AUTO_ACCEPTED]
+        if accepted:
+            webhooks_enqueue(cases=accepted)
+    if on_created is not None:
+        on_created(cases)
+    return cases
+
+
+def _first_existing(cases: list[Case]) -> int | None:
+    by_system: dict[int, list[str]] = {}
+    for case in cases:
+        by_system.setdefault(case.system_id, []).append(case.external_id)
+    for system_id, external_ids in by_system.items():
+        found = Case.objects.filter(system_id=system_id, external_id__in=external_ids).values_list("pk", flat=True)
+        first = found.first()
+        if first is not None:
+            return first
+    return None
+
+
+@dataclass
+class BatchItem:
+    """One item of a batch: its validated ``data`` or its ``error``; after ingestion, its ``case``."""
+
+    external_id: str | None
+    data: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    case: Case | None = None
+    # For an item rejected as a duplicate of an earlier item of the same batch.
+    duplicate_of: int | None = field(default=None, repr=False)
+
+
+def _screen(*, actor: Any, items: list[BatchItem]) -> list[BatchItem]:
+    """Reject items that would be refused (prohibited, not linked, duplicate); return the rest in order."""
+    seen: dict[tuple[int, str], int] = {}
+    candidates: list[tuple[BatchItem, tuple[int, str]]] = []
+    for index, item in enumerate(items):
+        if item.data is None or item.error is not None:
+            continue
+        point: InterventionPoint = item.data["intervention_point"]
+        refusal = refusal_of(actor=actor, point=point)
+        if refusal is not None:
+            code = getattr(refusal, "code_name", "refused")
+            item.error = {"system": [str(refusal.detail)], "code": code}  # type: ignore[attr-defined]
+            continue
+        key = (point.system_id, item.data["external_id"])
+        if key in seen:
+            item.duplicate_of = seen[key]
+            item.error = {"external_id": [f"Duplicate of item {seen[key]} of this batch."], "code": "duplicate"}
+            continue
+        seen[key] = index
+        candidates.append((item, key))
+    existing = _existing_ids(list(seen))
+    kept: list[BatchItem] = []
+    for item, key in candidates:
+        if key in existing:
+            item.error = {"external_id": [MSG_DUPLICATE], "code": "duplicate", "id": existing[key]}
+        else:
+            kept.append(item)
+    return kept
+
+
+def _existing_ids(keys: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """Existing cases for ``(system id, external id)`` pairs: one query per system in the batch."""
+    by_system: dict[int, list[str]] = {}
+    for system_id, external_id in keys:
+        by_system.setdefault(system_id, []).append(external_id)
+    found: dict[tuple[int, str], int] = {}
+    for system_id, external_ids in by_system.items():
+        rows = Case.objects.filter(system_id=system_id, external_id__in=external_ids).values_list("external_id", "pk")
+        for external_id, pk in rows:
+            found[(system_id, external_id)] = pk
+    return found
+
+
+def case_ingest_screened(
+    *,
+    actor: Any,
+    items: list[BatchItem],
+    on_created: Callable[[list[BatchItem]], None] | None = None,
+) -> list[BatchItem]:
+    """The batch endpoint: each item accepted or rejected on its own, results in input order.
+
+    Items already carrying an ``error`` (validation) stay rejected; the others are
+    screened (prohibited system, not linked, duplicate in the batch or in the
+    database) and the rest stored by ``case_ingest_batch`` in one transaction.
+    Losing a race for an ``external_id`` to a concurrent request re-screens and
+    retries, so an accepted item is never lost because another item collided.
+    ``on_created(items)`` runs inside that transaction with the final results.
+    """
+    for attempt in range(BATCH_ATTEMPTS):
+        for item in items:
+            if item.error is not None and item.error.get("code") == "duplicate":
+                item.error = None  # re-screened below
+                item.duplicate_of = None
+        accepted = _screen(actor=actor, items=items)
+
+        def finish(cases: list[Case], accepted: list[BatchItem] = accepted) -> None:
+            for item, case in zip(accepted, cases, strict=True):
+                item.case = case
+            for item in items:
+                if item.duplicate_of is not None and item.error is not None:
+                    first = items[item.duplicate_of].case
+                    if first is not None:
+                        item.error["id"] = first.pk
+            if on_created is not None:
+                on_created(items)
+
+        try:
+            case_ingest_batch(actor=actor, items=[item.data for item in accepted if item.data], on_created=finish)
+        except CaseConflict as exc:
+            if exc.code_name != "duplicate" or attempt == BATCH_ATTEMPTS - 1:
+                raise
+            for item in accepted:
+                item.case = None
+            continue
+        return items
+    return items
