@@ -62,7 +62,7 @@ def system_user() -> Any:
     global _system_user_id
     User = get_user_model()
     if _system_user_id is not None:
-        user = User.objects.filter(pk=_system_user_id).first()
+        user = User.objects.filter(pk=_system_user_id, username=SYSTEM_USERNAME).first()
         if user is not None:
             return user
     user, created = User.objects.get_or_create(
