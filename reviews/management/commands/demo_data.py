@@ -20,7 +20,8 @@ from django.db import transaction
 
 from audit.services import record_event
 from hitl_portal.roles import COMPLIANCE_OFFICER, INTEGRATION, MANAGER, REVIEWER
-from reviews.models import AISystem, InterventionPoint, ReviewerProfile
+from reviews.demo_traffic import post_demo_traffic
+from reviews.models import AISystem, Case, InterventionPoint, ReviewerProfile
 from reviews.services.people import reviewer_update, user_create
 from reviews.services.systems import intervention_point_create, system_create
 
@@ -195,6 +196,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
+            "--cases",
+            type=int,
+            default=2000,
+            help="Cases of demo traffic to replay over the last 30 days (0: none). Skipped when cases exist.",
+        )
+        parser.add_argument(
             "--password",
             default=DEMO_PASSWORD,
             help=f"Password for newly created demo accounts (default: {DEMO_PASSWORD}).",
@@ -219,10 +226,34 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Created: {', '.join(created)}") if created else "Systems already present."
         )
+        self.post_traffic(options["cases"])
         self.print_table(rows)
         self.stdout.write("")
         self.stdout.write(
             f"Integrations get an API token with POST {DEMO_URL}/api/v1/auth/token/ (username, password)."
+        )
+
+    def post_traffic(self, cases: int) -> None:
+        """Replay a month of traffic through the services, once (an existing case log is kept)."""
+        if cases <= 0:
+            return
+        if Case.objects.exists():
+            self.stdout.write("Cases already present: no demo traffic added.")
+            return
+        self.stdout.write(f"Replaying {cases} demo cases over the last 30 days (ingest, review, ground truth)...")
+        reviewers = list(User.objects.filter(username__in=["rev1", "rev2", "rev3"]).order_by("username"))
+        report = post_demo_traffic(
+            integration=User.objects.get(username="integration"),
+            reviewers=reviewers,
+            adjudicator=User.objects.get(username="rev4"),
+            cases=cases,
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo traffic: {report.ingested} cases ({report.auto_accepted} auto-accepted), "
+                f"{report.decisions} decisions, {report.outcomes} ground-truth outcomes, "
+                f"{report.left_in_queue} waiting in the queue."
+            )
         )
 
     def print_table(self, rows: list[Credential]) -> None:
