@@ -184,7 +184,7 @@ def command_up(args: argparse.Namespace) -> int:
     run([*manage, "migrate", "--noinput"], env)
     say("collecting static files")
     run([*manage, "collectstatic", "--noinput", "-v", "0"], env)
-    say("loading demo data")
+    say("loading demo data (the first start replays a month of demo traffic: about two minutes)")
     demo = subprocess.run([*manage, "demo_data"], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     sys.stdout.write(demo.stdout)
     sys.stderr.write(demo.stderr)
