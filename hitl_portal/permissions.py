@@ -42,6 +42,9 @@ class RolePermission(BasePermission):
     def has_permission(self, request: Any, view: Any) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
+        # A method the view does not offer is a 405 (raised by the handler), not a 403.
+        if request.method.lower() not in {m.lower() for m in view.allowed_methods}:
+            return True
         allowed = allowed_roles_for(view, request)
         if allowed is None:
             return False

@@ -299,9 +299,13 @@ if HITL_EMBEDDED_BROKER:
 # the embedded default keeps a generated key in var/ (never committed).
 HITL_AUDIT_SIGNING_KEY = env("HITL_AUDIT_SIGNING_KEY")
 HITL_AUDIT_SIGNING_KEY_FILE = Path(env("HITL_AUDIT_SIGNING_KEY_FILE", str(VAR_DIR / "audit-signing-key.pem")))
-# Seal inline right after commit (always on SQLite, where there is one writer);
-# beat sweeps up whatever a contended sealer left behind.
+# Seal right after commit; beat sweeps up whatever a contended sealer left behind.
+# "inline" seals in the committing process (SQLite: one writer anyway; embedded
+# broker); "task" hands it to a worker so the request path skips a second commit.
 HITL_AUDIT_SEAL_ON_COMMIT = env_bool("HITL_AUDIT_SEAL_ON_COMMIT", True)
+HITL_AUDIT_SEAL_MODE = env("HITL_AUDIT_SEAL_MODE", "task" if IS_POSTGRES and not HITL_EMBEDDED_BROKER else "inline")
+if HITL_AUDIT_SEAL_MODE not in {"inline", "task"}:
+    raise ImproperlyConfigured("HITL_AUDIT_SEAL_MODE must be 'inline' or 'task'")
 
 # --- Security -----------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
