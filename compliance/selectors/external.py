@@ -1,0 +1,114 @@
+"""Figures other apps compute (KPIs, bias audits), read through their own modules when present.
+
+The dossier and the obligations' evidence show KPI figures and bias audit results
+only as those apps compute them: never recomputed here, never made up. When an
+app does not offer them, these functions return ``None`` and the pages say what
+is measured instead. KPI figures use the contract's shape (api-v1 ``GET /kpis/``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from typing import Any
+
+from django.db.models import Min
+from django.utils import timezone
+
+from reviews.models import AISystem, Case
+
+
+def _module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def system_kpis(system: AISystem, *, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """The system's KPI figures since its first case, from the KPI module (``None`` without one).
+
+    The period starts at the UTC day of the earliest case (or of the registration)
+    and ends now, so the dossier's figures are those of the dashboard for that period.
+    """
+    selectors = _module("dashboard.selectors")
+    if selectors is None or not hasattr(selectors, "kpis") or not hasattr(selectors, "KpiScope"):
+        return None
+    now = now or timezone.now()
+    first = Case.objects.filter(system=system).aggregate(first=Min("received_at"))["first"]
+    start_at = min(first, system.created_at) if first else system.created_at
+    start = start_at.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    figures = selectors.kpis(selectors.KpiScope(start=start, end=now, system=system), now=now)
+    figures["period"] = f"{start:%Y-%m-%d} to {now:%Y-%m-%d %H:%M} UTC"
+    return figures
+
+
+def _pct(value: Any) -> str:
+    return "—" if value is None else f"{value * 100:.1f} %"
+
+
+def _pp(value: Any) -> str:
+    return "—" if value is None else f"{value * 100:+.1f} pp"
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def kpi_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    """The contract's KPI figures as (label, shown value): rates in %, differences in percentage points."""
+    agreement = figures.get("agreement") or {}
+    ttr = figures.get("time_to_resolution_s") or {}
+    return [
+        ("Cases", str(figures.get("cases_total", "—"))),
+        ("Auto-accepted", str(figures.get("auto_accepted", "—"))),
+        ("Reviewed", str(figures.get("reviewed", "—"))),
+        ("Automation rate", _pct(figures.get("automation_rate"))),
+        ("Override rate", _pct(figures.get("override_rate"))),
+        ("Accuracy of the AI", _pct(figures.get("accuracy_ai"))),
+        ("Accuracy of final decisions", _pct(figures.get("accuracy_final"))),
+        ("Accuracy lift", _pp(figures.get("accuracy_lift"))),
+        ("Error reduction rate", _pct(figures.get("error_reduction_rate"))),
+        ("Reviewer agreement (percent)", _pct(agreement.get("percent"))),
+        ("Reviewer agreement (kappa)", _num(agreement.get("kappa"))),
+        ("Reviewer agreement (alpha)", _num(agreement.get("alpha"))),
+        ("Time to resolution p50", "—" if ttr.get("p50") is None else f"{ttr['p50']:.1f} s"),
+        ("Time to resolution p90", "—" if ttr.get("p90") is None else f"{ttr['p90']:.1f} s"),
+        ("SLA breaches", str(figures.get("sla_breaches", "—"))),
+        ("Queue depth", str(figures.get("queue_depth", "—"))),
+        ("Open bias incidents", str(figures.get("bias_incidents_open", "—"))),
+    ]
+
+
+def kpi_summary_line(figures: dict[str, Any]) -> str:
+    return (f"{figures.get('cases_total', 0)} cases; automation {_pct(figures.get('automation_rate'))}, "
+            f"override {_pct(figures.get('override_rate'))}, accuracy lift {_pp(figures.get('accuracy_lift'))}.")
+
+
+MAX_AUDITS = 20
+
+
+def bias_audit_results(system: AISystem) -> list[dict[str, Any]] | None:
+    """The system's finished bias audits, newest first, from the fairness module (``None`` without one).
+
+    Each as the fairness API shows it, plus the final (human-validated) decisions'
+    three headline metrics at the top level for tables.
+    """
+    selectors = _module("fairness.selectors")
+    if selectors is None or not hasattr(selectors, "audits_visible"):
+        return None
+    audits = selectors.audits_visible(system_slug=system.slug).filter(status="done")[:MAX_AUDITS]
+    rows = []
+    for audit in audits:
+        data = selectors.audit_representation(audit)
+        final = (data.get("metrics") or {}).get("final") or {}
+        ai = (data.get("metrics") or {}).get("ai") or {}
+        rows.append({
+            **data,
+            "period": f"{data['from']:%Y-%m-%d} to {data['to']:%Y-%m-%d}" if data.get("from") else "",
+            "disparate_impact_ratio": final.get("disparate_impact_ratio"),
+            "demographic_parity_difference": final.get("demographic_parity_difference"),
+            "equalized_odds_difference": final.get("equalized_odds_difference"),
+            "ai_disparate_impact_ratio": ai.get("disparate_impact_ratio"),
+        })
+    return rows
