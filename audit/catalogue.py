@@ -32,6 +32,7 @@ for _name, _description in [
     # People
     ("user.created", "A user account was created."),
     ("user.secret_rotated", "An integration's webhook secret was rotated."),
+    ("user.updated", "A user account's fields, role or password changed."),
     ("user.token_issued", "An API token was issued."),
     ("reviewer.updated", "A reviewer's qualifications or adjudicator flag changed."),
     ("reviewer.suspended", "A reviewer was suspended."),

@@ -1,5 +1,11 @@
-"""Routes."""
+"""Pages of the incident register (mounted at /compliance/incidents/, namespace ``compliance``)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from compliance import views_incidents as views
+
+urlpatterns = [
+    path("", views.IncidentListPage.as_view(), name="incident_list"),
+    path("new/", views.IncidentCreatePage.as_view(), name="incident_create"),
+    path("<int:pk>/", views.IncidentDetailPage.as_view(), name="incident_detail"),
+]

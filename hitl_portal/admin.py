@@ -33,3 +33,6 @@ class HeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = ("name", "seen_at")
     ordering = ("name",)
+
+
+from hitl_portal import admin_auth  # noqa: E402,F401  (audited User/Group/Token admin)

@@ -19,6 +19,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.models import DeletedObject
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from hitl_portal.admin import ReadOnlyAdminMixin
 from reviews.models import (
@@ -34,6 +36,7 @@ from reviews.models import (
     TrainingRecord,
 )
 from reviews.services.people import integration_rotate_secret, reviewer_update
+from reviews.services.queue import case_reassign
 from reviews.services.systems import (
     SYSTEM_FIELDS,
     intervention_point_create,
@@ -51,6 +54,15 @@ SERVICE_FIELD_ALIASES = {"reason": "change_reason"}
 # --- Shared pieces -------------------------------------------------------------------------
 
 
+class _DiffHelper(HistoricalRecordContextHelper):
+    """Show an empty foreign key as a dash, not simple-history's "Deleted user (pk=None)"."""
+
+    def prepare_delta_change_value(self, change: Any, value: Any) -> Any:
+        if isinstance(value, DeletedObject) and value.pk is None:
+            return "—"
+        return super().prepare_delta_change_value(change, value)
+
+
 class ConsoleHistoryAdmin(SimpleHistoryAdmin):
     """Field-level history for every domain model, viewable but never "reverted".
 
@@ -62,6 +74,9 @@ class ConsoleHistoryAdmin(SimpleHistoryAdmin):
 
     def has_change_history_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_historical_record_context_helper(self, request: HttpRequest, historical_record: Any) -> Any:
+        return _DiffHelper(self.model, historical_record)
 
     def history_form_view(
         self, request: HttpRequest, object_id: str, version_id: str, extra_context: dict[str, Any] | None = None
@@ -655,6 +670,7 @@ class CaseAdmin(ReadOnlyAdminMixin, ConsoleHistoryAdmin):
     search_help_text = "Exact case id or external id."
     show_full_result_count = False
     inlines = (DecisionInline,)
+    actions = ("return_to_queue",)
     fieldsets = (
         (None, {"fields": ("system", "intervention_point", "external_id", "submitted_by", "status", "received_at")}),
         (
@@ -703,6 +719,29 @@ class CaseAdmin(ReadOnlyAdminMixin, ConsoleHistoryAdmin):
     )
 
     @admin.display(description="input")
+    @admin.action(description="Take selected cases back from their reviewer (return to the queue)")
+    def return_to_queue(self, request: HttpRequest, queryset: QuerySet[Case]) -> TemplateResponse | None:
+        def apply(case: Case, reason: str) -> bool:
+            if case.status != "claimed":
+                return False
+            case_reassign(actor=request.user, case=case, reviewer=None, reason=reason)
+            return True
+
+        return _reason_action(
+            self,
+            request,
+            queryset,
+            action_name="return_to_queue",
+            title="Return cases to the queue",
+            explanation=(
+                "The current holder's claim ends at once and the case goes back to the queue "
+                "(as escalated if it was escalated); the holder can no longer decide it."
+            ),
+            submit_label="Return to the queue",
+            apply=apply,
+            done_message="Returned to the queue: {names}.",
+        )
+
     def input_pretty(self, case: Case) -> str:
         return _json_pretty(case.input)
 

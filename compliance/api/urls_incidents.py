@@ -1,5 +1,14 @@
-"""Routes."""
+"""API routes: the incident register."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from compliance.api.views_incidents import IncidentViewSet
+
+urlpatterns = [
+    path("incidents/", IncidentViewSet.as_view({"get": "list", "post": "create"}), name="api-incident-list"),
+    path(
+        "incidents/<int:pk>/",
+        IncidentViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="api-incident-detail",
+    ),
+]

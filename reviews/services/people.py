@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from typing import Any
 
@@ -14,7 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from audit.services import record_event
 from hitl_portal.roles import GROUP_ROLES, INTEGRATION, REVIEWER
-from reviews.models import AISystem, IntegrationProfile, ReviewerProfile, ReviewerStatus
+from reviews.models import AISystem, IntegrationProfile, ReviewerProfile, ReviewerStatus, TrainingRecord
 
 
 def new_webhook_secret() -> str:
@@ -164,3 +165,135 @@ def reviewer_update(
         record_event("reviewer.updated", actor=actor, obj=profile, object_label=username, reason=reason,
                      before=details_before, after=details_after)
     return profile
+
+
+@transaction.atomic
+def training_record_add(
+    *,
+    actor: Any,
+    profile: ReviewerProfile,
+    title: str,
+    completed_at: dt.date,
+    kind: str = "ai_literacy",
+    expires_at: dt.date | None = None,
+    system: AISystem | None = None,
+    evidence_url: str = "",
+) -> TrainingRecord:
+    """Record a reviewer's training (Art. 4 AI literacy, Art. 26(2) competence), audited.
+
+    Expiry must not precede completion. Recording a training does not reinstate a
+    suspended reviewer: that stays a compliance officer's explicit act.
+    """
+    record = TrainingRecord(
+        reviewer=profile, title=(title or "").strip(), kind=(kind or "").strip(), system=system,
+        completed_at=completed_at, expires_at=expires_at, evidence_url=evidence_url or "",
+    )
+    if expires_at is not None and completed_at is not None and expires_at < completed_at:
+        raise ValidationError({"expires_at": ["Must not be before the completion date."]})
+    record.full_clean()
+    record._history_user = actor  # type: ignore[attr-defined]
+    record.save()
+    record_event(
+        "reviewer.training_recorded", actor=actor, obj=profile, object_label=profile.user.username,
+        after={"training_record": record.pk, "title": record.title, "kind": record.kind,
+               "system": system.slug if system else None, "completed_at": completed_at, "expires_at": expires_at},
+    )
+    return record
+
+
+USER_UPDATED_ACTION = "user.updated"
+# Account fields a console change may touch (roles are groups, handled apart).
+USER_FIELDS = ("username", "first_name", "last_name", "email", "is_active", "is_staff", "is_superuser")
+
+
+def _set_role(user: User, role: str, actor: Any) -> None:
+    """Make ``role`` the user's one role, creating the profile the role needs if missing."""
+    roles = Group.objects.filter(name__in=GROUP_ROLES)
+    user.groups.remove(*roles.exclude(name=role))
+    group, _ = Group.objects.get_or_create(name=role)
+    user.groups.add(group)
+    if role == REVIEWER and not ReviewerProfile.objects.filter(user=user).exists():
+        profile = ReviewerProfile(user=user)
+        profile._history_user = actor  # type: ignore[attr-defined]
+        profile.save()
+    elif role == INTEGRATION and not IntegrationProfile.objects.filter(user=user).exists():
+        # The secret is shown to nobody here: rotate it from the console to hand it over.
+        integration = IntegrationProfile(user=user, webhook_secret=new_webhook_secret())
+        integration._history_user = actor  # type: ignore[attr-defined]
+        integration.save()
+
+
+@transaction.atomic
+def user_update(
+    *, actor: Any, user: User, changes: dict[str, Any], role: str | None = None, reason: str = ""
+) -> User:
+    """Change an account's fields (``USER_FIELDS``) and/or its role, audited with before and after.
+
+    A role is a group; exactly one is kept. Nothing changed records nothing.
+    """
+    unknown = sorted(set(changes) - set(USER_FIELDS))
+    if unknown:
+        raise ValidationError({name: ["This field cannot be changed here."] for name in unknown})
+    if role is not None and role not in GROUP_ROLES:
+        raise ValidationError({"role": [f"must be one of: {', '.join(GROUP_ROLES)}"]})
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if "username" in changes and changes["username"] != user.username:
+        taken = User.objects.filter(username__iexact=changes["username"]).exclude(pk=user.pk).exists()
+        if taken:
+            raise ValidationError({"username": ["A user with that username already exists."]})
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    changed = [name for name, value in changes.items() if getattr(user, name) != value]
+    for name in changed:
+        before[name], after[name] = getattr(user, name), changes[name]
+        setattr(user, name, changes[name])
+    if changed:
+        user.full_clean(exclude=["password"])
+        user.save(update_fields=changed)
+    if role is not None:
+        current = sorted(user.groups.filter(name__in=GROUP_ROLES).values_list("name", flat=True))
+        if current != [role]:
+            _set_role(user, role, actor)
+            before["role"], after["role"] = current[0] if len(current) == 1 else current, role
+    if after:
+        record_event(USER_UPDATED_ACTION, actor=actor, obj=user, object_label=user.username, reason=reason,
+                     data={"account": "user"}, before=before, after=after)
+    return user
+
+
+@transaction.atomic
+def user_set_password(*, actor: Any, user: User, password: str | None, validate: bool = True) -> User:
+    """Set a new password (``None``: an unusable one, so the account cannot log in with a password).
+
+    Audited without the password, of course.
+    """
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        if validate:
+            try:
+                validate_password(password, user)
+            except ValidationError as exc:
+                raise ValidationError({"password": exc.messages}) from exc
+        user.set_password(password)
+    user.save(update_fields=["password"])
+    record_event(USER_UPDATED_ACTION, actor=actor, obj=user, object_label=user.username,
+                 data={"account": "user", "password": "unusable" if password is None else "changed"})
+    return user
+
+
+@transaction.atomic
+def user_token_rotate(*, actor: Any, user: User, reason: str) -> Token:
+    """Revoke the user's API token and issue a new one (the user fetches it by logging in).
+
+    For a token that may have leaked: the old key stops working at once. The event
+    names the user, never a key.
+    """
+    if not (reason or "").strip():
+        raise ValidationError({"reason": ["A reason is required."]})
+    had_token = Token.objects.filter(user=user).delete()[0] > 0
+    token = Token.objects.create(user=user)
+    record_event("user.token_issued", actor=actor, obj=user, object_label=user.username, reason=reason.strip(),
+                 data={"created": True, "rotated": had_token})
+    return token

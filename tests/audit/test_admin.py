@@ -414,3 +414,39 @@ def test_heartbeat_is_listed(console: Any) -> None:
     Heartbeat.objects.create(name="worker", seen_at=timezone.now())
     response = console.get(reverse("admin:hitl_portal_heartbeat_changelist"))
     assert b"worker" in response.content
+
+
+def test_return_to_queue_admin_action_ends_the_claim_and_audits(client, make_user):
+    """The console takes a held case back through ``case_reassign`` (with a reason)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from reviews.models import Case
+    from tests.reviews.factories import ingest, make_system_with_point
+
+    make_system_with_point()
+    integration = make_user("integration", systems=["credit-scoring"])
+    reviewer = make_user("reviewer", systems=["credit-scoring"])
+    case = ingest(integration, external_id="held-1", label="reject")
+    Case.objects.filter(pk=case.pk).update(
+        status="claimed", claimed_by=reviewer, claimed_at=timezone.now(),
+        lease_expires_at=timezone.now() + dt.timedelta(minutes=5),
+    )
+    admin_user = make_user("admin")
+    client.force_login(admin_user)
+    response = client.post("/admin/reviews/case/", {
+        "action": "return_to_queue", "_selected_action": [case.pk], "post": "yes",
+        "reason": "Reviewer is out sick.",
+    }, follow=True)
+    assert response.status_code == 200
+    case.refresh_from_db()
+    assert case.status in {"queued", "escalated"} and case.claimed_by is None
+    event = AuditEvent.objects.get(action="case.reassigned")
+    assert event.actor_name == admin_user.username and event.reason == "Reviewer is out sick."
+
+
+def test_return_to_queue_is_denied_to_non_staff(client, make_user):
+    client.force_login(make_user("compliance_officer"))
+    response = client.post("/admin/reviews/case/", {"action": "return_to_queue", "_selected_action": [1]})
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
