@@ -293,6 +293,10 @@ CELERY_BEAT_SCHEDULE = {
     "audit-verify-nightly": {"task": "audit.verify_nightly", "schedule": crontab(hour=2, minute=0)},
     "audit-purge-expired": {"task": "audit.purge_expired", "schedule": crontab(hour=3, minute=0)},
     "compliance-incident-overdue-alerts": {"task": "compliance.incident_overdue_alerts", "schedule": 3600.0},
+    "quality-snapshot-reviewer-quality": {
+        "task": "quality.snapshot_reviewer_quality", "schedule": crontab(hour=0, minute=30)
+    },
+    "quality-enforce-competence": {"task": "quality.enforce_competence", "schedule": 3600.0},
 }
 if HITL_EMBEDDED_BROKER:
     # kombu's SQL transport keeps every delivered message (marked invisible); without

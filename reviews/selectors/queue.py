@@ -54,7 +54,13 @@ def claimable_cases(
     reason visible on the row (a reopened or SLA-escalated case); escalations
     derived from decisions are checked on the locked row by the claim service.
     Cases the reviewer already decided in the current round are left out.
+
+    Gold items never enter a queue as themselves: only the copies made for this
+    reviewer (``quality.GoldServing``) are claimable by them, and by nobody else.
     """
+    # Late import: the quality app builds on this module.
+    from quality.models import GoldServing
+
     expired = Q(status=CaseStatus.CLAIMED, lease_expires_at__lt=now)
     if adjudicator:
         wanted = Q(status=CaseStatus.QUEUED) | Q(status=CaseStatus.ESCALATED) | expired
@@ -69,6 +75,8 @@ def claimable_cases(
         queryset = queryset.filter(system_id=system_id)
     if point_id is not None:
         queryset = queryset.filter(intervention_point_id=point_id)
+    own_gold = GoldServing.objects.filter(reviewer_id=reviewer_id).values("case_id")
+    queryset = queryset.filter(Q(is_gold=False) | Q(pk__in=own_gold))
     return queryset.filter(~Exists(already_decided)).order_by(*queue_order())
 
 

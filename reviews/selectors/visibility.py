@@ -32,7 +32,10 @@ def cases_visible_to(user: Any, *, queryset: QuerySet[Case] | None = None) -> Qu
     if role in _SEE_ALL:
         return cases
     if role == INTEGRATION:
-        return cases.filter(system__in=AISystem.objects.filter(integrations__user=user).values("pk"))
+        # Gold items are the portal's own test cases, never an integration's.
+        return cases.filter(
+            is_gold=False, system__in=AISystem.objects.filter(integrations__user=user).values("pk")
+        )
     if role == REVIEWER:
         held = Q(status=CaseStatus.CLAIMED, claimed_by=user, lease_expires_at__gt=timezone.now())
         decided = Q(pk__in=Decision.objects.filter(reviewer=user).values("case_id"))

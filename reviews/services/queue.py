@@ -78,7 +78,9 @@ def reviewer_scope(
     if profile is None:
         raise ReviewerNotAllowed("Only reviewers with a competence record may claim cases.", code="not_qualified")
     if not (profile.status == ReviewerStatus.ACTIVE and reviewer.is_active):
-        raise ReviewerNotAllowed("Your reviewer account is suspended.", code="reviewer_suspended")
+        # Say why: the reason recorded with the suspension (e.g. expired training, gold accuracy).
+        reason = f" Reason: {profile.status_reason}" if profile.status_reason else ""
+        raise ReviewerNotAllowed(f"Your reviewer account is suspended.{reason}", code="reviewer_suspended")
     if system is not None and point is not None and point.system_id != system.pk:
         raise ValidationError({"intervention_point": ["does not belong to the given system"]})
     system_ids = frozenset(profile.qualifications.values_list("id", flat=True))
@@ -173,12 +175,24 @@ def claim_next(
     """Claim the next case in queue order for ``reviewer``; ``None`` when nothing is claimable.
 
     Raises ``ReviewerNotAllowed`` (403 ``reviewer_suspended`` / ``not_qualified``)
-    when the reviewer may not claim at all. The returned case has its system and
-    intervention point loaded (the claim payload needs them).
+    when the reviewer may not claim at all (suspending them first when their
+    required training expired or their gold accuracy fell below the threshold).
+    The returned case has its system and intervention point loaded (the claim
+    payload needs them).
     """
     scope = reviewer_scope(reviewer, system=system, point=point)
     system_id = system.pk if system is not None else None
     point_id = point.pk if point is not None else None
+    # Late imports: the quality app builds on this module.
+    from quality.services.competence import enforce_at_claim
+    from quality.services.gold import gold_claim
+
+    # Art. 4 / 26(2): expired required training or failing gold accuracy suspends now (403 reviewer_suspended).
+    enforce_at_claim(profile=scope.profile)
+    # Gold items mixed in at each point's gold_rate (and the reviewer's own open gold copies).
+    gold = gold_claim(scope=scope, system_id=system_id, point_id=point_id)
+    if gold is not None:
+        return gold
     if connection.features.has_select_for_update_skip_locked:
         return _claim_skip_locked(scope, system_id=system_id, point_id=point_id)
     return claim_by_conditional_update(scope=scope, system_id=system_id, point_id=point_id)
@@ -399,3 +413,59 @@ def expire_leases(*, now: datetime | None = None) -> int:
         total += len(batch)
         if len(batch) < EXPIRE_CHUNK:
             return total
+
+
+@transaction.atomic
+def case_reassign(*, actor: Any, case: Case, reviewer: User | None = None, reason: str) -> Case:
+    """An administrator hands an open case to a reviewer, or takes a held case back to the queue.
+
+    ``reviewer=None`` unassigns: the holder's claim ends and the case returns to the
+    queue (as escalated when it stood escalated). Otherwise the reviewer gets the
+    case under a fresh lease, on the same conditions as a claim: an active reviewer
+    qualified for the system, an adjudicator for an escalated case, and not one who
+    already decided it in this round. Audited as ``case.reassigned`` with the reason.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["A reason is required to reassign a case."]})
+    case = locked_case(case, related=("claimed_by",))
+    if case.status not in (CaseStatus.QUEUED, CaseStatus.ESCALATED, CaseStatus.CLAIMED):
+        raise ClaimConflict("Only an open case (queued, escalated or claimed) can be reassigned.", code="not_open")
+    escalated = case.status == CaseStatus.ESCALATED or (
+        case.status == CaseStatus.CLAIMED and case.pk in escalated_case_ids([case])
+    )
+    now = timezone.now()
+    before = {
+        "status": case.status,
+        "claimed_by": case.claimed_by.get_username() if case.claimed_by is not None else None,
+        "lease_expires_at": case.lease_expires_at,
+    }
+    if reviewer is None:
+        if case.status != CaseStatus.CLAIMED:
+            raise ClaimConflict("Nobody holds this case.", code="not_claimed")
+        end_claim(case, escalated=escalated)
+    else:
+        profile = require_may_review(reviewer, case)
+        if escalated and not profile.adjudicator:
+            raise ReviewerNotAllowed("Only an adjudicator may take an escalated case.", code="adjudicator_required")
+        if holds_live_claim(case, reviewer, now):
+            raise ValidationError({"reviewer": ["This reviewer already holds the case."]})
+        if Decision.objects.filter(case_id=case.pk, reviewer_id=reviewer.pk, round=case.review_round).exists():
+            raise ValidationError({"reviewer": ["This reviewer already decided the case in this round."]})
+        case.status = CaseStatus.CLAIMED
+        case.claimed_by = reviewer
+        case.claimed_at = now
+        case.lease_expires_at = now + timedelta(seconds=lease_seconds())
+    case._history_user = actor  # type: ignore[attr-defined]
+    case.save(update_fields=CLAIM_FIELDS)
+    record_event(
+        "case.reassigned", actor=actor, obj=case, case_id=case.pk, system_id=case.system_id, reason=reason,
+        data={"round": case.review_round, "escalated": escalated},
+        before=before,
+        after={
+            "status": case.status,
+            "claimed_by": reviewer.get_username() if reviewer is not None else None,
+            "lease_expires_at": case.lease_expires_at,
+        },
+    )
+    return case

@@ -1,0 +1,835 @@
+"""Reads of the quality app: gold scores, agreement, automation bias, competence, thresholds.
+
+The statistics themselves come from the pure module ``quality.stats`` (one
+definition shared with the KPIs and the dossier); here the database rows become
+the units those functions take. Every figure is a fraction (``None`` where it is
+undefined); pages turn them into % and percentage points.
+
+Definitions used throughout:
+
+- **Gold answer**: a reviewer's first-round, non-adjudication decision on a gold
+  copy made for them. Correct when its label equals the gold label; an escalation
+  (no verdict on a case with a known answer) counts as answered, not correct.
+- **Live agreement**: cases with ``reviewers_required ≥ 2`` (never gold), one unit
+  per case and review round, one rating per reviewer (adjudications left out; an
+  escalation is a missing rating). Scoped by the case's ``received_at``.
+- **Automation bias** (Art. 14(4)(b)): per reviewer and system, the share of
+  decisions agreeing with the AI label when it was shown minus when it was hidden
+  (blind review). A large positive gap suggests the suggestion sways the reviewer.
+- **Rubber-stamp flags**: over at least ``HITL_RUBBER_STAMP_MIN_DECISIONS`` decisions
+  with the AI shown, an approval rate ≥ ``HITL_RUBBER_STAMP_APPROVAL_RATE`` or a
+  median time spent under ``HITL_RUBBER_STAMP_TIME_FLOOR_S``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import connection
+from django.db.models import Case as DbCase
+from django.db.models import Count, F, FloatField, Q, QuerySet, Value, When
+from django.db.models.functions import Cast, Floor
+from django.db.models.lookups import GreaterThanOrEqual, LessThan
+from django.utils import timezone
+
+from quality import stats
+from quality.models import CalibrationSession, GoldItem, GoldServing, ReviewerQualitySnapshot
+from quality.services import config
+from reviews.models import (
+    AISystem,
+    Case,
+    Decision,
+    DecisionOutcome,
+    InterventionPoint,
+    ReviewerProfile,
+    ReviewerStatus,
+    TrainingRecord,
+)
+
+# Cohen's κ is listed for at most this many rater pairs (the most co-rated first).
+MAX_COHEN_PAIRS = 50
+# Items shown as "most disagreement" in a calibration session.
+MAX_DISAGREEMENT_ITEMS = 10
+# Thresholds 0.00..1.00 in steps of 0.01: a confidence sits in bucket k when k/100 ≤ c < (k+1)/100.
+GRID_STEPS = 100
+
+
+# --- Bands (pages) ---------------------------------------------------------------------------------
+
+
+def kappa_band(value: float | None) -> str:
+    """Landis & Koch's reading of a κ."""
+    if value is None:
+        return "undefined"
+    if value < 0:
+        return "poor"
+    for limit, name in ((0.20, "slight"), (0.40, "fair"), (0.60, "moderate"), (0.80, "substantial")):
+        if value <= limit:
+            return name
+    return "almost perfect"
+
+
+def alpha_band(value: float | None) -> str:
+    """Krippendorff's reading of an α."""
+    if value is None:
+        return "undefined"
+    if value >= 0.800:
+        return "reliable"
+    if value >= 0.667:
+        return "tentative"
+    return "unreliable"
+
+
+# --- Period ----------------------------------------------------------------------------------------
+
+
+def default_period(
+    since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> tuple[dt.datetime, dt.datetime]:
+    """``[since, until)``: the last ``HITL_QUALITY_PERIOD_DAYS`` days unless given."""
+    until = until or timezone.now()
+    since = since or until - dt.timedelta(days=config.quality_period_days())
+    return since, until
+
+
+# --- Agreement ---------------------------------------------------------------------------------------
+
+Rater = Hashable
+
+
+def agreement_summary(units: Iterable[dict[Rater, Any]]) -> dict[str, Any]:
+    """Percent agreement, Cohen's κ per rater pair, Fleiss' κ, Krippendorff's α of rated units.
+
+    ``units`` holds one ``{rater: label or None}`` mapping per unit (``None`` =
+    missing). Fleiss' κ needs a fixed number of raters: it is computed over the
+    units with the most common number of ratings (``fleiss_units`` says how many).
+    ``kappa`` is Cohen's κ when exactly two raters rated everything, Fleiss' κ
+    otherwise.
+    """
+    rated_units: list[dict[Rater, Any]] = []
+    for unit in units:
+        rated = {rater: label for rater, label in unit.items() if label is not None}
+        rated_units.append(rated)
+    values = [list(unit.values()) for unit in rated_units]
+    pairable = [v for v in values if len(v) >= 2]
+    percent = stats.percent_agreement(pairable)
+    alpha = stats.krippendorff_alpha_nominal(pairable)
+
+    sizes = Counter(len(v) for v in pairable)
+    fleiss = None
+    fleiss_units = 0
+    if sizes:
+        size = max(sizes.items(), key=lambda item: (item[1], item[0]))[0]
+        fixed = [Counter(v) for v in pairable if len(v) == size]
+        fleiss = stats.fleiss_kappa(fixed)
+        fleiss_units = len(fixed)
+
+    tables: dict[tuple[Any, Any], Counter[tuple[Any, Any]]] = defaultdict(Counter)
+    for unit in rated_units:
+        for a, b in combinations(sorted(unit, key=repr), 2):
+            tables[(a, b)][(unit[a], unit[b])] += 1
+    ranked = sorted(tables.items(), key=lambda item: (-sum(item[1].values()), repr(item[0])))
+    pairs = []
+    for (a, b), table in ranked[:MAX_COHEN_PAIRS]:
+        n = sum(table.values())
+        agreeing = sum(count for (x, y), count in table.items() if x == y)
+        pairs.append({"raters": [a, b], "n": n, "percent": agreeing / n if n else None,
+                      "kappa": stats.cohen_kappa_table(table)})
+    raters = {rater for unit in rated_units if len(unit) >= 2 for rater in unit}
+    kappa = pairs[0]["kappa"] if len(raters) == 2 and pairs else fleiss
+    return {
+        "units": len(pairable),
+        "ratings": sum(len(v) for v in pairable),
+        "raters": len(raters),
+        "percent": percent,
+        "kappa": kappa,
+        "kappa_band": kappa_band(kappa),
+        "fleiss_kappa": fleiss,
+        "fleiss_units": fleiss_units,
+        "alpha": alpha,
+        "alpha_band": alpha_band(alpha),
+        "cohen_pairs": pairs,
+    }
+
+
+def _verdict(label: str | None, outcome: str) -> str | None:
+    """The rating a decision gives a unit: its label, or missing for an escalation."""
+    return None if outcome == DecisionOutcome.ESCALATE else label
+
+
+def _period_start_of_day(day: dt.date, period: str) -> dt.date:
+    if period == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day
+
+
+PERIODS = ("day", "week", "month")
+
+
+def summary_from_pairs(
+    pairs: dict[tuple[Any, Any, int], int],
+    tables: dict[tuple[Any, Any], Counter[tuple[Any, Any]]] | None = None,
+) -> dict[str, Any]:
+    """``agreement_summary``'s figures from additive pair counts (how the live statistics are computed).
+
+    ``pairs`` maps ``(label_a, label_b, unit_size)`` to the number of unordered rating
+    pairs of units with that many ratings (``quality.stats.agreement_from_pairs``);
+    ``tables`` maps a rater pair to its contingency table (Cohen's κ). Fleiss' κ is
+    the pairwise κ of the units with the most common size (with a fixed number of
+    raters the two are the same statistic).
+    """
+    overall = stats.agreement_from_pairs(pairs)
+    units_by_size: Counter[int] = Counter()
+    for (_a, _b, size), count in pairs.items():
+        units_by_size[size] += count
+    for size in units_by_size:
+        units_by_size[size] = round(units_by_size[size] / (size * (size - 1) / 2))
+    fleiss = None
+    fleiss_units = 0
+    if units_by_size:
+        size = max(units_by_size.items(), key=lambda item: (item[1], item[0]))[0]
+        fleiss = stats.agreement_from_pairs({k: v for k, v in pairs.items() if k[2] == size}).kappa
+        fleiss_units = units_by_size[size]
+    tables = tables or {}
+    ranked = sorted(tables.items(), key=lambda item: (-sum(item[1].values()), repr(item[0])))
+    cohen = []
+    for (a, b), table in ranked[:MAX_COHEN_PAIRS]:
+        n = sum(table.values())
+        agreeing = sum(count for (x, y), count in table.items() if x == y)
+        cohen.append({"raters": [a, b], "n": n, "percent": agreeing / n if n else None,
+                      "kappa": stats.cohen_kappa_table(table)})
+    raters = {rater for pair in tables for rater in pair}
+    kappa = cohen[0]["kappa"] if len(raters) == 2 and cohen else fleiss
+    return {
+        "units": overall.units,
+        "ratings": sum(size * count for size, count in units_by_size.items()),
+        "raters": len(raters),
+        "percent": overall.percent,
+        "kappa": kappa,
+        "kappa_band": kappa_band(kappa),
+        "fleiss_kappa": fleiss,
+        "fleiss_units": fleiss_units,
+        "alpha": overall.alpha,
+        "alpha_band": alpha_band(overall.alpha),
+        "cohen_pairs": cohen,
+    }
+
+
+def _live_pairs_sql(*, since: dt.datetime, until: dt.datetime, system_id: int | None, point_id: int | None,
+                    group: str) -> tuple[str, list[Any]]:
+    """The pair-count query over live multi-review ratings, grouped by ``group`` ("days" or "raters").
+
+    Every rating (a non-escalation, non-adjudication decision with a label) is
+    joined with the other ratings of its case and round, each unordered pair once
+    (lower reviewer id first), with the unit's number of ratings (a window count).
+    The database turns a few hundred thousand decisions into a few hundred counts.
+    """
+    qn = connection.ops.quote_name
+    decision = qn(Decision._meta.db_table)
+    case = qn(Case._meta.db_table)
+    day_sql, day_params = connection.ops.datetime_cast_date_sql(
+        f"c.{qn('received_at')}", [], timezone.get_current_timezone_name()
+    )
+    where = [
+        f"d.{qn('is_adjudication')} = %s", f"d.{qn('outcome')} <> %s", f"d.{qn('label')} IS NOT NULL",
+        f"c.{qn('reviewers_required')} >= 2", f"c.{qn('is_gold')} = %s",
+        f"c.{qn('received_at')} >= %s", f"c.{qn('received_at')} < %s",
+    ]
+    params: list[Any] = [*day_params, False, DecisionOutcome.ESCALATE, False, since, until]
+    if system_id is not None:
+        where.append(f"c.{qn('system_id')} = %s")
+        params.append(system_id)
+    if point_id is not None:
+        where.append(f"c.{qn('intervention_point_id')} = %s")
+        params.append(point_id)
+    keys = "a.point_id, a.day, a.label, b.label, a.m" if group == "days" else \
+        "a.point_id, a.reviewer_id, b.reviewer_id, a.label, b.label"
+    sql = f"""
+        WITH r AS (
+            SELECT d.{qn('case_id')} AS case_id, d.{qn('round')} AS round_, d.{qn('reviewer_id')} AS reviewer_id,
+                   d.{qn('label')} AS label, c.{qn('intervention_point_id')} AS point_id, {day_sql} AS day,
+                   COUNT(*) OVER (PARTITION BY d.{qn('case_id')}, d.{qn('round')}) AS m
+            FROM {decision} d INNER JOIN {case} c ON c.{qn('id')} = d.{qn('case_id')}
+            WHERE {' AND '.join(where)}
+        )
+        SELECT {keys}, COUNT(*)
+        FROM r a INNER JOIN r b
+          ON a.case_id = b.case_id AND a.round_ = b.round_ AND a.reviewer_id < b.reviewer_id
+        GROUP BY {keys}
+    """
+    return sql, params
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def live_agreement(
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    system: str | None = None,
+    point: InterventionPoint | None = None,
+    period: str = "week",
+) -> dict[str, Any]:
+    """Agreement on live multi-review cases received in ``[since, until)``, overall, per point and per period.
+
+    Two aggregate queries (pair counts per point and day; contingency tables per
+    point and rater pair); the statistics then come from those counts, which add
+    up exactly across days, periods and points (see ``bench/agreement.py``).
+    """
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}")
+    system_id = None
+    if system:
+        system_id = AISystem.objects.filter(slug=system).values_list("pk", flat=True).first()
+        if system_id is None:
+            return {"from": since, "to": until, "period": period, "overall": summary_from_pairs({}), "points": []}
+    scope = dict(since=since, until=until, system_id=system_id, point_id=point.pk if point is not None else None)
+    by_point_period: dict[int, dict[dt.date, Counter[tuple[Any, Any, int]]]] = defaultdict(
+        lambda: defaultdict(Counter))
+    with connection.cursor() as cursor:
+        cursor.execute(*_live_pairs_sql(**scope, group="days"))
+        for point_id, day, label_a, label_b, size, count in cursor.fetchall():
+            start = _period_start_of_day(_as_date(day), period)
+            by_point_period[point_id][start][(label_a, label_b, int(size))] += count
+        cursor.execute(*_live_pairs_sql(**scope, group="raters"))
+        rater_rows = cursor.fetchall()
+    names = dict(User.objects.filter(pk__in={r[1] for r in rater_rows} | {r[2] for r in rater_rows})
+                 .values_list("pk", "username"))
+    tables: dict[int, dict[tuple[Any, Any], Counter[tuple[Any, Any]]]] = defaultdict(lambda: defaultdict(Counter))
+    for point_id, rater_a, rater_b, label_a, label_b, count in rater_rows:
+        tables[point_id][(names[rater_a], names[rater_b])][(label_a, label_b)] += count
+    points = {
+        p.pk: p for p in InterventionPoint.objects.filter(pk__in=list(by_point_period)).select_related("system")
+    }
+    overall_pairs: Counter[tuple[Any, Any, int]] = Counter()
+    overall_tables: dict[tuple[Any, Any], Counter[tuple[Any, Any]]] = defaultdict(Counter)
+    per_point = []
+    for point_id in sorted(by_point_period, key=lambda pk: str(points[pk])):
+        point_pairs: Counter[tuple[Any, Any, int]] = Counter()
+        for counts in by_point_period[point_id].values():
+            point_pairs.update(counts)
+        overall_pairs.update(point_pairs)
+        for raters, table in tables[point_id].items():
+            overall_tables[raters].update(table)
+        intervention_point = points[point_id]
+        per_point.append({
+            "system": intervention_point.system.slug,
+            "intervention_point": intervention_point.slug,
+            "name": intervention_point.name,
+            "summary": summary_from_pairs(point_pairs, tables[point_id]),
+            "periods": [
+                {"start": start.isoformat(), "summary": _brief(summary_from_pairs(counts))}
+                for start, counts in sorted(by_point_period[point_id].items())
+            ],
+        })
+    return {
+        "from": since, "to": until, "period": period,
+        "overall": summary_from_pairs(overall_pairs, overall_tables),
+        "points": per_point,
+    }
+
+
+def _brief(summary: dict[str, Any]) -> dict[str, Any]:
+    """A period's figures without the per-pair table (kept short in lists)."""
+    return {key: value for key, value in summary.items() if key != "cohen_pairs"}
+
+
+# --- Gold answers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GoldAnswer:
+    """One scored answer to a gold copy."""
+
+    case_id: int
+    decided_at: dt.datetime
+    label: str | None
+    gold_label: str | None
+    correct: bool
+
+
+def gold_answers(
+    *, reviewer_id: int, limit: int | None = None, since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list[GoldAnswer]:
+    """The reviewer's gold answers, newest first (the last ``limit`` of them)."""
+    decisions = Decision.objects.filter(
+        reviewer_id=reviewer_id, round=1, is_adjudication=False,
+        case_id__in=GoldServing.objects.filter(reviewer_id=reviewer_id).values("case_id"),
+    )
+    if since is not None:
+        decisions = decisions.filter(decided_at__gt=since)
+    if until is not None:
+        decisions = decisions.filter(decided_at__lt=until)
+    rows = decisions.order_by("-decided_at", "-id").values_list(
+        "case_id", "decided_at", "label", "outcome", "case__gold_label"
+    )
+    if limit is not None:
+        rows = rows[:limit]
+    answers = []
+    for case_id, decided_at, label, outcome, gold_label in rows:
+        verdict = _verdict(label, outcome)
+        answers.append(GoldAnswer(case_id, decided_at, verdict, gold_label,
+                                  verdict is not None and verdict == gold_label))
+    return answers
+
+
+def gold_figures(*, reviewer_id: int, window: int | None = None, until: dt.datetime | None = None) -> dict[str, Any]:
+    """Gold accuracy over the reviewer's last ``window`` answers (``HITL_GOLD_WINDOW`` by default)."""
+    window = config.gold_window() if window is None else window
+    answers = gold_answers(reviewer_id=reviewer_id, limit=window, until=until)
+    correct = sum(1 for answer in answers if answer.correct)
+    return {
+        "gold_answered": len(answers),
+        "gold_correct": correct,
+        "gold_accuracy": correct / len(answers) if answers else None,
+        "gold_window": window,
+    }
+
+
+# --- One reviewer ----------------------------------------------------------------------------------
+
+
+def reviewer_agreement(*, reviewer_id: int, since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
+    """How often the reviewer's verdict matched each co-reviewer's on live multi-review cases.
+
+    ``agreement`` = agreeing pairs / pairs (the reviewer's rating against every
+    other rating of the same case and round).
+    """
+    own = Decision.objects.filter(
+        reviewer_id=reviewer_id, is_adjudication=False, case__reviewers_required__gte=2, case__is_gold=False,
+        case__received_at__gte=since, case__received_at__lt=until,
+    )
+    mine = {(case_id, round_): _verdict(label, outcome)
+            for case_id, round_, label, outcome in own.values_list("case_id", "round", "label", "outcome")}
+    others = (
+        Decision.objects.filter(is_adjudication=False, case_id__in=own.values("case_id"))
+        .exclude(reviewer_id=reviewer_id)
+        .values_list("case_id", "round", "label", "outcome")
+    )
+    pairs = agreeing = 0
+    for case_id, round_, label, outcome in others:
+        verdict = mine.get((case_id, round_))
+        other = _verdict(label, outcome)
+        if verdict is None or other is None:
+            continue
+        pairs += 1
+        agreeing += verdict == other
+    return {"pairs": pairs, "agreeing": agreeing, "agreement": agreeing / pairs if pairs else None}
+
+
+def _median(values: list[int]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def automation_bias(*, reviewer_id: int, since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
+    """Per system (and overall): agreement with the AI when shown and hidden, the gap, rubber-stamp flags."""
+    decisions = Decision.objects.filter(
+        reviewer_id=reviewer_id, is_adjudication=False, decided_at__gte=since, decided_at__lt=until,
+    )
+    rows = decisions.values_list(
+        "case__system__slug", "ai_shown", "outcome", "label", "case__prediction_label", "time_spent_ms"
+    ).order_by()
+    buckets: dict[str, dict[str, Any]] = {}
+    overall = _bias_bucket()
+    for system, ai_shown, outcome, label, ai_label, spent in rows.iterator(chunk_size=20000):
+        for bucket in (buckets.setdefault(system, _bias_bucket()), overall):
+            _bias_add(bucket, ai_shown=ai_shown, outcome=outcome, label=label, ai_label=ai_label, spent=spent)
+    systems = [{"system": slug, **_bias_figures(bucket)} for slug, bucket in sorted(buckets.items())]
+    return {"systems": systems, "overall": _bias_figures(overall)}
+
+
+def _bias_bucket() -> dict[str, Any]:
+    return {"shown": 0, "shown_agree": 0, "hidden": 0, "hidden_agree": 0, "approvals": 0, "times": []}
+
+
+def _bias_add(bucket: dict[str, Any], *, ai_shown: bool, outcome: str, label: str | None, ai_label: str | None,
+              spent: int) -> None:
+    if ai_shown:
+        # Rubber-stamping is about what the reviewer did with a visible suggestion.
+        bucket["approvals"] += outcome == DecisionOutcome.APPROVE
+        bucket["times"].append(spent)
+    verdict = _verdict(label, outcome)
+    if ai_label is None or verdict is None:
+        return  # nothing to agree with (labeling without prediction), or no verdict (escalation)
+    key = "shown" if ai_shown else "hidden"
+    bucket[key] += 1
+    bucket[f"{key}_agree"] += verdict == ai_label
+
+
+def _bias_figures(bucket: dict[str, Any]) -> dict[str, Any]:
+    shown_rate = bucket["shown_agree"] / bucket["shown"] if bucket["shown"] else None
+    hidden_rate = bucket["hidden_agree"] / bucket["hidden"] if bucket["hidden"] else None
+    gap = shown_rate - hidden_rate if shown_rate is not None and hidden_rate is not None else None
+    decisions_shown = len(bucket["times"])
+    approval_rate = bucket["approvals"] / decisions_shown if decisions_shown else None
+    median_ms = _median(bucket["times"])
+    enough = decisions_shown >= config.rubber_stamp_min_decisions()
+    flags = []
+    if enough and approval_rate is not None and approval_rate >= config.rubber_stamp_approval_rate():
+        flags.append("approval_rate")
+    if enough and median_ms is not None and median_ms < config.rubber_stamp_time_floor_s() * 1000:
+        flags.append("time_spent")
+    return {
+        "decisions_ai_shown": bucket["shown"],
+        "decisions_ai_hidden": bucket["hidden"],
+        "agreement_ai_shown": shown_rate,
+        "agreement_ai_hidden": hidden_rate,
+        "automation_bias_gap": gap,
+        "approval_rate": approval_rate,
+        "median_time_spent_s": None if median_ms is None else median_ms / 1000,
+        "rubber_stamp": bool(flags),
+        "rubber_stamp_flags": flags,
+    }
+
+
+def training_status(profile: ReviewerProfile, *, today: dt.date | None = None) -> dict[str, Any]:
+    """The reviewer's training records with their validity, and the required kinds that lapsed."""
+    today = today or timezone.localdate()
+    records = list(
+        TrainingRecord.objects.filter(reviewer_id=profile.pk).select_related("system").order_by("-completed_at", "-id")
+    )
+    required = config.required_training_kinds()
+    kinds: dict[str, list[TrainingRecord]] = defaultdict(list)
+    for record in records:
+        kinds[record.kind].append(record)
+    expired = [
+        kind for kind in required
+        if kinds.get(kind) and all(r.expires_at is not None and r.expires_at < today for r in kinds[kind])
+    ]
+    missing = [kind for kind in required if not kinds.get(kind)]
+    return {
+        "records": [
+            {"id": r.pk, "title": r.title, "kind": r.kind, "system": r.system.slug if r.system else None,
+             "completed_at": r.completed_at, "expires_at": r.expires_at, "evidence_url": r.evidence_url,
+             "valid": r.expires_at is None or r.expires_at >= today}
+            for r in records
+        ],
+        "required_kinds": list(required),
+        "expired_kinds": expired,
+        "missing_kinds": missing,
+    }
+
+
+def latest_snapshot(*, reviewer_id: int) -> ReviewerQualitySnapshot | None:
+    return ReviewerQualitySnapshot.objects.filter(reviewer_id=reviewer_id).order_by("-day").first()
+
+
+def reviewer_quality(
+    profile: ReviewerProfile, *, as_self: bool, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> dict[str, Any]:
+    """The reviewer quality figures of the contract and the pages.
+
+    ``as_self``: the reviewer reading their own figures gets the gold figures of the
+    latest daily snapshot (``gold_as_of``), never live ones, so the moment a figure
+    changes cannot reveal which of their cases was gold.
+    """
+    since, until = default_period(since, until)
+    user = profile.user
+    if as_self:
+        snapshot = latest_snapshot(reviewer_id=user.pk)
+        gold = {
+            "gold_answered": snapshot.gold_answered if snapshot else 0,
+            "gold_correct": snapshot.gold_correct if snapshot else 0,
+            "gold_accuracy": snapshot.gold_accuracy if snapshot else None,
+            "gold_window": config.gold_window(),
+            "gold_as_of": snapshot.day.isoformat() if snapshot else None,
+        }
+    else:
+        gold = {**gold_figures(reviewer_id=user.pk), "gold_as_of": None}
+    agreement = reviewer_agreement(reviewer_id=user.pk, since=since, until=until)
+    return {
+        "username": user.username,
+        "status": profile.status,
+        "status_reason": profile.status_reason,
+        "status_changed_at": profile.status_changed_at,
+        "adjudicator": profile.adjudicator,
+        "qualifications": sorted(system.slug for system in profile.qualifications.all()),
+        **gold,
+        "agreement": agreement["agreement"],
+        "agreement_pairs": agreement["pairs"],
+        "automation_bias": automation_bias(reviewer_id=user.pk, since=since, until=until),
+        "training": training_status(profile),
+        "from": since,
+        "to": until,
+    }
+
+
+def reviewers_overview(*, since: dt.datetime | None = None, until: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Every reviewer with their live gold figures, status and rubber-stamp flags (for managers and officers)."""
+    since, until = default_period(since, until)
+    profiles = ReviewerProfile.objects.select_related("user").prefetch_related("qualifications").order_by(
+        "user__username"
+    )
+    rows = []
+    for profile in profiles:
+        bias = automation_bias(reviewer_id=profile.user_id, since=since, until=until)["overall"]
+        rows.append({
+            "username": profile.user.username,
+            "status": profile.status,
+            "adjudicator": profile.adjudicator,
+            "qualifications": sorted(system.slug for system in profile.qualifications.all()),
+            **gold_figures(reviewer_id=profile.user_id),
+            "automation_bias_gap": bias["automation_bias_gap"],
+            "approval_rate": bias["approval_rate"],
+            "rubber_stamp_flags": bias["rubber_stamp_flags"],
+        })
+    return rows
+
+
+def reviewer_profiles() -> QuerySet[ReviewerProfile]:
+    return ReviewerProfile.objects.select_related("user").order_by("user__username")
+
+
+def active_reviewers_for(system_ids: Iterable[int]) -> QuerySet[User]:
+    """Active reviewers qualified for every one of the systems (calibration candidates)."""
+    users = User.objects.filter(reviewer_profile__status=ReviewerStatus.ACTIVE, is_active=True)
+    for system_id in set(system_ids):
+        users = users.filter(reviewer_profile__qualifications__id=system_id)
+    return users.distinct().order_by("username")
+
+
+# --- Gold items and calibration ------------------------------------------------------------------------
+
+
+def gold_items(*, system: str | None = None) -> QuerySet[GoldItem]:
+    items = GoldItem.objects.select_related("case__system", "case__intervention_point", "created_by").annotate(
+        served=Count("servings", distinct=True)
+    )
+    if system:
+        items = items.filter(case__system__slug=system)
+    return items.order_by("-id")
+
+
+def gold_item_representation(item: GoldItem) -> dict[str, Any]:
+    """A gold item as officers see it (never shown to reviewers)."""
+    case = item.case
+    return {
+        "id": item.pk,
+        "case": case.pk,
+        "system": case.system.slug,
+        "intervention_point": case.intervention_point.slug,
+        "external_id": case.external_id,
+        "input": case.input,
+        "prediction": None if case.prediction_label is None else {
+            "label": case.prediction_label, "confidence": case.prediction_confidence,
+            "model_version": case.model_version,
+        },
+        "gold_label": case.gold_label,
+        "routing": {"routed": case.routed, "reasons": list(case.routing_reasons), "rules_version": case.rules_version},
+        "active": item.active,
+        "source": item.source,
+        "note": item.note,
+        "created_at": item.created_at,
+        "served": getattr(item, "served", None),
+    }
+
+
+def calibration_sessions() -> QuerySet[CalibrationSession]:
+    return CalibrationSession.objects.select_related("created_by").annotate(
+        n_items=Count("items", distinct=True), n_reviewers=Count("reviewers", distinct=True)
+    ).order_by("-created_at", "-id")
+
+
+def calibration_results(session: CalibrationSession) -> dict[str, Any]:
+    """A session's results: agreement statistics, accuracy per reviewer, the most disputed items.
+
+    Each (item, reviewer) has one copy; its first-round decision is the rating
+    (an escalation or a copy not answered yet is missing).
+    """
+    servings = list(
+        GoldServing.objects.filter(session=session)
+        .select_related("reviewer", "item__case")
+        .order_by("item_id", "reviewer__username")
+    )
+    answers = {
+        (case_id, reviewer_id): _verdict(label, outcome)
+        for case_id, reviewer_id, label, outcome in Decision.objects.filter(
+            case_id__in=[s.case_id for s in servings], round=1, is_adjudication=False
+        ).values_list("case_id", "reviewer_id", "label", "outcome")
+    }
+    answered_cases = {case_id for case_id, _ in answers}
+    units: dict[int, dict[str, Any]] = defaultdict(dict)
+    gold: dict[int, str | None] = {}
+    per_reviewer: dict[str, dict[str, int]] = defaultdict(lambda: {"assigned": 0, "answered": 0, "correct": 0})
+    for serving in servings:
+        username = serving.reviewer.username
+        label = answers.get((serving.case_id, serving.reviewer_id))
+        units[serving.item_id][username] = label
+        gold[serving.item_id] = serving.item.case.gold_label
+        figures = per_reviewer[username]
+        figures["assigned"] += 1
+        if serving.case_id in answered_cases:
+            figures["answered"] += 1
+            figures["correct"] += label is not None and label == gold[serving.item_id]
+    summary = agreement_summary(units.values())
+    items = []
+    for item_id, unit in units.items():
+        labels = [label for label in unit.values() if label is not None]
+        counts = Counter(labels)
+        modal = counts.most_common(1)[0][1] if counts else 0
+        items.append({
+            "item": item_id,
+            "gold_label": gold[item_id],
+            "answers": len(labels),
+            "labels": dict(sorted(counts.items())),
+            # Share of answers that differ from the most common one: 0 = unanimous.
+            "disagreement": 1 - modal / len(labels) if labels else None,
+            "accuracy": sum(1 for label in labels if label == gold[item_id]) / len(labels) if labels else None,
+        })
+    items.sort(key=lambda row: (-(row["disagreement"] or 0), -(1 - (row["accuracy"] or 0)), row["item"]))
+    reviewers = [
+        {"reviewer": username, **figures,
+         "accuracy": figures["correct"] / figures["answered"] if figures["answered"] else None}
+        for username, figures in sorted(per_reviewer.items())
+    ]
+    return {
+        "id": session.pk,
+        "name": session.name,
+        "description": session.description,
+        "status": session.status,
+        "created_at": session.created_at,
+        "items": len(units),
+        "reviewers": reviewers,
+        "complete": all(r["answered"] == r["assigned"] for r in reviewers) if reviewers else False,
+        "agreement": summary,
+        "most_disagreement": [row for row in items if row["disagreement"]][:MAX_DISAGREEMENT_ITEMS],
+        "per_item": sorted(items, key=lambda row: row["item"]),
+    }
+
+
+# --- Threshold recommendations -----------------------------------------------------------------------
+
+
+def _threshold(step: int) -> float:
+    return round(step / GRID_STEPS, 2)
+
+
+def grid_step(confidence: float) -> int:
+    """The largest k in 0..100 with k/100 ≤ confidence: the thresholds at or below which it is auto-accepted.
+
+    ``confidence * 100`` may round across an integer (0.29 * 100 = 28.999…), so the
+    first guess is corrected with the same comparison the routing rule makes.
+    """
+    step = math.floor(confidence * GRID_STEPS)
+    if step + 1 <= GRID_STEPS and (step + 1) / GRID_STEPS <= confidence:
+        step += 1
+    elif step / GRID_STEPS > confidence:
+        step -= 1
+    return min(GRID_STEPS, max(0, step))
+
+
+def _exact_step(rough: Any) -> Any:
+    """``grid_step`` in SQL, from ``rough = FLOOR(confidence * 100)`` (IEEE division, as in Python)."""
+    confidence = Cast(F("prediction_confidence"), FloatField())
+    step = Value(float(GRID_STEPS))
+    return DbCase(
+        When(GreaterThanOrEqual(confidence, (rough + Value(1.0)) / step), then=rough + Value(1.0)),
+        When(LessThan(confidence, rough / step), then=rough - Value(1.0)),
+        default=rough,
+        output_field=FloatField(),
+    )
+
+
+def threshold_curve(*, point: InterventionPoint, target_error: float | None = None) -> dict[str, Any]:
+    """Review volume vs error of auto-accepted cases over confidence thresholds 0.00..1.00.
+
+    Ground truth: the point's non-gold cases with a prediction, a confidence and a
+    reported ``true_label``. At threshold t the confidence rule routes cases with
+    confidence < t (other rules ignored: this is the confidence rule's own effect);
+    ``review_rate`` is their share, ``error_rate`` the share of wrong AI labels among
+    the rest (the auto-accepted ones; ``None`` when none is left). The
+    recommendation is the lowest threshold (least review) whose error is at most
+    the target. One aggregate query (101 buckets at most).
+    """
+    target = config.threshold_target_error() if target_error is None else target_error
+    rows = (
+        Case.objects.filter(
+            intervention_point_id=point.pk, is_gold=False, true_label__isnull=False,
+            prediction_label__isnull=False, prediction_confidence__isnull=False,
+        )
+        .annotate(rough=Floor(Cast(F("prediction_confidence"), FloatField()) * Value(float(GRID_STEPS))))
+        .annotate(bucket=_exact_step(F("rough")))
+        .values("bucket")
+        .annotate(n=Count("id"), wrong=Count("id", filter=~Q(prediction_label=F("true_label"))))
+        .order_by()
+    )
+    counts = [0] * (GRID_STEPS + 1)
+    wrong = [0] * (GRID_STEPS + 1)
+    for row in rows:
+        index = min(GRID_STEPS, max(0, int(row["bucket"])))
+        counts[index] += row["n"]
+        wrong[index] += row["wrong"]
+    total = sum(counts)
+    minimum = config.threshold_min_ground_truth()
+    curve = []
+    routed = 0
+    auto = total
+    auto_wrong = sum(wrong)
+    for step in range(GRID_STEPS + 1):
+        # At threshold step/100, buckets below step are routed.
+        if step > 0:
+            routed += counts[step - 1]
+            auto -= counts[step - 1]
+            auto_wrong -= wrong[step - 1]
+        curve.append({
+            "threshold": _threshold(step),
+            "review_rate": routed / total if total else None,
+            "error_rate": auto_wrong / auto if auto else None,
+            "auto_accepted": auto,
+        })
+    enough = total >= minimum
+    recommended = None
+    if enough:
+        recommended = next(
+            (row for row in curve if row["error_rate"] is not None and row["error_rate"] <= target), None
+        )
+    current = point.confidence_below
+    current_row = curve[grid_step(current)] if current is not None else None
+    return {
+        "system": point.system.slug,
+        "intervention_point": point.slug,
+        "ground_truth_cases": total,
+        "min_ground_truth": minimum,
+        "enough_ground_truth": enough,
+        "target_error": target,
+        "current_threshold": current,
+        "current": current_row,
+        "recommended_threshold": recommended["threshold"] if recommended else None,
+        "recommended": recommended,
+        "curve": curve,
+    }
+
+
+def threshold_candidates() -> list[dict[str, Any]]:
+    """Every intervention point with how much ground truth it has (the thresholds page's index)."""
+    counts = dict(
+        Case.objects.filter(is_gold=False, true_label__isnull=False, prediction_confidence__isnull=False,
+                            prediction_label__isnull=False)
+        .values_list("intervention_point_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    minimum = config.threshold_min_ground_truth()
+    return [
+        {"point": point, "ground_truth_cases": counts.get(point.pk, 0),
+         "enough": counts.get(point.pk, 0) >= minimum}
+        for point in InterventionPoint.objects.select_related("system").order_by("system__slug", "slug")
+    ]

@@ -1,0 +1,195 @@
+"""The reviewer quality endpoint and pages: gold figures, agreement, automation bias, rubber-stamp flags."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+from django.utils import timezone
+
+from quality.models import ReviewerQualitySnapshot
+from quality.selectors import automation_bias
+from quality.services.snapshots import snapshot_reviewer_quality
+from quality.tasks import snapshot_reviewer_quality_task
+from reviews.models import Case, CaseStatus, Decision, InterventionPoint
+from tests.quality.helpers import (
+    answer_gold,
+    client_for,
+    decided_multi_case,
+    make_case,
+    make_point,
+    make_reviewer,
+    make_user,
+    page_client,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def url(username: str) -> str:
+    return f"/api/v1/reviewers/{username}/quality/"
+
+
+def decisions(reviewer: User, point: InterventionPoint, rows: list[tuple[bool, str, str]], *,
+              spent_ms: int = 10_000) -> None:
+    """One decided case per row ``(ai_shown, ai_label, reviewer_label)``."""
+    now = timezone.now()
+    for index, (shown, ai_label, label) in enumerate(rows):
+        data = {"i": index}
+        case = Case.objects.create(
+            system=point.system, intervention_point=point, external_id=f"ab-{reviewer.pk}-{index}-{now.timestamp()}",
+            input=data, input_hash=hashlib.sha256(json.dumps(data).encode()).hexdigest(),
+            prediction_label=ai_label, prediction_confidence=0.5, status=CaseStatus.DECIDED, resolution="reviewed",
+            routed=True, routing_reasons=["confidence_below"], blind=not shown, received_at=now, decided_at=now,
+            final_label=label,
+        )
+        Decision.objects.create(case=case, reviewer=reviewer, outcome="approve" if label == ai_label else "override",
+                                label=label, ai_shown=shown, time_spent_ms=spent_ms, decided_at=now)
+
+
+# --- Roles --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["manager", "compliance_officer", "admin"])
+def test_oversight_roles_read_any_reviewer(api_client_for, role: str) -> None:
+    reviewer = make_reviewer()
+    response = api_client_for(role).get(url(reviewer.username))
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert {"gold_accuracy", "gold_answered", "agreement", "status", "qualifications"} <= body.keys()
+    assert body["status"] == "active" and body["qualifications"] == ["credit-scoring"]
+    assert body["gold_accuracy"] is None and body["gold_answered"] == 0 and body["agreement"] is None
+
+
+def test_a_reviewer_reads_only_themself(api_client_for, anon_client) -> None:
+    reviewer, other = make_reviewer(), make_reviewer()
+    assert client_for(reviewer).get(url(reviewer.username)).status_code == 200
+    assert client_for(reviewer).get(url(other.username)).status_code == 403
+    assert client_for(reviewer).get(url("nobody")).status_code == 403  # no existence leak
+    assert api_client_for("integration").get(url(reviewer.username)).status_code == 403
+    assert anon_client.get(url(reviewer.username)).status_code == 401
+    assert api_client_for("manager").get(url("nobody")).status_code == 404
+    assert api_client_for("manager").get(url(reviewer.username), {"from": "yesterday"}).json().keys() == {"from"}
+
+
+# --- Gold figures: live for managers, daily snapshot for the reviewer ---------------------------------------
+
+
+def test_reviewer_sees_gold_figures_only_from_the_daily_snapshot(api_client_for, monkeypatch) -> None:
+    point = make_point(gold_rate=0.5)
+    make_case(point)
+    reviewer = make_reviewer()
+    manager = api_client_for("manager")
+    answer_gold(monkeypatch, reviewer, point, ["reject", "approve"])
+    own = client_for(reviewer).get(url(reviewer.username)).json()
+    assert own["gold_answered"] == 0 and own["gold_accuracy"] is None and own["gold_as_of"] is None
+    assert manager.get(url(reviewer.username)).json()["gold_accuracy"] == 0.5
+
+    assert snapshot_reviewer_quality_task.delay().get() == 1
+    own = client_for(reviewer).get(url(reviewer.username)).json()
+    assert (own["gold_answered"], own["gold_accuracy"]) == (2, 0.5)
+    assert own["gold_as_of"] == timezone.localdate().isoformat()
+
+    # A new answer moves the live figure at once, the reviewer's own view only at the next snapshot.
+    answer_gold(monkeypatch, reviewer, point, ["reject"])
+    assert manager.get(url(reviewer.username)).json()["gold_answered"] == 3
+    assert client_for(reviewer).get(url(reviewer.username)).json()["gold_answered"] == 2
+    assert snapshot_reviewer_quality() == 1  # same day: an upsert
+    assert ReviewerQualitySnapshot.objects.count() == 1
+    assert client_for(reviewer).get(url(reviewer.username)).json()["gold_answered"] == 3
+
+
+def test_the_reviewers_own_page_shows_the_snapshot_not_live_gold(monkeypatch) -> None:
+    point = make_point(gold_rate=0.5)
+    make_case(point)
+    reviewer = make_reviewer()
+    answer_gold(monkeypatch, reviewer, point, ["reject"])
+    page = page_client(reviewer).get(reverse("quality:reviewer", args=[reviewer.username]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "no snapshot yet" in html and "100.0 %" not in html
+    assert "Suspend reviewer" not in html and "Record a training" not in html
+    assert page_client(reviewer).get(reverse("quality:index")).url == reverse(
+        "quality:reviewer", args=[reviewer.username])
+    other = make_reviewer()
+    assert page_client(reviewer).get(reverse("quality:reviewer", args=[other.username])).status_code == 403
+
+
+# --- Agreement with co-reviewers -------------------------------------------------------------------------
+
+
+def test_agreement_with_co_reviewers_on_multi_review_cases(api_client_for) -> None:
+    point = make_point(reviewers_required=2)
+    a, b, c = make_reviewer(), make_reviewer(), make_reviewer()
+    decided_multi_case(point, [a, b], ["approve", "approve"])
+    decided_multi_case(point, [a, c], ["approve", "reject"])
+    decided_multi_case(point, [b, c], ["reject", "reject"])
+    body = api_client_for("manager").get(url(a.username)).json()
+    assert body["agreement"] == 0.5 and body["agreement_pairs"] == 2
+    assert api_client_for("manager").get(url(c.username)).json()["agreement"] == 0.5
+
+
+# --- Automation bias and rubber-stamp flags -------------------------------------------------------------------
+
+
+def test_automation_bias_gap_per_system(api_client_for) -> None:
+    credit = make_point()
+    fraud = make_point(credit.system, "limit-review")  # a second point of the same system
+    reviewer = make_reviewer()
+    # Shown: agrees with the AI on 9 of 10; hidden: on 5 of 10 → gap +0.4.
+    decisions(reviewer, credit, [(True, "approve", "approve")] * 9 + [(True, "approve", "reject")])
+    decisions(reviewer, fraud, [(False, "approve", "approve")] * 5 + [(False, "approve", "reject")] * 5)
+    figures = automation_bias(reviewer_id=reviewer.pk, since=timezone.now() - dt.timedelta(days=1),
+                              until=timezone.now() + dt.timedelta(minutes=1))
+    overall = figures["overall"]
+    assert overall["agreement_ai_shown"] == 0.9 and overall["agreement_ai_hidden"] == 0.5
+    assert overall["automation_bias_gap"] == pytest.approx(0.4)
+    assert [s["system"] for s in figures["systems"]] == ["credit-scoring"]
+    body = api_client_for("compliance_officer").get(url(reviewer.username)).json()
+    assert body["automation_bias"]["overall"]["automation_bias_gap"] == pytest.approx(0.4)
+    # Blind decisions say nothing about approving a visible suggestion.
+    assert overall["approval_rate"] == 0.9
+
+
+def test_rubber_stamp_flags(settings) -> None:
+    point = make_point()
+    now = timezone.now()
+    since, until = now - dt.timedelta(days=1), now + dt.timedelta(minutes=1)
+    stamper, careful, quick, few = make_reviewer(), make_reviewer(), make_reviewer(), make_reviewer()
+    decisions(stamper, point, [(True, "approve", "approve")] * 30, spent_ms=2000)
+    decisions(careful, point, [(True, "approve", "approve")] * 28 + [(True, "approve", "reject")] * 2)
+    decisions(quick, point, [(True, "approve", "approve")] * 20 + [(True, "approve", "reject")] * 10, spent_ms=1500)
+    decisions(few, point, [(True, "approve", "approve")] * 29, spent_ms=1000)
+    flags = {user.username: automation_bias(reviewer_id=user.pk, since=since, until=until)["overall"]
+             for user in (stamper, careful, quick, few)}
+    assert flags[stamper.username]["rubber_stamp_flags"] == ["approval_rate", "time_spent"]
+    assert flags[stamper.username]["rubber_stamp"] is True
+    assert flags[careful.username]["rubber_stamp_flags"] == []  # 28/30 = 0.933 < 0.98
+    assert flags[quick.username]["rubber_stamp_flags"] == ["time_spent"]
+    assert flags[few.username]["rubber_stamp_flags"] == []  # 29 decisions: below the minimum
+    assert flags[stamper.username]["median_time_spent_s"] == 2.0
+    settings.HITL_RUBBER_STAMP_TIME_FLOOR_S = 1.0
+    assert automation_bias(reviewer_id=quick.pk, since=since, until=until)["overall"]["rubber_stamp_flags"] == []
+
+
+def test_quality_index_lists_reviewers_for_managers_and_officers() -> None:
+    point = make_point()
+    reviewer = make_reviewer("rev-stamp")
+    decisions(reviewer, point, [(True, "approve", "approve")] * 30, spent_ms=500)
+    for role in ("manager", "compliance_officer", "admin"):
+        response = page_client(make_user(role)).get(reverse("quality:index"))
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "rev-stamp" in html and "rubber stamp" in html
+    assert page_client(make_user("integration")).get(reverse("quality:index")).status_code == 403
+    assert page_client(make_user("manager")).get(reverse("quality:reviewer", args=["rev-stamp"])).status_code == 200
+
+
+def test_quality_pages_need_a_login(client) -> None:
+    for name in ("quality:index", "quality:agreement", "quality:calibration", "quality:gold", "quality:thresholds"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302 and "/accounts/login/" in response.url
