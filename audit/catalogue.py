@@ -63,6 +63,8 @@ for _name, _description in [
     ("audit.purged", "Payloads past retention were purged."),
     ("audit.legal_hold_placed", "A legal hold was placed."),
     ("audit.legal_hold_released", "A legal hold was released."),
+    ("biometric_use.started", "A period of use of a remote biometric identification system began (Art. 12(3))."),
+    ("biometric_use.ended", "A period of use of a remote biometric identification system ended (Art. 12(3))."),
     # Quality, fairness, incidents, compliance
     ("gold.created", "A gold item was created."),
     ("calibration.created", "A calibration session was created."),

@@ -10,15 +10,17 @@ gap-free ``seq`` and their hashes in the order they became visible.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.canonical import GENESIS_HASH, canonical_json, event_hash, normalize, sha256_hex
 from audit.catalogue import ACTIONS
-from audit.models import ActorType, AuditEvent
+from audit.models import ActorType, AuditEvent, BiometricUse, Checkpoint, LegalHold
 from hitl_portal.actors import SYSTEM_USERNAME, current_actor, current_request_id
 from hitl_portal.roles import INTEGRATION, user_role
 
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 # Any constant works; it names the sealer's advisory lock in pg_locks.
 SEALER_LOCK_KEY = 0x48_49_54_4C_5345  # "HITLSE"
 SEAL_BATCH = 2000
+SEAL_REQUEST_INTERVAL_S = 0.1
 
 _UNSET: Any = object()
 
@@ -132,11 +135,32 @@ def _schedule_seal() -> None:
     transaction.on_commit(_seal_after_commit)
 
 
+_last_seal_request = 0.0
+
+
 def _seal_after_commit() -> None:
+    """Get the just-committed events sealed soon, without slowing the request much.
+
+    ``inline`` (SQLite, embedded broker): seal here, in the committing process.
+    ``task`` (PostgreSQL with a real broker): hand sealing to a worker, at most
+    ten requests a second per process; the sealing statements and their second
+    commit then leave the request path, and beat's one-second sweep bounds the lag.
+    """
+    global _last_seal_request
     try:
-        seal_pending(wait=False)
+        if settings.HITL_AUDIT_SEAL_MODE == "task":
+            now = time.monotonic()
+            # Eager (unit-test) mode seals every time, so tests see sealed events at once.
+            if now - _last_seal_request < SEAL_REQUEST_INTERVAL_S and not settings.CELERY_TASK_ALWAYS_EAGER:
+                return
+            _last_seal_request = now
+            from audit.tasks import seal_pending_task
+
+            seal_pending_task.delay()
+        else:
+            seal_pending(wait=False)
     except Exception:  # the beat sweeper seals whatever is left; never fail the request
-        logger.exception("inline audit sealing failed; beat will retry")
+        logger.exception("audit sealing after commit failed; beat will retry")
 
 
 def seal_pending(*, wait: bool = True, max_events: int | None = None) -> int:
@@ -200,4 +224,274 @@ def payload_of(event: AuditEvent) -> dict[str, Any] | None:
     return None if event.payload is None else json.loads(event.payload)
 
 
-__all__ = ["bulk_record_events", "normalize", "payload_of", "record_event", "seal_pending"]
+# --- Signed checkpoints ------------------------------------------------------------------
+
+# Names the checkpointer's advisory lock (one checkpoint at a time).
+CHECKPOINT_LOCK_KEY = 0x48_49_54_4C_4350  # "HITLCP"
+
+
+class ChainBroken(Exception):
+    """The chain does not verify: nothing may be signed over it."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(f"audit chain broken at seq {result.first_bad_seq}: {result.problem}")
+        self.result = result
+
+
+def checkpoint_sign(*, actor: Any = None, force: bool = False) -> Checkpoint | None:
+    """Sign a checkpoint of the chain head (seq, hash, time) with the portal's Ed25519 key.
+
+    Seals pending events first, then verifies what the new checkpoint will vouch
+    for: the events after the previous checkpoint, starting from its (signed) hash,
+    so a checkpoint never blesses a rewritten chain (``ChainBroken`` instead).
+    Returns None when there is nothing new to sign: an empty chain, or nothing
+    after the previous checkpoint but that checkpoint's own event (unless
+    ``force``), so an idle portal does not sign a checkpoint every ten minutes.
+    Records ``audit.checkpoint_signed`` with the signature in its payload, which
+    anchors the checkpoint in the chain it signs.
+    """
+    from audit.selectors import chain_head, latest_checkpoint, verify_chain
+    from audit.signing import checkpoint_statement, public_key, sign
+
+    seal_pending(wait=True)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHECKPOINT_LOCK_KEY])
+        head = chain_head()
+        if head is None:
+            return None
+        head_seq, head_hash = head
+        last = latest_checkpoint()
+        if last is not None:
+            if head_seq <= last.seq:
+                if head_seq < last.seq:
+                    raise ChainBroken(verify_chain())
+                return None
+            news = AuditEvent.objects.filter(seq__gt=last.seq).exclude(action="audit.checkpoint_signed")
+            if not force and not news.exists():
+                return None
+        # Verify from the previous checkpoint on: first that checkpoint itself (its
+        # signature, and the event at its seq still carrying its hash), then every
+        # event after it up to the head about to be signed.
+        start_seq, start_hash = (last.seq, last.hash) if last is not None else (0, GENESIS_HASH)
+        if last is not None:
+            previous = verify_chain(after_seq=last.seq - 1, after_hash=_prev_hash_of(last.seq), up_to_seq=last.seq)
+            if not previous.ok:
+                raise ChainBroken(previous)
+        result = verify_chain(after_seq=start_seq, after_hash=start_hash, up_to_seq=head_seq)
+        if not result.ok:
+            raise ChainBroken(result)
+        key = public_key()
+        signed_at = timezone.now()
+        signature = sign(checkpoint_statement(seq=head_seq, hash=head_hash, signed_at=signed_at))
+        checkpoint = Checkpoint.objects.create(
+            seq=head_seq,
+            hash=head_hash,
+            signed_at=signed_at,
+            signature=signature,
+            key_fingerprint=key.fingerprint,
+            public_key=key.hex,
+        )
+        record_event(
+            "audit.checkpoint_signed",
+            actor=actor,
+            obj=checkpoint,
+            data={
+                "seq": head_seq,
+                "hash": head_hash,
+                "signed_at": signed_at,
+                "signature": signature,
+                "key_fingerprint": key.fingerprint,
+                "events_verified": result.events,
+            },
+        )
+    return checkpoint
+
+
+def _prev_hash_of(seq: int) -> str:
+    """The stored ``prev_hash`` of the event at ``seq`` (genesis when there is none)."""
+    value = AuditEvent.objects.filter(seq=seq).values_list("prev_hash", flat=True).first()
+    return value or GENESIS_HASH
+
+
+def chain_verification_record(*, result: Any, actor: Any = _UNSET) -> Any:
+    """Record a verification (``audit.verified``) and, when the chain is broken, file an incident.
+
+    One incident per break: an open ``chain_verification`` incident for the same
+    first bad seq is not filed again night after night. Returns the incident filed,
+    or None.
+    """
+    from django.apps import apps
+
+    incident = None
+    with transaction.atomic():
+        record_event(
+            "audit.verified",
+            actor=actor,
+            object_type="auditevent",
+            object_id="" if result.ok else str(result.first_bad_seq),
+            object_label="audit chain",
+            data=result.as_report(),
+        )
+        if result.ok:
+            return None
+        Incident = apps.get_model("compliance", "Incident")
+        source_ref = f"seq:{result.first_bad_seq}"
+        already = Incident.objects.filter(source="chain_verification", source_ref=source_ref).exclude(status="closed")
+        if already.exists():
+            return None
+        from compliance.services.incidents import incident_create
+
+        incident = incident_create(
+            actor=current_actor() if actor is _UNSET else actor,
+            system=None,
+            kind="other",
+            aware_at=timezone.now(),
+            source="chain_verification",
+            source_ref=source_ref,
+            title=f"Audit chain broken at seq {result.first_bad_seq}",
+            description=(
+                f"The nightly verification of the audit chain failed at seq {result.first_bad_seq}: "
+                f"{result.problem}. {result.events} events verified before it. Compare with the last signed "
+                "checkpoint and the latest export (tools/verify_audit_export.py) to find what changed."
+            ),
+        )
+    return incident
+
+
+# --- Legal holds -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def legal_hold_place(*, actor: Any, reason: str, system: Any = None, reference: str = "") -> LegalHold:
+    """Place a legal hold: no retention purge runs for ``system`` (every system when None) until released."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["A legal hold needs a reason."]})
+    hold = LegalHold(system=system, reason=reason, reference=(reference or "").strip(),
+                     placed_by=actor if getattr(actor, "pk", None) else None)
+    hold.full_clean()
+    hold._history_user = actor  # type: ignore[attr-defined]
+    hold.save()
+    record_event(
+        "audit.legal_hold_placed",
+        actor=actor,
+        obj=hold,
+        system_id=hold.system_id,
+        reason=reason,
+        data={"scope": system.slug if system is not None else "all", "reference": hold.reference},
+    )
+    return hold
+
+
+@transaction.atomic
+def legal_hold_release(*, actor: Any, hold: LegalHold, reason: str) -> LegalHold:
+    """Release a legal hold (it stays on record); purges may run again unless another hold applies."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Releasing a legal hold needs a reason."]})
+    hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
+    if hold.released_at is not None:
+        raise ValidationError({"hold": [f"Legal hold #{hold.pk} was already released on {hold.released_at:%Y-%m-%d}."]})
+    hold.released_at = timezone.now()
+    hold.released_by = actor if getattr(actor, "pk", None) else None
+    hold.release_reason = reason
+    hold._history_user = actor  # type: ignore[attr-defined]
+    hold.save(update_fields=["released_at", "released_by", "release_reason"])
+    record_event(
+        "audit.legal_hold_released",
+        actor=actor,
+        obj=hold,
+        system_id=hold.system_id,
+        reason=reason,
+        before={"released_at": None},
+        after={"released_at": hold.released_at},
+    )
+    return hold
+
+
+# --- Art. 12(3): periods of use of a remote biometric identification system ----------------
+
+
+@transaction.atomic
+def biometric_use_start(
+    *,
+    actor: Any,
+    system: Any,
+    reference_database: str,
+    started_at: Any = None,
+    purpose: str = "",
+    authorisation_ref: str = "",
+) -> BiometricUse:
+    """Open a period of use (Art. 12(3)(a)) of an Annex III 1(a) system against a reference database (b)."""
+    if not system.is_remote_biometric:
+        raise ValidationError(
+            {"system": ["Only remote biometric identification systems (Annex III 1(a)) record uses."]}
+        )
+    reference_database = (reference_database or "").strip()
+    if not reference_database:
+        raise ValidationError({"reference_database": ["Name the reference database (and its version)."]})
+    use = BiometricUse(
+        system=system,
+        started_at=started_at or timezone.now(),
+        reference_database=reference_database,
+        purpose=purpose or "",
+        authorisation_ref=authorisation_ref or "",
+        started_by=actor if getattr(actor, "pk", None) else None,
+    )
+    use.full_clean()
+    use._history_user = actor  # type: ignore[attr-defined]
+    use.save()
+    record_event(
+        "biometric_use.started",
+        actor=actor,
+        obj=use,
+        system_id=system.pk,
+        data={
+            "started_at": use.started_at,
+            "reference_database": use.reference_database,
+            "authorisation_ref": use.authorisation_ref,
+        },
+    )
+    return use
+
+
+@transaction.atomic
+def biometric_use_end(*, actor: Any, use: BiometricUse, ended_at: Any = None) -> BiometricUse:
+    """Close a period of use (its end time is the second half of Art. 12(3)(a))."""
+    use = BiometricUse.objects.select_for_update().get(pk=use.pk)
+    if use.ended_at is not None:
+        raise ValidationError({"ended_at": [f"This use already ended at {use.ended_at.isoformat()}."]})
+    ended_at = ended_at or timezone.now()
+    if ended_at < use.started_at:
+        raise ValidationError({"ended_at": ["A use cannot end before it started."]})
+    use.ended_at = ended_at
+    use.ended_by = actor if getattr(actor, "pk", None) else None
+    use._history_user = actor  # type: ignore[attr-defined]
+    use.save(update_fields=["ended_at", "ended_by"])
+    record_event(
+        "biometric_use.ended",
+        actor=actor,
+        obj=use,
+        system_id=use.system_id,
+        before={"ended_at": None},
+        after={"ended_at": use.ended_at},
+    )
+    return use
+
+
+__all__ = [
+    "ChainBroken",
+    "biometric_use_end",
+    "biometric_use_start",
+    "bulk_record_events",
+    "chain_verification_record",
+    "checkpoint_sign",
+    "legal_hold_place",
+    "legal_hold_release",
+    "normalize",
+    "payload_of",
+    "record_event",
+    "seal_pending",
+]

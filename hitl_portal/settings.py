@@ -297,6 +297,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "quality.snapshot_reviewer_quality", "schedule": crontab(hour=0, minute=30)
     },
     "quality-enforce-competence": {"task": "quality.enforce_competence", "schedule": 3600.0},
+    "dashboard-refresh-rollups": {"task": "dashboard.refresh_rollups", "schedule": 60.0},
+    "dashboard-rebuild-rollups": {
+        "task": "dashboard.refresh_rollups", "schedule": crontab(hour=3, minute=30), "kwargs": {"full": True}
+    },
 }
 if HITL_EMBEDDED_BROKER:
     # kombu's SQL transport keeps every delivered message (marked invisible); without
@@ -310,6 +314,8 @@ if HITL_EMBEDDED_BROKER:
 # Ed25519 key that signs chain checkpoints (PEM, PKCS#8). Production passes it in;
 # the embedded default keeps a generated key in var/ (never committed).
 HITL_AUDIT_SIGNING_KEY = env("HITL_AUDIT_SIGNING_KEY")
+# Public keys (PEM or raw hex/base64) of rotated-out signing keys: old checkpoints stay verifiable.
+HITL_AUDIT_RETIRED_PUBLIC_KEYS = env_list("HITL_AUDIT_RETIRED_PUBLIC_KEYS", [])
 HITL_AUDIT_SIGNING_KEY_FILE = Path(env("HITL_AUDIT_SIGNING_KEY_FILE", str(VAR_DIR / "audit-signing-key.pem")))
 # Seal right after commit; beat sweeps up whatever a contended sealer left behind.
 # "inline" seals in the committing process (SQLite: one writer anyway; embedded

@@ -69,3 +69,123 @@ class VerifyResultSerializer(serializers.Serializer):
     head_hash = serializers.CharField(allow_null=True, help_text="Hash of the last good event.")
     first_bad_seq = serializers.IntegerField(allow_null=True)
     problem = serializers.CharField(allow_blank=True, help_text="What is wrong with the first bad event.")
+
+
+class VerifyReportSerializer(VerifyResultSerializer):
+    """Result of walking the chain, with the signed checkpoints it checked."""
+
+    checkpoints = serializers.IntegerField(help_text="Signed checkpoints verified (signature and chain hash).")
+    last_checkpoint_seq = serializers.IntegerField(allow_null=True, help_text="Seq of the last verified checkpoint.")
+
+
+def parse_bound(value: str, field: str) -> tuple[int | None, Any]:
+    """A range bound: digits are a ``seq``; otherwise an ISO 8601 time or date (UTC when no zone is given)."""
+    import datetime as dt
+
+    from django.utils import timezone
+    from django.utils.dateparse import parse_date, parse_datetime
+
+    text = value.strip()
+    if text.isdigit():
+        if len(text) > 18:
+            raise serializers.ValidationError({field: ["seq is too large"]})
+        return int(text), None
+    try:
+        moment = parse_datetime(text)
+        if moment is None:
+            day = parse_date(text)
+            moment = dt.datetime(day.year, day.month, day.day) if day is not None else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise serializers.ValidationError(
+            {field: ["must be a seq (a whole number) or an ISO 8601 time such as 2026-01-31T12:00:00Z"]}
+        )
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, dt.UTC)
+    return None, moment
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    """Query parameters of ``GET /api/v1/audit/export/``.
+
+    ``from`` and ``to`` each take a seq (digits; both bounds inclusive) or an ISO 8601
+    time (``from`` inclusive, ``to`` exclusive). The export is the unbroken stretch of
+    the chain between the first and last event selected.
+    """
+
+    # ``from`` is a Python keyword: declared through ``get_fields``.
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "from": serializers.CharField(required=False, max_length=64,
+                                          help_text="First seq (inclusive) or start time (inclusive, ISO 8601)."),
+            "to": serializers.CharField(required=False, max_length=64,
+                                        help_text="Last seq (inclusive) or end time (exclusive, ISO 8601)."),
+        }
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        bounds: dict[str, Any] = {"from_seq": None, "to_seq": None, "from_time": None, "to_time": None}
+        if attrs.get("from"):
+            bounds["from_seq"], bounds["from_time"] = parse_bound(attrs["from"], "from")
+        if attrs.get("to"):
+            bounds["to_seq"], bounds["to_time"] = parse_bound(attrs["to"], "to")
+        if bounds["from_seq"] is not None and bounds["to_seq"] is not None and bounds["from_seq"] > bounds["to_seq"]:
+            raise serializers.ValidationError({"to": ["must not be before from"]})
+        start, end = bounds["from_time"], bounds["to_time"]
+        if start is not None and end is not None and start >= end:
+            raise serializers.ValidationError({"to": ["must be after from"]})
+        return bounds
+
+
+class BiometricLogQuerySerializer(serializers.Serializer):
+    """Query parameters of ``GET /api/v1/systems/{slug}/biometric-log/``."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "from": serializers.CharField(required=False, max_length=64,
+                                          help_text="Searches received at or after this time (ISO 8601)."),
+            "to": serializers.CharField(required=False, max_length=64,
+                                        help_text="Searches received before this time (ISO 8601)."),
+            "format": serializers.ChoiceField(choices=["json", "csv"], required=False, default="json"),
+            "matches_only": serializers.BooleanField(required=False, default=False,
+                                                     help_text="Only searches the AI or the final decision matched."),
+            "include_input": serializers.BooleanField(
+                required=False, default=True, help_text="Include each search's input while it is not purged."
+            ),
+        }
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        out = {key: attrs[key] for key in ("format", "matches_only", "include_input")}
+        for name in ("from", "to"):
+            moment = None
+            if attrs.get(name):
+                seq, moment = parse_bound(attrs[name], name)
+                if seq is not None:
+                    raise serializers.ValidationError({name: ["must be an ISO 8601 time, not a number"]})
+            out[name] = moment
+        if out["from"] is not None and out["to"] is not None and out["from"] >= out["to"]:
+            raise serializers.ValidationError({"to": ["must be after from"]})
+        return out
+
+
+class BiometricUseSerializer(serializers.Serializer):
+    """A period of use of a remote biometric identification system (Art. 12(3)(a)-(b))."""
+
+    id = serializers.IntegerField(read_only=True)
+    started_at = serializers.DateTimeField(required=False, help_text="Default: now.")
+    ended_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    reference_database = serializers.CharField(max_length=300, help_text="Name and version of the reference database.")
+    purpose = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    authorisation_ref = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    started_by = serializers.SerializerMethodField()
+    ended_by = serializers.SerializerMethodField()
+
+    def get_started_by(self, use: Any) -> str | None:
+        return use.started_by.get_username() if use.started_by else None
+
+    def get_ended_by(self, use: Any) -> str | None:
+        return use.ended_by.get_username() if use.ended_by else None
+
+
+class BiometricUseEndSerializer(serializers.Serializer):
+    ended_at = serializers.DateTimeField(required=False, help_text="Default: now.")

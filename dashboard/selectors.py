@@ -1,0 +1,429 @@
+"""THE KPI module: every KPI figure of the API, the dashboard, the CSV export and the dossier.
+
+Scope (api-v1 "KPI scope"): cases by received time in ``[start, end)``,
+optionally of one system; gold items never count in case KPIs (they count in
+the reviewer table); the definitions are in ``dashboard.figures``.
+
+Where the figures come from: full UTC days up to the rollup's ``built_through``
+are read from the rollup tables; everything else in the period (days after it,
+partial days at the edges of a non-midnight period) is aggregated from the
+cases by the very code that builds the rollup (``dashboard.aggregation``), so a
+period never mixes definitions. Days changed since the last refresh (at most a
+minute, with beat running) may lag by that long. Queue depth, the oldest waiting
+case and open bias incidents are live.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import Count, Max, Min, Model, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from compliance.models import Incident, IncidentKind, IncidentStatus
+from dashboard.aggregation import UTC, aggregate, day_start, utc_day
+from dashboard.figures import CaseFigures, ReviewerFigures, case_kpis, reviewer_row
+from dashboard.figures import seconds_of as _seconds
+from dashboard.models import (
+    DailyRollup,
+    DailyTtrPercentiles,
+    ReviewerDailyRollup,
+    ReviewerPairRollup,
+    ReviewerTimeBucket,
+    RollupState,
+    RollupTtrBucket,
+)
+from dashboard.services import STATE_KEY
+from dashboard.targets import target_status, targets_for
+from quality import stats
+from reviews.models import OPEN_STATUSES, AISystem, Case
+
+ONE_DAY = dt.timedelta(days=1)
+# A period whose end is this close to the present (or later) "ends now" (the rollup's own freshness).
+ENDS_NOW_TOLERANCE = dt.timedelta(minutes=1)
+CASE_FIELDS = ("day", *CaseFigures.COUNTS, "resolutions", "reviewed_labels", "truth_labels", "ttr_min_ms",
+               "ttr_max_ms", "decided_after", "agreement_pairs")
+
+
+@dataclass(frozen=True)
+class KpiScope:
+    """A KPI period ``[start, end)`` (aware datetimes), for one system or all."""
+
+    start: dt.datetime
+    end: dt.datetime
+    system: AISystem | None = None
+
+    @property
+    def system_id(self) -> int | None:
+        return self.system.pk if self.system is not None else None
+
+    @property
+    def days(self) -> list[dt.date]:
+        """The UTC days the period touches (the first and last may be partial)."""
+        first, last = utc_day(self.start), utc_day(self.end - dt.timedelta(microseconds=1))
+        return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def last_days_scope(days: int, *, system: AISystem | None = None, now: dt.datetime | None = None) -> KpiScope:
+    """The last ``days`` whole UTC days, today included: ``[today − (days − 1), tomorrow)``."""
+    today = utc_day(now or timezone.now())
+    return KpiScope(start=day_start(today - dt.timedelta(days=days - 1)), end=day_start(today + ONE_DAY),
+                    system=system)
+
+
+@dataclass
+class PeriodFigures:
+    """A period's additive figures: per day, in total, and per reviewer."""
+
+    days: dict[dt.date, CaseFigures]
+    total: CaseFigures
+    reviewers: dict[int, ReviewerFigures]
+    # p50/p90 (ms) of the rollup's days, precomputed by the refresh (their histograms are only summed
+    # over the whole period, into ``total``); live days carry their histogram in ``days``.
+    day_percentiles: dict[dt.date, tuple[float | None, float | None]] = field(default_factory=dict)
+    rollup_days: int = 0
+    live_ranges: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
+    built_through: dt.date | None = None
+    rollup_run_at: dt.datetime | None = None
+
+
+def rollup_state() -> dict[str, Any] | None:
+    return (
+        RollupState.objects.filter(key=STATE_KEY)
+        .values("built_through", "last_run_at", "last_run_ms", "watermark")
+        .first()
+    )
+
+
+def period_figures(scope: KpiScope, *, with_reviewers: bool = True) -> PeriodFigures:
+    """Aggregate the period from the rollup (covered whole days) and from the cases (the rest).
+
+    ``with_reviewers=False`` skips what only the reviewer table needs (their
+    counts and time histograms); the reviewers' agreement pairs, which decide
+    between Cohen's and Fleiss' κ, are always read.
+    """
+    state = rollup_state()
+    built_through = state["built_through"] if state else None
+    days = {day: CaseFigures() for day in scope.days}
+    reviewers: dict[int, ReviewerFigures] = {}
+    # Whole days inside the period that the rollup covers: a contiguous block [first, last].
+    first = utc_day(scope.start) if day_start(utc_day(scope.start)) == scope.start else utc_day(scope.start) + ONE_DAY
+    end = scope.end
+    if end >= timezone.now() - ENDS_NOW_TOLERANCE:
+        # A period that ends now: no case is received in the future, so the rest of today
+        # adds nothing and today's rollup row stands for [midnight, end) (as fresh as the rollup).
+        end = day_start(utc_day(end - dt.timedelta(microseconds=1)) + ONE_DAY)
+    last = min(utc_day(end) - ONE_DAY, built_through) if built_through is not None else first - ONE_DAY
+    live: list[tuple[dt.datetime, dt.datetime]] = []
+    rollup_days = 0
+    rollup_hist: dict[int, list[float]] = {}
+    day_percentiles: dict[dt.date, tuple[float | None, float | None]] = {}
+    if first <= last:
+        rollup_days = (last - first).days + 1
+        rollup_hist, day_percentiles = _read_rollup(scope, first, last, days, reviewers,
+                                                    with_reviewers=with_reviewers)
+        live = [(scope.start, day_start(first)), (day_start(last + ONE_DAY), scope.end)]
+    else:
+        live = [(scope.start, scope.end)]
+    live = [(a, b) for a, b in live if a < b]
+    for start, end in live:
+        result = aggregate(start, end, system_id=scope.system_id)
+        for (day, _system, _point), figures in result.cases.items():
+            days[day].merge(figures)
+        for (_day, _system, reviewer_id), figures in result.reviewers.items():
+            reviewers.setdefault(reviewer_id, ReviewerFigures()).merge(figures)
+    total = CaseFigures()
+    for figures in days.values():
+        total.merge(figures)
+    stats.histogram_merge(total.ttr_hist, rollup_hist)
+    return PeriodFigures(
+        days=days, total=total, reviewers=reviewers, day_percentiles=day_percentiles, rollup_days=rollup_days,
+        live_ranges=live,
+        built_through=built_through, rollup_run_at=state["last_run_at"] if state else None,
+    )
+
+
+def _read_rollup(
+    scope: KpiScope, first: dt.date, last: dt.date, days: dict[dt.date, CaseFigures],
+    reviewers: dict[int, ReviewerFigures], *, with_reviewers: bool,
+) -> tuple[dict[int, list[float]], dict[dt.date, tuple[float | None, float | None]]]:
+    """Add the rollup's figures of the whole days ``first``..``last``; the database sums the child rows.
+
+    Returns the period's time-to-resolution histogram (summed over the days by
+    the database) and the days' precomputed p50/p90.
+    """
+
+    def rows(model: type[Model]) -> QuerySet[Any]:
+        queryset = model.objects.filter(day__gte=first, day__lte=last)
+        if scope.system_id is not None:
+            queryset = queryset.filter(system_id=scope.system_id)
+        return queryset.order_by()
+
+    for row in rows(DailyRollup).values(*CASE_FIELDS):
+        days[row["day"]].merge(CaseFigures.from_row(row))
+    hist: dict[int, list[float]] = {}
+    buckets = rows(RollupTtrBucket).values("bucket").annotate(n=Sum("count"), total=Sum("total_ms"))
+    for bucket, n, total in buckets.values_list("bucket", "n", "total"):
+        hist[bucket] = [int(n), int(total)]
+    percentiles = DailyTtrPercentiles.objects.filter(day__gte=first, day__lte=last, system_id=scope.system_id)
+    day_percentiles = {day: (p50, p90) for day, p50, p90 in percentiles.values_list("day", "p50_ms", "p90_ms")}
+    pairs = rows(ReviewerPairRollup).values("reviewer_id", "own_label", "other_label", "unit_size")
+    for reviewer_id, own, other, size, n in pairs.annotate(n=Sum("count")).values_list(
+        "reviewer_id", "own_label", "other_label", "unit_size", "n"
+    ):
+        reviewers.setdefault(reviewer_id, ReviewerFigures()).pairs[(own, other, size)] += int(n)
+    if not with_reviewers:
+        return hist, day_percentiles
+    sums = {f"sum_{name}": Sum(name) for name in ReviewerFigures.COUNTS}
+    for row in rows(ReviewerDailyRollup).values("reviewer_id").annotate(
+        **sums, low=Min("time_min_ms"), high=Max("time_max_ms")
+    ):
+        figures = ReviewerFigures(**{name: int(row[f"sum_{name}"]) for name in ReviewerFigures.COUNTS},
+                                  time_min_ms=row["low"], time_max_ms=row["high"])
+        reviewers.setdefault(row["reviewer_id"], ReviewerFigures()).merge(figures)
+    times = rows(ReviewerTimeBucket).values("reviewer_id", "bucket").annotate(n=Sum("count"), total=Sum("total_ms"))
+    for reviewer_id, bucket, n, total in times.values_list("reviewer_id", "bucket", "n", "total"):
+        slot = reviewers.setdefault(reviewer_id, ReviewerFigures()).time_hist.setdefault(bucket, [0, 0])
+        slot[0] += int(n)
+        slot[1] += int(total)
+    return hist, day_percentiles
+
+
+# --- Live figures -------------------------------------------------------------------------------------
+
+
+def queue_snapshot(system: AISystem | None = None, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Open (queued, claimed, escalated) non-gold cases now, and the oldest of them."""
+    cases = Case.objects.filter(status__in=OPEN_STATUSES, is_gold=False)
+    if system is not None:
+        cases = cases.filter(system=system)
+    figures = cases.aggregate(depth=Count("id"), oldest=Min("received_at"))
+    oldest = figures["oldest"]
+    now = now or timezone.now()
+    return {
+        "queue_depth": figures["depth"],
+        "oldest_waiting_received_at": oldest,
+        "oldest_waiting_age_s": round((now - oldest).total_seconds(), 1) if oldest else None,
+    }
+
+
+def bias_incidents_open(system: AISystem | None = None) -> int:
+    """Bias incidents not closed (live)."""
+    incidents = Incident.objects.filter(kind=IncidentKind.BIAS).exclude(status=IncidentStatus.CLOSED)
+    if system is not None:
+        incidents = incidents.filter(system=system)
+    return incidents.count()
+
+
+# --- The KPIs -----------------------------------------------------------------------------------------
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def kpis(scope: KpiScope, *, figures: PeriodFigures | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The api-v1 ``GET /api/v1/kpis/`` body: contract fields first, then extras (documented in the schema)."""
+    figures = figures or period_figures(scope, with_reviewers=False)
+    values = case_kpis(figures.total, {reviewer: f.pairs for reviewer, f in figures.reviewers.items()})
+    queue = queue_snapshot(scope.system, now=now)
+    agreement = values["agreement"]
+    return {
+        "cases_total": values["cases_total"],
+        "auto_accepted": values["auto_accepted"],
+        "reviewed": values["reviewed"],
+        "automation_rate": values["automation_rate"],
+        "override_rate": values["override_rate"],
+        "accuracy_ai": values["accuracy_ai"],
+        "accuracy_final": values["accuracy_final"],
+        "accuracy_lift": values["accuracy_lift"],
+        "error_reduction_rate": values["error_reduction_rate"],
+        "agreement": {
+            "percent": agreement["percent"],
+            "kappa": agreement["kappa"],
+            "alpha": agreement["alpha"],
+            "statistic": agreement["statistic"],
+            "units": agreement["units"],
+            "pairs": agreement["pairs"],
+        },
+        "time_to_resolution_s": values["time_to_resolution_s"],
+        "sla_breaches": values["sla_breaches"],
+        "queue_depth": queue["queue_depth"],
+        "bias_incidents_open": bias_incidents_open(scope.system),
+        # Extras.
+        "system": scope.system.slug if scope.system is not None else None,
+        "from": _iso(scope.start),
+        "to": _iso(scope.end),
+        "routed": values["routed"],
+        "review_rate": values["review_rate"],
+        "overridden": values["overridden"],
+        "evaluated": values["evaluated"],
+        "sla_breach_rate": values["sla_breach_rate"],
+        "oldest_waiting_received_at": _iso(queue["oldest_waiting_received_at"]),
+        "oldest_waiting_age_s": queue["oldest_waiting_age_s"],
+    }
+
+
+def _carry_into(scope: KpiScope, built_through: dt.date | None) -> tuple[int, Counter[dt.date]]:
+    """Routed (non-gold) cases received before the period and still open on its first day, by the day they closed.
+
+    Returns ``(open at the start of the first day, {day closed: n})`` with
+    closing days on or after the period's first day (still-open cases count in
+    the first number only). Rollup rows answer for the whole days they cover;
+    the cases themselves for the rest (up to the period's start).
+    """
+    first_day = utc_day(scope.start)
+    opened = 0
+    closes: Counter[dt.date] = Counter()
+    live_from: dt.datetime | None = None  # cases received from here to the start are read live
+    if built_through is not None:
+        covered_until = min(first_day, built_through + ONE_DAY)
+        live_from = day_start(covered_until)
+        rows = DailyRollup.objects.filter(day__lt=covered_until)
+        if scope.system_id is not None:
+            rows = rows.filter(system_id=scope.system_id)
+        for day, routed, decided_after in rows.values_list("day", "routed", "decided_after"):
+            opened += routed
+            for offset, n in decided_after.items():
+                closed = day + dt.timedelta(days=int(offset))
+                if closed < first_day:
+                    opened -= n  # decided before the period: not open on its first day
+                else:
+                    closes[closed] += n
+    if live_from is None or live_from < scope.start:
+        cases = Case.objects.filter(routed=True, is_gold=False, received_at__lt=scope.start).filter(
+            Q(decided_at__isnull=True) | Q(decided_at__gte=day_start(first_day))
+        )
+        if live_from is not None:
+            cases = cases.filter(received_at__gte=live_from)
+        if scope.system_id is not None:
+            cases = cases.filter(system_id=scope.system_id)
+        groups = cases.annotate(closed=TruncDate("decided_at", tzinfo=UTC)).order_by().values("closed")
+        for group in groups.annotate(n=Count("id")):
+            opened += group["n"]
+            if group["closed"] is not None:
+                closes[group["closed"]] += group["n"]
+    return opened, closes
+
+
+def kpi_series(scope: KpiScope, *, figures: PeriodFigures | None = None) -> list[dict[str, Any]]:
+    """Per received day of the period: volumes, rates, accuracy, resolution times, agreement, queue depth.
+
+    ``queue_depth`` is the number of routed cases open at the end of the day,
+    reconstructed from when cases were received and decided (a case reopened
+    later counts as open since it was received; gold items excluded).
+    """
+    figures = figures or period_figures(scope, with_reviewers=False)
+    day_list = sorted(figures.days)
+    if not day_list:
+        return []
+    opened, closes = _carry_into(scope, figures.built_through)
+    for day, day_figures in figures.days.items():
+        for offset, n in day_figures.decided_after.items():
+            closes[day + dt.timedelta(days=offset)] += n
+    depth = opened
+    rows = []
+    for day in day_list:
+        values = case_kpis(figures.days[day])
+        if day in figures.day_percentiles:
+            p50, p90 = figures.day_percentiles[day]
+            values["time_to_resolution_s"] = {"p50": _seconds(p50), "p90": _seconds(p90)}
+        depth += figures.days[day].routed - closes.get(day, 0)
+        rows.append({
+            "day": day.isoformat(),
+            "cases_total": values["cases_total"],
+            "auto_accepted": values["auto_accepted"],
+            "routed": values["routed"],
+            "reviewed": values["reviewed"],
+            "automation_rate": values["automation_rate"],
+            "override_rate": values["override_rate"],
+            "evaluated": values["evaluated"],
+            "accuracy_ai": values["accuracy_ai"],
+            "accuracy_final": values["accuracy_final"],
+            "time_to_resolution_p50_s": values["time_to_resolution_s"]["p50"],
+            "time_to_resolution_p90_s": values["time_to_resolution_s"]["p90"],
+            "agreement_percent": values["agreement"]["percent"],
+            "agreement_pairs": values["agreement"]["pairs"],
+            "sla_breaches": values["sla_breaches"],
+            "queue_depth": depth,
+        })
+    return rows
+
+
+def reviewer_table(scope: KpiScope, *, figures: PeriodFigures | None = None) -> list[dict[str, Any]]:
+    """Per reviewer who decided cases received in the period: volume, time, gold accuracy, agreement, bias gap."""
+    figures = figures or period_figures(scope)
+    names = dict(User.objects.filter(id__in=list(figures.reviewers)).values_list("id", "username"))
+    rows = [
+        {"reviewer": names.get(reviewer_id, f"#{reviewer_id}"), **reviewer_row(reviewer_figures)}
+        for reviewer_id, reviewer_figures in figures.reviewers.items()
+    ]
+    rows.sort(key=lambda row: (-row["decisions"], row["reviewer"]))
+    return rows
+
+
+@dataclass
+class Card:
+    """One KPI card: the figure, its target and whether the target is met."""
+
+    key: str
+    value: float | int | None
+    target: float | None
+    status: str | None
+
+
+def cards(values: dict[str, Any], targets: dict[str, float | None]) -> dict[str, Card]:
+    """KPI values paired with their targets (keys of ``dashboard.targets.TARGETS``)."""
+    flat = {
+        "automation_rate": values["automation_rate"],
+        "override_rate": values["override_rate"],
+        "accuracy_final": values["accuracy_final"],
+        "accuracy_lift": values["accuracy_lift"],
+        "error_reduction_rate": values["error_reduction_rate"],
+        "agreement_percent": values["agreement"]["percent"],
+        "agreement_kappa": values["agreement"]["kappa"],
+        "agreement_alpha": values["agreement"]["alpha"],
+        "time_to_resolution_p50_s": values["time_to_resolution_s"]["p50"],
+        "time_to_resolution_p90_s": values["time_to_resolution_s"]["p90"],
+        "sla_breaches": values["sla_breaches"],
+        "queue_depth": values["queue_depth"],
+        "bias_incidents_open": values["bias_incidents_open"],
+    }
+    return {key: Card(key, value, targets.get(key), target_status(key, value, targets.get(key)))
+            for key, value in flat.items()}
+
+
+@dataclass
+class DashboardData:
+    """Everything the dashboard page and its CSV exports show, computed once."""
+
+    scope: KpiScope
+    kpis: dict[str, Any]
+    series: list[dict[str, Any]]
+    reviewers: list[dict[str, Any]]
+    targets: dict[str, float | None]
+    cards: dict[str, Card]
+    figures: PeriodFigures
+
+
+def dashboard_data(scope: KpiScope, *, now: dt.datetime | None = None) -> DashboardData:
+    """KPIs, daily series and reviewer table of one scope, from one pass over its figures."""
+    figures = period_figures(scope)
+    values = kpis(scope, figures=figures, now=now)
+    targets = targets_for(scope.system.kpi_targets if scope.system is not None else None)
+    return DashboardData(
+        scope=scope,
+        kpis=values,
+        series=kpi_series(scope, figures=figures),
+        reviewers=reviewer_table(scope, figures=figures),
+        targets=targets,
+        cards=cards(values, targets),
+        figures=figures,
+    )

@@ -1,0 +1,224 @@
+"""Keep the KPI rollup current: recompute the received days whose cases changed.
+
+``rollup_refresh`` runs every minute from beat (task ``dashboard.refresh_rollups``).
+It finds the days touched since its last run from the history tables that every
+case and decision write already produces (django-simple-history rows carry the
+case's ``received_at``: new cases, decisions, SLA breaches, reopenings and late
+ground truth all leave one), plus every day from the last built day through
+today, and recomputes exactly those days. Recomputing a day replaces its rows,
+so a run is idempotent and two overlapping runs cannot double-count; on
+PostgreSQL an advisory lock makes a second concurrent run step aside.
+
+The rows are derived data, not records: no audit events (the cases and
+decisions they summarise carry those), no history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Min, Model
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from dashboard.aggregation import UTC, aggregate, day_start, utc_day
+from dashboard.figures import CaseFigures, ttr_percentiles_ms
+from dashboard.models import (
+    DailyRollup,
+    DailyTtrPercentiles,
+    ReviewerDailyRollup,
+    ReviewerPairRollup,
+    ReviewerTimeBucket,
+    RollupState,
+    RollupTtrBucket,
+)
+from reviews.models import Case, Decision
+
+# Changes committed late (a transaction that saved history rows before the last
+# run started but committed after it read them) are caught by looking back this
+# far. The portal's writing transactions are short (one request, or one chunk of
+# a task); a change recomputed twice costs nothing but time, a change missed
+# stays wrong until the nightly full rebuild (see docs/PERFORMANCE.md), so the
+# margin is generous against seconds-long transactions yet keeps a day touched
+# once from being recomputed by more than three one-minute runs.
+OVERLAP = dt.timedelta(minutes=2)
+# Days aggregated per round trip when many days are rebuilt (a full build).
+CHUNK_DAYS = 7
+ADVISORY_LOCK_KEY = 0x4B50_4931  # "KPI1"
+STATE_KEY = "default"
+BATCH = 2000
+ROLLUP_MODELS: tuple[type[Model], ...] = (
+    DailyRollup, RollupTtrBucket, DailyTtrPercentiles, ReviewerDailyRollup, ReviewerTimeBucket, ReviewerPairRollup,
+)
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What a refresh did."""
+
+    skipped: bool
+    full: bool
+    days: int
+    duration_ms: int
+    built_through: dt.date | None
+
+
+def _try_lock() -> bool:
+    """Take the refresh lock for this transaction (PostgreSQL); SQLite serialises writers anyway."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
+        return bool(cursor.fetchone()[0])
+
+
+def touched_days(since: dt.datetime) -> set[dt.date]:
+    """Received days of the cases written (created, changed, deleted) or decided since ``since``."""
+    historical_case = Case.history.model
+    historical_decision = Decision.history.model
+    days = set(
+        historical_case.objects.filter(history_date__gte=since)
+        .annotate(day=TruncDate("received_at", tzinfo=UTC))
+        .order_by()
+        .values_list("day", flat=True)
+        .distinct()
+    )
+    decided_cases = (
+        historical_decision.objects.filter(history_date__gte=since).order_by().values_list("case_id", flat=True)
+    )
+    days.update(
+        Case.objects.filter(id__in=decided_cases)
+        .annotate(day=TruncDate("received_at", tzinfo=UTC))
+        .order_by()
+        .values_list("day", flat=True)
+        .distinct()
+    )
+    return days
+
+
+def _chunks(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive days grouped into inclusive ranges of at most ``CHUNK_DAYS``."""
+    ranges: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(set(days)):
+        if ranges and (day - ranges[-1][1]).days == 1 and (day - ranges[-1][0]).days < CHUNK_DAYS:
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def rollup_rebuild_days(days: Iterable[dt.date], *, now: dt.datetime | None = None) -> int:
+    """Recompute the rollup rows of ``days`` (all systems), replacing what was there; returns the day count.
+
+    Call inside a transaction (``rollup_refresh`` does), so readers see either
+    the old rows or the new ones of a day, never a mix.
+    """
+    now = now or timezone.now()
+    count = 0
+    for first, last in _chunks(days):
+        result = aggregate(day_start(first), day_start(last + dt.timedelta(days=1)))
+        in_range = {"day__gte": first, "day__lte": last}
+        for model in ROLLUP_MODELS:
+            model.objects.filter(**in_range).delete()
+        cases = sorted(result.cases.items())
+        reviewers = sorted(result.reviewers.items())
+        _bulk(DailyRollup, (
+            DailyRollup(day=day, system_id=system_id, intervention_point_id=point_id, computed_at=now,
+                        **figures.to_row())
+            for (day, system_id, point_id), figures in cases
+        ))
+        _bulk(RollupTtrBucket, (
+            RollupTtrBucket(day=day, system_id=system_id, intervention_point_id=point_id, bucket=bucket,
+                            count=int(n), total_ms=int(total))
+            for (day, system_id, point_id), figures in cases
+            for bucket, (n, total) in sorted(figures.ttr_hist.items())
+        ))
+        _bulk(DailyTtrPercentiles, _day_percentiles(cases))
+        _bulk(ReviewerDailyRollup, (
+            ReviewerDailyRollup(day=day, system_id=system_id, reviewer_id=reviewer_id, computed_at=now,
+                                **figures.to_row())
+            for (day, system_id, reviewer_id), figures in reviewers
+        ))
+        _bulk(ReviewerTimeBucket, (
+            ReviewerTimeBucket(day=day, system_id=system_id, reviewer_id=reviewer_id, bucket=bucket,
+                               count=int(n), total_ms=int(total))
+            for (day, system_id, reviewer_id), figures in reviewers
+            for bucket, (n, total) in sorted(figures.time_hist.items())
+        ))
+        _bulk(ReviewerPairRollup, (
+            ReviewerPairRollup(day=day, system_id=system_id, reviewer_id=reviewer_id, own_label=own,
+                               other_label=other, unit_size=size, count=n)
+            for (day, system_id, reviewer_id), figures in reviewers
+            for (own, other, size), n in sorted(figures.pairs.items())
+        ))
+        count += (last - first).days + 1
+    return count
+
+
+def _day_percentiles(cases: list[tuple[tuple[dt.date, int, int], CaseFigures]]) -> Iterable[DailyTtrPercentiles]:
+    """Per day: p50/p90 of each system's merged histogram and of all systems' (the chart cache)."""
+    merged: dict[tuple[dt.date, int | None], CaseFigures] = {}
+    for (day, system_id, _point_id), figures in cases:
+        for key in ((day, system_id), (day, None)):
+            merged.setdefault(key, CaseFigures()).merge(figures)
+    for (day, system_id), figures in sorted(merged.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        p50, p90 = ttr_percentiles_ms(figures)
+        if p50 is not None:
+            yield DailyTtrPercentiles(day=day, system_id=system_id, p50_ms=p50, p90_ms=p90)
+
+
+def _bulk(model: type[Model], rows: Iterable[Model]) -> None:
+    """Insert in batches without holding every row of a long rebuild in memory at once."""
+    batch: list[Model] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH:
+            model.objects.bulk_create(batch)
+            batch = []
+    if batch:
+        model.objects.bulk_create(batch)
+
+
+def _days_between(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+@transaction.atomic
+def rollup_refresh(*, now: dt.datetime | None = None, full: bool = False) -> RefreshResult:
+    """Bring the rollup up to date: every day up to today, touched days recomputed.
+
+    ``full`` (or a first run) rebuilds every day from the first case received.
+    Otherwise the days recomputed are those of cases changed since the last
+    run's start (minus ``OVERLAP``) and every day from the last built day through
+    today (today's figures keep growing; a new day starts at midnight UTC).
+    """
+    started = now or timezone.now()
+    clock = time.monotonic()
+    if not _try_lock():
+        return RefreshResult(skipped=True, full=full, days=0, duration_ms=0, built_through=None)
+    state, _ = RollupState.objects.get_or_create(key=STATE_KEY)
+    today = utc_day(started)
+    if full or state.built_through is None or state.watermark is None:
+        full = True
+        first = Case.objects.aggregate(first=Min("received_at"))["first"]
+        first_day = min(utc_day(first), today) if first else today
+        days = _days_between(first_day, today)
+        # Days whose cases were all deleted keep no stale rows.
+        for model in ROLLUP_MODELS:
+            model.objects.filter(day__lt=first_day).delete()
+    else:
+        changed = touched_days(state.watermark - OVERLAP)
+        days = sorted({d for d in changed if d <= today} | set(_days_between(min(state.built_through, today), today)))
+    rebuilt = rollup_rebuild_days(days, now=started)
+    state.watermark = started
+    state.built_through = today
+    state.last_run_at = timezone.now()
+    state.last_run_ms = int((time.monotonic() - clock) * 1000)
+    state.last_days = rebuilt
+    state.save(update_fields=["watermark", "built_through", "last_run_at", "last_run_ms", "last_days"])
+    return RefreshResult(skipped=False, full=full, days=rebuilt, duration_ms=state.last_run_ms,
+                         built_through=today)
