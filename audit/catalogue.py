@@ -71,6 +71,7 @@ for _name, _description in [
     ("bias_audit.requested", "A bias audit was requested."),
     ("bias_audit.completed", "A bias audit finished."),
     ("bias_audit.flagged", "A bias audit breached a threshold."),
+    ("bias_audit.failed", "A bias audit failed (a chunk gave up)."),
     ("threshold.applied", "A recommended confidence threshold was applied."),
     ("incident.created", "An incident was filed."),
     ("incident.updated", "An incident's status changed."),

@@ -1,6 +1,12 @@
-"""Pages of the fairness app."""
+"""Pages of the fairness app (mounted at /fairness/)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from fairness import views
 
 app_name = "fairness"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.BiasAuditListPage.as_view(), name="list"),
+    path("new/", views.BiasAuditRequestPage.as_view(), name="request"),
+    path("<int:pk>/", views.BiasAuditDetailPage.as_view(), name="detail"),
+]

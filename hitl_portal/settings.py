@@ -244,7 +244,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"CaseStatusEnum": "reviews.models.CaseStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "reviews.models.CaseStatus",
+        "BiasAuditStatusEnum": "fairness.models.AuditStatus",
+    },
 }
 
 # --- Cache (throttling, short-lived figures) ------------------------------------
@@ -297,6 +300,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "quality.snapshot_reviewer_quality", "schedule": crontab(hour=0, minute=30)
     },
     "quality-enforce-competence": {"task": "quality.enforce_competence", "schedule": 3600.0},
+    "fairness-nightly-bias-audits": {
+        "task": "fairness.schedule_nightly_audits", "schedule": crontab(hour=1, minute=30)
+    },
     "dashboard-refresh-rollups": {"task": "dashboard.refresh_rollups", "schedule": 60.0},
     "dashboard-rebuild-rollups": {
         "task": "dashboard.refresh_rollups", "schedule": crontab(hour=3, minute=30), "kwargs": {"full": True}
