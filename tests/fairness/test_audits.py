@@ -324,7 +324,7 @@ def test_a_chunk_that_fails_marks_the_audit_failed(audited, django_capture_on_co
     # A failed audit stays failed: late chunks and a second failure change nothing.
     assert bias_audit_run_chunk(audit_id=audit.pk, index=0) is None
     assert bias_audit_fail(audit_id=audit.pk, error="again") is None
-    assert len(events("bias_audit.completed", audit)) == 1
+    assert len(events("bias_audit.failed", audit)) == 1 and not events("bias_audit.completed", audit)
     data = audit_representation(audit_get(audit.pk))
     assert data["status"] == "failed" and data["error"].startswith("ValueError")
 
