@@ -1,15 +1,13 @@
-"""Figures other apps compute (KPIs, bias audits), read through their own modules when present.
+"""Figures other apps compute (KPIs, bias audits), read through their own selectors.
 
 The dossier and the obligations' evidence show KPI figures and bias audit results
-only as those apps compute them: never recomputed here, never made up. When an
-app does not offer them, these functions return ``None`` and the pages say what
-is measured instead. KPI figures use the contract's shape (api-v1 ``GET /kpis/``).
+only as those apps compute them: never recomputed here, never made up. KPI figures
+use the contract's shape (api-v1 ``GET /kpis/``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from typing import Any
 
 from django.db.models import Min
@@ -18,22 +16,14 @@ from django.utils import timezone
 from reviews.models import AISystem, Case
 
 
-def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
 def system_kpis(system: AISystem, *, now: dt.datetime | None = None) -> dict[str, Any] | None:
-    """The system's KPI figures since its first case, from the KPI module (``None`` without one).
+    """The system's KPI figures since its first case, from the one KPI module.
 
     The period starts at the UTC day of the earliest case (or of the registration)
     and ends now, so the dossier's figures are those of the dashboard for that period.
     """
-    selectors = _module("dashboard.selectors")
-    if selectors is None or not hasattr(selectors, "kpis") or not hasattr(selectors, "KpiScope"):
-        return None
+    from dashboard import selectors  # the KPI module reads compliance's incidents: import on use
+
     now = now or timezone.now()
     first = Case.objects.filter(system=system).aggregate(first=Min("received_at"))["first"]
     start_at = min(first, system.created_at) if first else system.created_at
@@ -89,14 +79,13 @@ MAX_AUDITS = 20
 
 
 def bias_audit_results(system: AISystem) -> list[dict[str, Any]] | None:
-    """The system's finished bias audits, newest first, from the fairness module (``None`` without one).
+    """The system's finished bias audits, newest first, from the fairness module.
 
     Each as the fairness API shows it, plus the final (human-validated) decisions'
     three headline metrics at the top level for tables.
     """
-    selectors = _module("fairness.selectors")
-    if selectors is None or not hasattr(selectors, "audits_visible"):
-        return None
+    from fairness import selectors  # fairness files incidents in compliance: import on use
+
     audits = selectors.audits_visible(system_slug=system.slug).filter(status="done")[:MAX_AUDITS]
     rows = []
     for audit in audits:
