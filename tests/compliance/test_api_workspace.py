@@ -173,7 +173,7 @@ def test_patch_obligation_updates_and_audits(api_client_for: Any, make_user: Any
     assert [e["kind"] for e in body["evidence"]] == ["link", "portal"]
     assert body["evidence"][0]["url"] == "https://lms.example/course/12"
     assert body["evidence"][1]["portal_kind"] == "reviewer_competence" and len(body["evidence"][1]["sha256"]) == 64
-    event = AuditEvent.objects.filter(action="obligation.updated").last()
+    event = AuditEvent.objects.filter(action="obligation.updated").order_by("id").last()
     assert event.actor_name == "officer7" and event.reason == "Q1 review"
     assert '"status":"met"' in event.payload
 

@@ -201,7 +201,7 @@ def test_update_status_owner_due_is_one_audited_event(make_user: Any) -> None:
                       due_date=date(2027, 6, 30), note="Training plan drafted.", reason="kick-off")
     obligation.refresh_from_db()
     assert (obligation.status, obligation.owner, obligation.due_date) == ("in_progress", officer, date(2027, 6, 30))
-    event = AuditEvent.objects.filter(action="obligation.updated", object_id=str(obligation.pk)).last()
+    event = AuditEvent.objects.filter(action="obligation.updated", object_id=str(obligation.pk)).order_by("id").last()
     assert event.reason == "kick-off" and event.actor_name == "officer1"
     assert '"status":"in_progress"' in event.payload and '"owner":"officer1"' in event.payload
 
@@ -282,7 +282,7 @@ def test_file_evidence_is_stored_with_its_hash(settings: Any, tmp_path: Any) -> 
     evidence = ObligationEvidence.objects.get(obligation=obligation)
     assert evidence.sha256 == hashlib.sha256(content).hexdigest()
     assert evidence.file.read() == content
-    event = AuditEvent.objects.filter(action="obligation.updated", object_id=str(obligation.pk)).last()
+    event = AuditEvent.objects.filter(action="obligation.updated", object_id=str(obligation.pk)).order_by("id").last()
     assert evidence.sha256 in event.payload
 
 
@@ -321,7 +321,7 @@ def test_dossier_generation_records_the_document_hash(make_user: Any) -> None:
     fria_save(actor=officer, system=system, contents=FRIA_CONTENTS)
     dossier = dossier_generate(actor=officer, system=system, fmt="pdf")
     assert dossier.content.startswith(b"%PDF")
-    event = AuditEvent.objects.filter(action="dossier.generated").last()
+    event = AuditEvent.objects.filter(action="dossier.generated").order_by("id").last()
     assert event.system_id == system.pk and event.actor_name == officer.username
     assert f'"sha256":"{hashlib.sha256(dossier.content).hexdigest()}"' in event.payload
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(dossier.content)).pages)
