@@ -504,29 +504,37 @@ def _machine() -> dict[str, int]:
     return {"total": sum(values), "idle": values[3], "iowait": values[4]}
 
 
+def _tree_cpu_s(pid: int | None) -> float:
+    if not pid:
+        return 0.0
+    return sum(_proc_cpu_s(p) for p in [pid, *_children(pid)])
+
+
 class CpuProbe:
-    """CPU seconds of gunicorn (master + workers), of the benchmark DB's backends, and of the machine."""
+    """CPU seconds of gunicorn (master + workers), of the Celery sealer, of the benchmark DB's backends
+    (the seal-lag poller's own backend excluded), and of the machine."""
 
     def __init__(self, admin_dsn: str, db_name: str) -> None:
         self.admin_dsn = admin_dsn
         self.db_name = db_name
         self.gunicorn_pid: int | None = None
+        self.sealer_pid: int | None = None
 
     def _backends(self) -> list[int]:
         import psycopg
 
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.db_name]
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+                " AND application_name <> %s",
+                [self.db_name, POLLER_APP_NAME],
             ).fetchall()
         return [r[0] for r in rows]
 
     def snapshot(self) -> dict[str, Any]:
-        app = 0.0
-        if self.gunicorn_pid:
-            app = sum(_proc_cpu_s(pid) for pid in [self.gunicorn_pid, *_children(self.gunicorn_pid)])
         backends = {pid: _proc_cpu_s(pid) for pid in self._backends()}
-        return {"app": app, "db": backends, "machine": _machine()}
+        return {"app": _tree_cpu_s(self.gunicorn_pid), "sealer": _tree_cpu_s(self.sealer_pid), "db": backends,
+                "machine": _machine(), "t": time.monotonic()}
 
     @staticmethod
     def delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
@@ -534,8 +542,83 @@ class CpuProbe:
         total = b["machine"]["total"] - a["machine"]["total"] or 1
         idle = b["machine"]["idle"] - a["machine"]["idle"]
         iowait = b["machine"]["iowait"] - a["machine"]["iowait"]
-        return {"app_cpu_s": b["app"] - a["app"], "db_cpu_s": db, "busy_cpu_s": (total - idle - iowait) / CLK_TCK,
+        return {"app_cpu_s": b["app"] - a["app"], "sealer_cpu_s": b["sealer"] - a["sealer"], "db_cpu_s": db,
+                "busy_cpu_s": (total - idle - iowait) / CLK_TCK, "window_s": b["t"] - a["t"],
                 "machine_busy": (total - idle - iowait) / total, "machine_iowait": iowait / total}
+
+
+# ------------------------------------------------------------------- audit sealing lag
+
+POLLER_APP_NAME = "hitl_bench_seal_poller"
+# The oldest unsealed event of the current phase (the partial index audit_unsealed_idx
+# serves the scan) and how many of the phase's events are unsealed.
+SEAL_LAG_SQL = (
+    "SELECT extract(epoch FROM clock_timestamp() - min(at)), count(*) FROM"
+    " (SELECT at FROM audit_auditevent WHERE seq IS NULL AND at >= %s ORDER BY id LIMIT 100000) AS unsealed"
+)
+
+
+class SealLagPoller:
+    """Polls the age of the oldest unsealed audit event (every ``interval`` s) in a thread.
+
+    Sealing runs in the Celery worker (``HITL_AUDIT_SEAL_MODE=task``), off the
+    request path; this measures how far behind it falls while a phase runs. Only
+    the current phase's events count (``since``): events a previous phase left
+    unsealed are reported there (``unsealed_left``), not as lag of the next one.
+    """
+
+    def __init__(self, dsn: str, interval: float = 0.2) -> None:
+        import threading
+
+        import psycopg
+
+        self.conn = psycopg.connect(dsn, autocommit=True, application_name=POLLER_APP_NAME)
+        self.interval = interval
+        self.samples: list[tuple[float, float, int]] = []  # (monotonic time, oldest age s, unsealed count)
+        self.since = dt.datetime.now(dt.UTC)
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="seal-lag-poller", daemon=True)
+        self.thread.start()
+
+    def poll(self) -> tuple[float, int]:
+        age, count = self.conn.execute(SEAL_LAG_SQL, [self.since]).fetchone()
+        return (float(age) if age is not None else 0.0), int(count)
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                with self.lock:
+                    age, count = self.poll()
+            except Exception:  # a transient error must not end the benchmark; the next poll retries
+                age, count = -1.0, -1
+            self.samples.append((time.monotonic(), age, count))
+            self.stopping.wait(self.interval)
+
+    def window(self, start: float, end: float) -> tuple[float | None, int | None]:
+        """The largest oldest-unsealed age and backlog seen between ``start`` and ``end`` (monotonic)."""
+        seen = [(age, count) for t, age, count in self.samples if start <= t <= end and age >= 0]
+        if not seen:
+            return None, None
+        return max(age for age, _ in seen), max(count for _, count in seen)
+
+    def wait_drained(self, timeout: float) -> tuple[float | None, int]:
+        """Wait until every event is sealed: (seconds it took, or None on timeout; events left unsealed)."""
+        started = time.monotonic()
+        while True:
+            with self.lock:
+                _age, count = self.poll()
+            if count == 0:
+                return round(time.monotonic() - started, 2), 0
+            if time.monotonic() - started > timeout:
+                return None, count
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        with contextlib.suppress(Exception):
+            self.conn.close()
 
 
 # ------------------------------------------------------------------------ the phases
@@ -560,6 +643,8 @@ class Phase:
     error_samples: list[str] | None = None
     queue_emptied: bool = False
     app_cpu_ms_per_op: float | None = None
+    # The Celery worker that seals the audit chain (off the request path).
+    sealer_cpu_ms_per_op: float | None = None
     db_cpu_ms_per_op: float | None = None
     client_cpu_ms_per_op: float | None = None
     machine_busy: float | None = None
@@ -569,6 +654,14 @@ class Phase:
     # The rate the measured CPU cost per operation allows when the benchmark has every
     # core to itself: a load-independent estimate when foreign load distorts the rate.
     cpu_ceiling: float | None = None
+    # Audit sealing: the oldest unsealed event's age (max over the phase's polls), the
+    # largest unsealed backlog seen, and how long the backlog took to drain after the phase.
+    seal_lag_max_s: float | None = None
+    seal_backlog_max: int | None = None
+    seal_drain_s: float | None = None
+    unsealed_left: int | None = None
+    # The polls themselves: (seconds since the phase started, oldest unsealed age s, unsealed events).
+    seal_samples: list[tuple[float, float, int]] | None = None
     skipped: str | None = None
 
 
@@ -601,8 +694,13 @@ class ClientPool:
                 proc.kill()
                 proc.join(timeout=5)
 
-    def run(self, kind: str, unit: str, params: dict[str, Any], probe: CpuProbe) -> Phase:
-        """Run one phase on all clients; gather latencies, counts and CPU into a Phase."""
+    def run(self, kind: str, unit: str, params: dict[str, Any], probe: CpuProbe,
+            poller: SealLagPoller | None = None) -> Phase:
+        """Run one phase on all clients; gather latencies, counts, CPU and sealing lag into a Phase.
+
+        After the clients finish, the CPU snapshot waits (up to ``DRAIN_TIMEOUT_S``)
+        for the sealer to seal the phase's events, so their sealing is counted here.
+        """
         self.release.clear()
         for queue in self.tasks:
             queue.put((kind, params))
@@ -615,6 +713,8 @@ class ClientPool:
                     fatal.append(self.results.get(timeout=2)[1].get("fatal"))
             raise BenchError(f"{kind}: clients did not start: {fatal or exc}") from exc
         t0 = time.monotonic()
+        if poller is not None:
+            poller.since = dt.datetime.now(dt.UTC)
         before = probe.snapshot()
         outs = []
         for _ in range(self.n):
@@ -622,9 +722,28 @@ class ClientPool:
             if "fatal" in out:
                 raise BenchError(f"{kind}: a client failed: {out['fatal']}")
             outs.append(out)
+        t_end = time.monotonic()
+        drain_s: float | None = None
+        left: int | None = None
+        if poller is not None:
+            drain_s, left = poller.wait_drained(DRAIN_TIMEOUT_S)
         after = probe.snapshot()
         self.release.set()
-        return _phase(kind, unit, outs, t0, CpuProbe.delta(before, after))
+        phase = _phase(kind, unit, outs, t0, CpuProbe.delta(before, after))
+        if poller is not None:
+            lag, backlog = poller.window(t0, t_end)
+            phase.seal_lag_max_s = _r(lag)
+            phase.seal_backlog_max = backlog
+            phase.seal_drain_s = drain_s
+            phase.unsealed_left = left
+            phase.seal_samples = [(round(t - t0, 2), round(age, 3), count) for t, age, count in poller.samples
+                                  if t0 <= t <= t_end]
+        return phase
+
+
+# Sealing a phase's backlog takes well under a second; events still unsealed after this
+# long wait for the next seal request (or, deployed, beat's one-second sweep).
+DRAIN_TIMEOUT_S = 3.0
 
 
 def _phase(kind: str, unit: str, outs: list[dict[str, Any]], t0: float, cpu: dict[str, float]) -> Phase:
@@ -638,7 +757,9 @@ def _phase(kind: str, unit: str, outs: list[dict[str, Any]], t0: float, cpu: dic
         for key, count in o["error_codes"].items():
             codes[key] = codes.get(key, 0) + count
     client_cpu_s = sum(o["cpu_s"] for o in outs)
-    foreign = cpu["busy_cpu_s"] - cpu["app_cpu_s"] - cpu["db_cpu_s"] - client_cpu_s
+    ours = cpu["app_cpu_s"] + cpu["sealer_cpu_s"] + cpu["db_cpu_s"] + client_cpu_s
+    foreign = cpu["busy_cpu_s"] - ours
+    window = max(cpu["window_s"], wall)
     per = max(items if unit == "cases/s" else ops, 1)
     return Phase(
         name=kind, unit=unit, ops=ops, items=items, wall_s=round(wall, 3),
@@ -649,11 +770,12 @@ def _phase(kind: str, unit: str, outs: list[dict[str, Any]], t0: float, cpu: dic
         error_samples=[s for o in outs for s in o["error_samples"]][:5],
         queue_emptied=any(o["empty"] for o in outs),
         app_cpu_ms_per_op=round(cpu["app_cpu_s"] * 1000 / per, 3),
+        sealer_cpu_ms_per_op=round(cpu["sealer_cpu_s"] * 1000 / per, 3),
         db_cpu_ms_per_op=round(cpu["db_cpu_s"] * 1000 / per, 3),
         client_cpu_ms_per_op=round(client_cpu_s * 1000 / per, 3),
         machine_busy=round(cpu["machine_busy"], 3), machine_iowait=round(cpu["machine_iowait"], 3),
-        foreign_cores=round(max(foreign, 0.0) / wall, 2) if wall > 0 else None,
-        cpu_ceiling=_ceiling(cpu["app_cpu_s"] + cpu["db_cpu_s"] + client_cpu_s, per),
+        foreign_cores=round(max(foreign, 0.0) / window, 2) if window > 0 else None,
+        cpu_ceiling=_ceiling(ours, per),
     )
 
 
@@ -707,11 +829,79 @@ def create_raw_tables(dsn: str, queue_rows: int) -> None:
         conn.execute("ANALYZE bench_raw_case")
 
 
+def server_env(args: argparse.Namespace, db_url: str, var_dir: Path, broker_url: str) -> dict[str, str]:
+    """The environment of gunicorn and of the sealing worker: the benchmark database, a real broker.
+
+    With a Redis broker on PostgreSQL the portal seals the audit chain in a Celery
+    task (``HITL_AUDIT_SEAL_MODE=task``), not in the request.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ENV", "HITL_TESTING", "DJANGO_DEBUG")}
+    # Connections live through the run: a backend closed mid-phase (DB_CONN_MAX_AGE, 60 s by
+    # default) takes its CPU time with it, and the per-operation database CPU would be short.
+    env.update(DATABASE_URL=db_url, HITL_VAR_DIR=str(var_dir), HITL_THROTTLE_INTEGRATION="100000000/min",
+               DJANGO_SETTINGS_MODULE="hitl_portal.settings", PYTHONPATH=str(BASE_DIR),
+               CELERY_BROKER_URL=broker_url, DB_CONN_MAX_AGE="3600")
+    env.update(item.split("=", 1) for item in args.server_env)
+    return env
+
+
+def pick_broker_db(host: str, port: int, wanted: int) -> int:
+    """A Redis database for this run's queue: ``wanted``, or (``-1``) the highest empty one.
+
+    Runs of the benchmark (and other work) on one Redis must not share a queue: a
+    foreign worker would take this run's seal tasks.
+    """
+    import redis
+
+    client = redis.Redis(host=host, port=port, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise BenchError(f"Redis at {host}:{port} is not reachable ({exc}); the sealing worker needs a broker") \
+            from exc
+    if wanted >= 0:
+        return wanted
+    count = int(client.config_get("databases").get("databases", 16))
+    for db in range(count - 1, 0, -1):
+        if redis.Redis(host=host, port=port, db=db, socket_timeout=5).dbsize() == 0:
+            return db
+    raise BenchError("no empty Redis database for the broker; pass --broker-db N")
+
+
+class Sealer:
+    """One Celery worker (concurrency 1) beside gunicorn: it runs the audit seal tasks."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.cmd = [str(BIN_DIR / "celery"), "-A", "hitl_portal", "worker", "-l", "warning", "--concurrency", "1",
+                    "--without-gossip", "--without-mingle", "--without-heartbeat",
+                    "-n", f"bench-sealer-{os.getpid()}@%h", "--logfile", str(log)]
+        self.proc = subprocess.Popen(self.cmd, env=env, cwd=BASE_DIR, start_new_session=True,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def check(self) -> None:
+        if self.proc.poll() is not None:
+            tail = ""
+            with contextlib.suppress(OSError):
+                tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
+            raise BenchError(f"the Celery sealing worker exited ({self.proc.returncode}):\n{tail}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # warm shutdown: finishes the running task
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+
 class Server:
     """gunicorn serving the portal on the benchmark database."""
 
     def __init__(self, args: argparse.Namespace, db_url: str, var_dir: Path, log: Path,
-                 profile_dir: Path | None) -> None:
+                 profile_dir: Path | None, broker_url: str) -> None:
         self.port = free_port()
         self.log = log
         app = "hitl_portal.wsgi:application"
@@ -721,10 +911,7 @@ class Server:
                "--error-logfile", str(log)]
         if args.worker_class == "gthread":
             cmd += ["--threads", str(args.threads)]
-        env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ENV", "HITL_TESTING", "DJANGO_DEBUG")}
-        env.update(DATABASE_URL=db_url, HITL_VAR_DIR=str(var_dir), HITL_THROTTLE_INTEGRATION="100000000/min",
-                   DJANGO_SETTINGS_MODULE="hitl_portal.settings", PYTHONPATH=str(BASE_DIR))
-        env.update(item.split("=", 1) for item in args.server_env)
+        env = server_env(args, db_url, var_dir, broker_url)
         if profile_dir is not None:
             app = "profiled_wsgi:application"
             cmd += ["--pythonpath", f"{BENCH_DIR},{BASE_DIR}", "--config", str(BENCH_DIR / "gunicorn_profile.py")]
@@ -793,6 +980,12 @@ def machine_info(admin_dsn: str) -> dict[str, Any]:
     return {"nproc": os.cpu_count(), "mem_gib": round(mem_kb / 1024 / 1024, 1), "cpu_model": cpu_model,
             "postgresql": pg, "python": platform.python_version(), "gunicorn": gunicorn.__version__,
             "kernel": platform.release(), "git_commit": commit}
+
+
+def _seal_drain(phase: Phase) -> str:
+    if phase.unsealed_left:
+        return f"{phase.unsealed_left} left after {DRAIN_TIMEOUT_S:.0f} s"
+    return _fmt(phase.seal_drain_s, 2)
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -871,29 +1064,36 @@ def markdown(info: dict[str, Any], phases: dict[str, Phase], rows: list[dict[str
         )
     lines += [
         "",
-        "| Phase | Ops | Items | Wall s | Rate | p50 / p99 ms | 2nd step p50 / p99 ms | CPU ms/op app · db · client "
-        "| CPU ceiling | Machine busy · iowait | Foreign load |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Phase | Ops | Items | Wall s | Rate | p50 / p99 ms | 2nd step p50 / p99 ms "
+        "| CPU ms/op app · sealer · db · client | CPU ceiling | Seal lag max s · backlog · drain s "
+        "| Machine busy · iowait | Foreign load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for phase in phases.values():
         if phase.skipped:
-            lines.append(f"| {phase.name} | skipped: {phase.skipped} | | | | | | | | | |")
+            lines.append(f"| {phase.name} | skipped: {phase.skipped} | | | | | | | | | | |")
             continue
         lines.append(
             f"| {phase.name} | {phase.ops} | {phase.items} | {phase.wall_s:.2f} | {_fmt(phase.rate)} {phase.unit} | "
             f"{_fmt(phase.p50_ms)} / {_fmt(phase.p99_ms)} | "
             f"{_fmt(phase.second_p50_ms)} / {_fmt(phase.second_p99_ms)} | "
-            f"{_fmt(phase.app_cpu_ms_per_op, 2)} · {_fmt(phase.db_cpu_ms_per_op, 2)} · "
+            f"{_fmt(phase.app_cpu_ms_per_op, 2)} · {_fmt(phase.sealer_cpu_ms_per_op, 2)} · "
+            f"{_fmt(phase.db_cpu_ms_per_op, 2)} · "
             f"{_fmt(phase.client_cpu_ms_per_op, 2)} | {_fmt(phase.cpu_ceiling)} {phase.unit} | "
+            f"{_fmt(phase.seal_lag_max_s, 2)} · {phase.seal_backlog_max if phase.seal_backlog_max is not None else '–'}"
+            f" · {_seal_drain(phase)} | "
             f"{phase.machine_busy:.0%} · {phase.machine_iowait:.0%} | "
             f"{_fmt(phase.foreign_cores, 2)} cores |"
         )
     lines.append("")
     lines.append("Second step: the decision request (claim) or the decide transaction (raw_claim). CPU: gunicorn "
-                 "master+workers, the benchmark database's backends, the client processes; per case for cases/s. "
+                 "master+workers, the Celery worker sealing the audit chain, the benchmark database's backends, "
+                 "the client processes; per case for cases/s. Seal lag: the oldest unsealed audit event's age, "
+                 "largest over the phase (polled every 0.2 s), the largest unsealed backlog, and how long the "
+                 "backlog took to drain after the phase's last request. "
                  "Foreign load: CPU cores busy with anything else (other work on the machine; PostgreSQL's "
                  "WAL writer and checkpointer are counted there too). CPU ceiling: the rate that CPU cost "
-                 f"(app + db + client) allows on {os.cpu_count()} otherwise idle cores.")
+                 f"(app + sealer + db + client) allows on {os.cpu_count()} otherwise idle cores.")
     for phase in phases.values():
         if phase.errors:
             lines.append(f"- {phase.name}: {phase.errors} errors {phase.error_codes}; e.g. {phase.error_samples[:2]}")
@@ -978,6 +1178,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for gunicorn, to try a setting (repeatable)")
+    parser.add_argument("--broker-host", default=HOST, help="Redis broker for the sealing worker")
+    parser.add_argument("--broker-port", type=int, default=6379)
+    parser.add_argument("--broker-db", type=int, default=-1,
+                        help="Redis database of this run's queue (default: the highest empty one)")
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to this long for the 1-minute load average to drop below 1")
     args = parser.parse_args(argv)
@@ -1013,6 +1217,9 @@ def main(argv: list[str] | None = None) -> int:
     if profile_dir:
         profile_dir.mkdir(parents=True)
     server: Server | None = None
+    sealer: Sealer | None = None
+    poller: SealLagPoller | None = None
+    broker_url = ""
     pool: ClientPool | None = None
     created = False
     phases: dict[str, Phase] = {}
@@ -1034,10 +1241,17 @@ def main(argv: list[str] | None = None) -> int:
             create_raw_tables(dsn, sizes.raw_queue)
         print(f"setup: database {db_name} migrated and seeded in {time.monotonic() - t:.1f} s", file=sys.stderr)
 
-        server = Server(args, db_url, var_dir, OUT_DIR / f"gunicorn-{stamp}.log", profile_dir)
+        broker_db = pick_broker_db(args.broker_host, args.broker_port, args.broker_db)
+        broker_url = f"redis://{args.broker_host}:{args.broker_port}/{broker_db}"
+        info["broker"] = broker_url
+        server = Server(args, db_url, var_dir, OUT_DIR / f"gunicorn-{stamp}.log", profile_dir, broker_url)
+        sealer = Sealer(server_env(args, db_url, var_dir, broker_url), OUT_DIR / f"sealer-{stamp}.log")
         server.wait_ready()
+        sealer.check()
+        poller = SealLagPoller(dsn)
         probe = CpuProbe(admin_dsn, db_name)
         probe.gunicorn_pid = server.proc.pid
+        probe.sealer_pid = sealer.proc.pid
         common = {"clients": CLIENTS, "port": server.port, "system": fixture["system"],
                   "point": fixture["intervention_point"], "dsn": dsn}
 
@@ -1060,14 +1274,17 @@ def main(argv: list[str] | None = None) -> int:
                 phases[kind] = Phase(name=kind, unit=unit, skipped="time budget spent")
                 return
             limit = cap(kind)
-            phase = pool.run(kind, unit, {**common, "phase": kind, "cap_s": limit, **params}, probe)
+            phase = pool.run(kind, unit, {**common, "phase": kind, "cap_s": limit, **params}, probe, poller)
             phases[kind] = phase
+            sealer.check()
             print(f"{kind}: {phase.rate:,.1f} {unit} (p50 {_fmt(phase.p50_ms)} ms, p99 {_fmt(phase.p99_ms)} ms, "
-                  f"{phase.errors} errors)", file=sys.stderr)
+                  f"{phase.errors} errors; CPU ms/op app {_fmt(phase.app_cpu_ms_per_op, 2)}, sealer "
+                  f"{_fmt(phase.sealer_cpu_ms_per_op, 2)}, db {_fmt(phase.db_cpu_ms_per_op, 2)}; "
+                  f"seal lag max {_fmt(phase.seal_lag_max_s, 2)} s)", file=sys.stderr)
 
         # Warm-up: every worker imports its lazy modules and opens its DB connection.
         pool.run("warmup", "req/s", {**common, "phase": "warmup", "cap_s": 20, "count": sizes.warmup,
-                                     "prefix": "w", "token": fixture["integration_token"]}, probe)
+                                     "prefix": "w", "token": fixture["integration_token"]}, probe, poller)
         if "single" in only:
             if not args.profile:
                 measure("raw_ingest", "tx/s", count=sizes.raw_tx)
@@ -1087,8 +1304,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if pool is not None:
             pool.close(abort=failure is not None)
+        if poller is not None:
+            poller.close()
         if server is not None:
             server.stop()
+        if sealer is not None:
+            sealer.stop()
+        if broker_url:
+            # This run's leftovers (bindings, an undelivered seal task) must not linger in Redis.
+            with contextlib.suppress(Exception):
+                import redis
+
+                redis.Redis.from_url(broker_url, socket_timeout=5).flushdb()
         if created and not args.keep_db:
             try:
                 sh(["dropdb", "-h", args.pg_host, "-p", args.pg_port, "-U", "postgres", "--force", "--if-exists",
@@ -1101,7 +1328,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "started_at": stamp, "quick": args.quick, "profile": args.profile, "machine": info,
         "server": {"workers": args.workers, "worker_class": args.worker_class,
-                   "threads": args.threads if args.worker_class == "gthread" else 1, "env": args.server_env},
+                   "threads": args.threads if args.worker_class == "gthread" else 1, "env": args.server_env,
+                   "broker": broker_url, "sealer": "celery worker --concurrency 1"},
         "clients": CLIENTS, "sizes": asdict(sizes), "targets": TARGETS,
         "phases": {name: asdict(p) for name, p in phases.items()}, "summary": rows,
         "failure": failure, "elapsed_s": round(time.monotonic() - started, 1),

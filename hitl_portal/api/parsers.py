@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
+
+# What the body's text must contain for the parsed data to hold anything
+# ``find_unstorable`` refuses: a ``\u`` escape (the only way to write a NUL or a lone
+# surrogate in valid UTF-8 JSON), a ``NaN``/``Infinity`` literal, or a number that can
+# overflow to infinity (an exponent, or 300 digits in a row). Bodies without any of
+# these skip the walk over every value; the others are walked as before.
+_MAYBE_UNSTORABLE = re.compile(r"\\u|NaN|Infinity|[0-9][eE]|[0-9]{300}")
 
 
 def _bad_text(value: str) -> str | None:
@@ -69,7 +77,7 @@ class StrictJSONParser(JSONParser):
         except RecursionError as exc:
             raise ParseError("Malformed JSON: nested too deeply.") from exc
         try:
-            found = find_unstorable(data)
+            found = find_unstorable(data) if _MAYBE_UNSTORABLE.search(text) else None
         except RecursionError as exc:
             raise ParseError("JSON nested too deeply.") from exc
         if found:

@@ -22,35 +22,56 @@ Rules (api-v1 "Review queue"):
   an adjudicator cannot escalate an escalated case further.
 - Reopen (Art. 14(4)(d) reverse, Art. 86 appeal) starts a new review round as an
   escalated case.
+
+Cost (the decide request is half of every review cycle): one locked read brings
+the case, its system and point, the reviewer's standing (profile status,
+adjudicator flag, qualification for the system) and whether the round already has
+decisions; the round's verdicts are read only when it has some. Then the writes:
+on PostgreSQL one statement inserts the decision, updates the case and copies
+both rows as stored into their history tables (data-modifying CTEs); elsewhere
+four statements do the same. Then the audit events. Both statements are built
+once per process from the models' metadata: compiling the equivalent ORM queries
+cost more CPU than running them.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, connections, models, router, transaction
 from django.utils import timezone
 
 from audit.services import bulk_record_events, record_event
 from hitl_portal.api.exceptions import Conflict
-from reviews.models import Case, CaseStatus, Decision, DecisionOutcome, Resolution
+from reviews.models import (
+    AISystem,
+    Case,
+    CaseStatus,
+    Decision,
+    DecisionOutcome,
+    InterventionPoint,
+    Resolution,
+    ReviewerProfile,
+    ReviewerStatus,
+)
 from reviews.selectors.queue import is_served_blind
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
-from reviews.services.queue import (
-    CLAIM_FIELDS,
-    end_claim,
-    escalated_case_ids,
-    holds_live_claim,
-    locked_case,
-    require_may_review,
-)
+from reviews.services.ingest import history_copy, insert_plan, prepared_row
+from reviews.services.queue import CLAIM_FIELDS, end_claim, holds_live_claim, locked_case
 
 CLOSE_FIELDS = ["resolution", "final_label", "decided_at"]
 MAX_TIME_SPENT_MS = 2**31 - 1
+MAX_PK = 2**63 - 1
+# Read with the case but not needed to decide it (personal data, possibly large):
+# left deferred, loaded only if something asks.
+_DEFERRED_CASE_FIELDS = frozenset(("input", "subject"))
 
 
 def enqueue_decided_webhooks(cases: list[Case]) -> None:
@@ -109,19 +130,297 @@ def resolve_outcome(case: Case, *, outcome: str | None, label: str | None, ratio
     return DecisionOutcome.OVERRIDE, label
 
 
+@dataclass(frozen=True)
+class _ReadPlan:
+    sql: str
+    case_names: list[str]
+    system_names: list[str]
+    point_names: list[str]
+    # (column index, converter functions, column expression) for columns that need converting.
+    converters: list[tuple[int, list[Any], Any]]
+
+
+_read_plans: dict[str, _ReadPlan] = {}
+
+
+def _read_plan(alias: str) -> _ReadPlan:
+    """The decision's locked read (see ``_locked_for_decision``), built once per database."""
+    plan = _read_plans.get(alias)
+    if plan is not None:
+        return plan
+    conn = connections[alias]
+    qn = conn.ops.quote_name
+    case_fields = [f for f in Case._meta.concrete_fields if f.name not in _DEFERRED_CASE_FIELDS]
+    system_fields = list(AISystem._meta.concrete_fields)
+    point_fields = list(InterventionPoint._meta.concrete_fields)
+    selected = [(f, "c") for f in case_fields] + [(f, "s") for f in system_fields] + [(f, "p") for f in point_fields]
+    profile_table = qn(ReviewerProfile._meta.db_table)
+    profile_user = qn(ReviewerProfile._meta.get_field("user").column)
+    qualifications = ReviewerProfile.qualifications.through
+    q_profile = qn(qualifications._meta.get_field("reviewerprofile").column)
+    q_system = qn(qualifications._meta.get_field("aisystem").column)
+    decision = Decision._meta
+    pk = qn(Case._meta.pk.column)
+    lock = ""
+    if conn.features.has_select_for_update:
+        # The case row only (not the system or point rows), and no key lock: the
+        # decision's foreign key to the case must not wait on this lock.
+        no_key = " NO KEY" if conn.features.has_select_for_no_key_update else ""
+        lock = f" FOR{no_key} UPDATE" + (" OF c" if conn.features.has_select_for_update_of else "")
+    sql = (
+        f"SELECT {', '.join(f'{table}.{qn(f.column)}' for f, table in selected)}, "
+        f"(SELECT rp.{qn('status')} FROM {profile_table} rp WHERE rp.{profile_user} = %s), "
+        f"(SELECT rp.{qn('adjudicator')} FROM {profile_table} rp WHERE rp.{profile_user} = %s), "
+        f"EXISTS (SELECT 1 FROM {qn(qualifications._meta.db_table)} q "
+        f"INNER JOIN {profile_table} rp ON rp.{qn('id')} = q.{q_profile} "
+        f"WHERE rp.{profile_user} = %s AND q.{q_system} = c.{qn(Case._meta.get_field('system').column)}), "
+        f"EXISTS (SELECT 1 FROM {qn(decision.db_table)} d "
+        f"WHERE d.{qn(decision.get_field('case').column)} = c.{pk} "
+        f"AND d.{qn(decision.get_field('round').column)} = c.{qn(Case._meta.get_field('review_round').column)}) "
+        f"FROM {qn(Case._meta.db_table)} c "
+        f"INNER JOIN {qn(AISystem._meta.db_table)} s ON s.{qn('id')} = c.{qn(Case._meta.get_field('system').column)} "
+        f"INNER JOIN {qn(InterventionPoint._meta.db_table)} p "
+        f"ON p.{qn('id')} = c.{qn(Case._meta.get_field('intervention_point').column)} "
+        f"WHERE c.{pk} = %s{lock}"
+    )
+    converters: list[tuple[int, list[Any], Any]] = []
+    for index, (field, table) in enumerate(selected):
+        col = field.get_col(table)
+        funcs = conn.ops.get_db_converters(col) + col.get_db_converters(conn)
+        if funcs:
+            converters.append((index, funcs, col))
+    plan = _ReadPlan(
+        sql=sql,
+        case_names=[f.attname for f in case_fields],
+        system_names=[f.attname for f in system_fields],
+        point_names=[f.attname for f in point_fields],
+        converters=converters,
+    )
+    _read_plans[alias] = plan
+    return plan
+
+
+def _locked_for_decision(case: Case, reviewer: User) -> Case:
+    """Re-read the case under a row lock, with everything the decision needs, in one statement.
+
+    Beside the case (``input`` and ``subject`` deferred), its system and
+    intervention point: the reviewer's profile status and adjudicator flag
+    (``None`` without a profile), whether the profile is qualified for the case's
+    system, and whether the current round already has decisions (as attributes
+    ``reviewer_status``, ``reviewer_adjudicator``, ``reviewer_qualified``,
+    ``round_has_decisions``). Blocking, not ``SKIP LOCKED``: a holder's own
+    decision must not be skipped. ``ClaimConflict(code="not_found")`` when the
+    case does not exist.
+    """
+    if not isinstance(case.pk, int) or not 0 < case.pk <= MAX_PK:
+        raise ClaimConflict("The case no longer exists.", code="not_found")
+    alias = router.db_for_write(Case)
+    conn = connections[alias]
+    plan = _read_plan(alias)
+    with conn.cursor() as cursor:
+        cursor.execute(plan.sql, [reviewer.pk, reviewer.pk, reviewer.pk, case.pk])
+        raw = cursor.fetchone()
+    if raw is None:
+        raise ClaimConflict("The case no longer exists.", code="not_found")
+    row = list(raw)
+    for index, funcs, col in plan.converters:
+        for func in funcs:
+            row[index] = func(row[index], col, conn)
+    n_case, n_system = len(plan.case_names), len(plan.system_names)
+    locked = Case.from_db(alias, plan.case_names, row[:n_case])
+    locked.system = AISystem.from_db(alias, plan.system_names, row[n_case:n_case + n_system])
+    locked.intervention_point = InterventionPoint.from_db(
+        alias, plan.point_names, row[n_case + n_system:n_case + n_system + len(plan.point_names)]
+    )
+    status, adjudicator, qualified, has_decisions = row[-4:]
+    locked.reviewer_status = status  # type: ignore[attr-defined]
+    locked.reviewer_adjudicator = None if adjudicator is None else bool(adjudicator)  # type: ignore[attr-defined]
+    locked.reviewer_qualified = bool(qualified)  # type: ignore[attr-defined]
+    locked.round_has_decisions = bool(has_decisions)  # type: ignore[attr-defined]
+    return locked
+
+
+def _require_standing(reviewer: User, case: Case) -> bool:
+    """The holder must still be an active reviewer qualified for the case's system; returns ``adjudicator``.
+
+    The rule of ``reviews.services.queue.require_may_review``, read from the
+    annotations of ``_locked_for_decision`` instead of two more queries.
+    """
+    status = case.reviewer_status  # type: ignore[attr-defined]
+    if status is None or not case.reviewer_qualified:  # type: ignore[attr-defined]
+        raise ReviewerNotAllowed("You are not qualified for this AI system.", code="not_qualified")
+    if not (status == ReviewerStatus.ACTIVE and reviewer.is_active):
+        raise ReviewerNotAllowed("Your reviewer account is suspended.", code="reviewer_suspended")
+    return bool(case.reviewer_adjudicator)  # type: ignore[attr-defined]
+
+
+def round_verdicts(case: Case) -> list[tuple[str | None, str]]:
+    """``(label, outcome)`` of the decisions already given in the case's current round."""
+    if not getattr(case, "round_has_decisions", True):
+        return []
+    return list(Decision.objects.filter(case_id=case.pk, round=case.review_round).values_list("label", "outcome"))
+
+
+def stands_escalated(case: Case, verdicts: list[tuple[str | None, str]]) -> bool:
+    """Whether an open case stands escalated, given its current round's verdicts.
+
+    The rule of ``reviews.services.queue.escalated_case_ids`` for one case whose
+    round's decisions are already read: reopened (a later round) or breached while
+    open; else a reviewer escalated, the verdicts differ (labels compared as
+    ``COUNT(DISTINCT label)`` does, without nulls), or as many as required were
+    given without closing the case.
+    """
+    if case.review_round > 1 or case.sla_breached:
+        return True
+    labels = {label for label, _ in verdicts if label is not None}
+    escalations = sum(1 for _, outcome in verdicts if outcome == DecisionOutcome.ESCALATE)
+    return bool(escalations) or len(labels) > 1 or (bool(verdicts) and len(verdicts) >= case.reviewers_required)
+
+
+@dataclass(frozen=True)
+class _WritePlan:
+    """The decision's writes for one set of updated case fields, built once per database."""
+
+    # PostgreSQL: the four writes in one statement (data-modifying CTEs); None elsewhere.
+    combined: str | None
+    # Elsewhere: one statement each (the insert with ``returning`` when the database can).
+    decision_insert: str
+    returning: str
+    decision_history: str
+    case_update: str
+    case_history: str
+    decision_fields: Any  # the InsertPlan of Decision
+    update_fields: list[models.Field]
+    decision_history_params: list[str]
+    case_history_params: list[str]
+
+
+_write_plans: dict[tuple[str, tuple[str, ...]], _WritePlan] = {}
+
+
+def _write_plan(alias: str, field_names: tuple[str, ...]) -> _WritePlan:
+    plan = _write_plans.get((alias, field_names))
+    if plan is not None:
+        return plan
+    conn = connections[alias]
+    qn = conn.ops.quote_name
+    decision_plan = insert_plan(Decision, alias)
+    decision_copy = history_copy(Decision, alias)
+    case_copy = history_copy(Case, alias)
+    update_fields = [Case._meta.get_field(name) for name in field_names]
+    case_table, case_pk = qn(Case._meta.db_table), qn(Case._meta.pk.column)
+    decision_table, decision_pk = qn(Decision._meta.db_table), qn(Decision._meta.pk.column)
+    case_update = (
+        f"UPDATE {case_table} SET {', '.join(f'{qn(f.column)} = %s' for f in update_fields)} WHERE {case_pk} = %s"
+    )
+    decision_insert = f"{decision_plan.into}VALUES {decision_plan.row}"
+    combined = None
+    if conn.vendor == "postgresql":
+        combined = (
+            f"WITH d AS ({decision_insert} RETURNING *), "
+            f"dh AS ({decision_copy.sql} FROM d src), "
+            f"c AS ({case_update} RETURNING *), "
+            f"ch AS ({case_copy.sql} FROM c src) "
+            f"SELECT (SELECT {decision_pk} FROM d), (SELECT COUNT(*) FROM c)"
+        )
+    plan = _WritePlan(
+        combined=combined,
+        decision_insert=decision_insert,
+        returning=decision_plan.returning if conn.features.can_return_columns_from_insert else "",
+        decision_history=f"{decision_copy.sql} FROM {decision_table} src WHERE src.{decision_pk} = %s",
+        case_update=case_update,
+        case_history=f"{case_copy.sql} FROM {case_table} src WHERE src.{case_pk} = %s",
+        decision_fields=decision_plan,
+        update_fields=update_fields,
+        decision_history_params=decision_copy.params,
+        case_history_params=case_copy.params,
+    )
+    _write_plans[(alias, field_names)] = plan
+    return plan
+
+
+@functools.cache
+def _history_date_field(model: type[models.Model]) -> models.Field:
+    # ``Model.history`` builds a manager class on every access; the field never changes.
+    return model.history.model._meta.get_field("history_date")  # type: ignore[attr-defined]
+
+
+def _history_values(model: type[models.Model], names: list[str], *, at: Any, kind: str, user: User,
+                    conn: Any) -> list[Any]:
+    """The history row's own columns, as simple-history fills them on ``save()``."""
+    history_date = _history_date_field(model)
+    own = {
+        "history_date": history_date.get_db_prep_save(at, conn),
+        "history_type": kind,
+        "history_user_id": user.pk,
+        # ``save()`` records the instance's ``_change_reason``; the services set none.
+        "history_change_reason": None,
+    }
+    return [own[name] for name in names]
+
+
+def _write_decision(*, decision: Decision, case: Case, fields: list[str], reviewer: User,
+                    decision_at: Any, case_at: Any) -> None:
+    """INSERT the decision, UPDATE ``fields`` of the case, and one history row each ("+" and "~").
+
+    The same rows ``decision.save()`` and ``case.save(update_fields=fields)`` write
+    with simple-history (``reviewer`` as the history user, no change reason, the
+    given history dates), in one statement on PostgreSQL. With history disabled
+    (``SIMPLE_HISTORY_ENABLED = False``) it is exactly those two saves.
+    """
+    if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        decision.save()
+        case.save(update_fields=fields)
+        return
+    alias = router.db_for_write(Decision)
+    conn = connections[alias]
+    plan = _write_plan(alias, tuple(fields))
+    decision_values = prepared_row(plan.decision_fields, decision, conn)
+    update_values = [f.get_db_prep_save(f.pre_save(case, False), conn) for f in plan.update_fields]
+    decision_history = _history_values(Decision, plan.decision_history_params, at=decision_at, kind="+",
+                                       user=reviewer, conn=conn)
+    case_history = _history_values(Case, plan.case_history_params, at=case_at, kind="~", user=reviewer, conn=conn)
+    with conn.cursor() as cursor:
+        if plan.combined is not None:
+            cursor.execute(
+                plan.combined, [*decision_values, *decision_history, *update_values, case.pk, *case_history]
+            )
+            decision_pk, updated = cursor.fetchone()
+        else:
+            cursor.execute(plan.decision_insert + plan.returning, decision_values)
+            decision_pk = cursor.fetchone()[0] if plan.returning else cursor.lastrowid
+            cursor.execute(plan.decision_history, [*decision_history, decision_pk])
+            cursor.execute(plan.case_update, [*update_values, case.pk])
+            updated = cursor.rowcount
+            cursor.execute(plan.case_history, [*case_history, case.pk])
+    if updated != 1:
+        # As ``save(update_fields=...)`` does; the row is locked, so this means it was deleted.
+        raise DatabaseError("Save with update_fields did not affect any rows.")
+    decision.pk = decision_pk
+    decision._state.adding = False
+    decision._state.db = alias
+
+
+def _later_than(earlier: datetime) -> datetime:
+    """Now, strictly after ``earlier``: the case's history row follows the decision's, as before."""
+    now = timezone.now()
+    return now if now > earlier else earlier + timedelta(microseconds=1)
+
+
 @transaction.atomic
 def decision_record(
     *, reviewer: User, case: Case, outcome: str | None, label: str | None, rationale: str
 ) -> Case:
     """Record the claim holder's verdict and move the case on (decided, escalated or back to the queue)."""
-    case = locked_case(case, related=("system", "intervention_point"))
+    case = _locked_for_decision(case, reviewer)
     now = timezone.now()
     if not holds_live_claim(case, reviewer, now):
         raise ClaimConflict("You hold no live claim on this case (it expired, was released or decided).")
-    profile = require_may_review(reviewer, case)
+    adjudicator = _require_standing(reviewer, case)
     rationale = (rationale or "").strip()
-    adjudication = case.pk in escalated_case_ids([case])
-    if adjudication and not profile.adjudicator:
+    earlier = [] if (case.review_round > 1 or case.sla_breached) else round_verdicts(case)
+    adjudication = stands_escalated(case, earlier)
+    if adjudication and not adjudicator:
         raise ReviewerNotAllowed("Only an adjudicator may decide an escalated case.", code="adjudicator_required")
     outcome, verdict = resolve_outcome(case, outcome=outcome, label=label, rationale=rationale)
     if adjudication and outcome == DecisionOutcome.ESCALATE:
@@ -136,7 +435,8 @@ def decision_record(
         time_spent_ms=spent_ms, decided_at=now,
     )
     decision._history_user = reviewer  # type: ignore[attr-defined]
-    decision.save()
+    # When ``decision.save()`` would have written the decision's history row.
+    decision_at = timezone.now()
 
     # What the case becomes.
     resolution: str | None = None
@@ -146,9 +446,8 @@ def decision_record(
     elif outcome == DecisionOutcome.ESCALATE:
         cause = "reviewer_escalated"
     else:
-        verdicts = list(
-            Decision.objects.filter(case_id=case.pk, round=case.review_round).values_list("label", flat=True)
-        )
+        # Not escalated, so ``earlier`` holds every verdict of this round before this one.
+        verdicts = [earlier_label for earlier_label, _ in earlier] + [verdict]
         if len(set(verdicts)) > 1:
             # Consensus is out of reach as soon as two verdicts differ: no need to wait for the rest.
             cause = "disagreement"
@@ -165,7 +464,8 @@ def decision_record(
         case.decided_at = now
         fields += CLOSE_FIELDS
     case._history_user = reviewer  # type: ignore[attr-defined]
-    case.save(update_fields=fields)
+    _write_decision(decision=decision, case=case, fields=fields, reviewer=reviewer, decision_at=decision_at,
+                    case_at=_later_than(decision_at))
 
     data: dict[str, Any] = {
         "outcome": outcome, "label": verdict, "round": decision.round, "ai_shown": decision.ai_shown,

@@ -1,10 +1,14 @@
 """Case ingestion: route each submitted AI output and store it with its history and audit trail.
 
 The hot path of the portal. A single case costs one look-up (the intervention
-point with its system, done by the caller's validation), one INSERT for the
-case, one for its history row, one for its audit events (and one for the
-idempotency key when the request has one), in one transaction. A batch costs the
-same number of statements for up to a thousand cases (bulk INSERTs).
+point with its system, done by the caller's validation), one statement for the
+case and its history row (on PostgreSQL one INSERT whose CTE copies the new row
+into the history table; two INSERTs elsewhere), one INSERT for its audit events
+(and one for the idempotency key when the request has one), in one transaction.
+A batch costs a fixed number of statements for up to a thousand cases: on
+PostgreSQL the ids are drawn from the sequence, the cases go in by ``COPY`` and
+their history rows by one ``INSERT … SELECT`` from the rows just copied; elsewhere
+multi-row INSERTs.
 
 ``data`` (an item of ``items``) is a validated submission, as produced by
 ``reviews.api.serializers.cases.CaseSubmissionValidator``::
@@ -249,17 +253,33 @@ def case_ingest(
 # ``bulk_history_create`` semantics: history type "+", the acting user, one date).
 
 @dataclass(frozen=True)
-class _InsertPlan:
+class InsertPlan:
+    """An INSERT of every concrete column but an auto primary key, built once per model and database.
+
+    Shared with ``reviews.services.decisions``, which writes decisions the same way.
+    """
+
     into: str  # INSERT INTO t (cols)
     row: str  # (%s, ..., %s)
     unnest: str | None  # PostgreSQL: SELECT * FROM UNNEST((%s)::type[], ...)
     tail: str  # RETURNING pk, or ""
+    returning: str  # RETURNING pk
     fields: list[models.Field]
-    # Per field: does its value need the field's ``pre_save``/``get_db_prep_save``?
-    prep: list[bool]
+    # Per field: how its value is prepared (``PREP_*``).
+    prep: list[int]
 
 
-_plans: dict[tuple[str, type[models.Model]], _InsertPlan] = {}
+# The attribute as is (see ``_PLAIN_FIELDS``).
+PREP_PLAIN = 0
+# PostgreSQL, a DateTimeField without auto_now(_add): ``None`` and aware datetimes as
+# is (exactly what the field's preparation returns for them there), others prepared.
+PREP_DATETIME = 1
+# The field's own ``pre_save`` and ``get_db_prep_save``.
+PREP_FIELD = 2
+
+
+
+_plans: dict[tuple[str, type[models.Model]], InsertPlan] = {}
 
 # Exactly these field classes store the attribute as is (their ``pre_save`` reads it
 # and their ``get_db_prep_save`` only re-casts a value ``_build_case`` already typed);
@@ -271,7 +291,79 @@ _PLAIN_FIELDS: frozenset[type[models.Field]] = frozenset((
 ))
 
 
-def _plan(model: type[models.Model], alias: str) -> _InsertPlan:
+def insert_plan(model: type[models.Model], alias: str) -> InsertPlan:
+    """The INSERT plan of ``model`` on database ``alias`` (built on first use)."""
+    return _plan(model, alias)
+
+
+def prepared_row(plan: InsertPlan, instance: models.Model, conn: Any, *, add: bool = True) -> list[Any]:
+    """``instance``'s values for ``plan``'s columns, prepared as ``Model.save`` prepares them."""
+    row: list[Any] = []
+    for f, prep in zip(plan.fields, plan.prep, strict=True):
+        if prep == PREP_PLAIN:
+            row.append(getattr(instance, f.attname))
+            continue
+        if prep == PREP_DATETIME:
+            value = getattr(instance, f.attname)
+            if value is None or (isinstance(value, dt.datetime) and value.tzinfo is not None):
+                row.append(value)
+                continue
+        row.append(f.get_db_prep_save(f.pre_save(instance, add), conn))
+    return row
+
+
+def _prep_mode(field: models.Field, conn: Any) -> int:
+    if type(field) in _PLAIN_FIELDS:
+        return PREP_PLAIN
+    if (
+        conn.vendor == "postgresql"
+        and type(field) is models.DateTimeField
+        and not (field.auto_now or field.auto_now_add)
+    ):
+        return PREP_DATETIME
+    return PREP_FIELD
+
+
+@dataclass(frozen=True)
+class HistoryCopy:
+    """``INSERT INTO <history table> (...) SELECT ...``: append ``FROM <rows> src`` (and a condition).
+
+    Copies a model's rows as stored into its simple-history table: every tracked
+    column from ``src``, the history's own columns (date, type, user, change
+    reason) from parameters named in ``params``, in placeholder order. The history
+    row thus holds exactly what the database holds, as simple-history's own row
+    would.
+    """
+
+    sql: str
+    params: list[str]
+
+
+_history_copies: dict[tuple[str, type[models.Model]], HistoryCopy] = {}
+
+
+def history_copy(model: type[models.Model], alias: str) -> HistoryCopy:
+    """The ``HistoryCopy`` of ``model`` on database ``alias`` (built on first use)."""
+    found = _history_copies.get((alias, model))
+    if found is not None:
+        return found
+    qn = connections[alias].ops.quote_name
+    history_plan = _plan(model.history.model, alias)  # type: ignore[attr-defined]
+    columns = {f.attname: f.column for f in model._meta.concrete_fields}
+    select: list[str] = []
+    params: list[str] = []
+    for column in history_plan.fields:
+        if column.attname in columns:
+            select.append(f"src.{qn(columns[column.attname])}")
+        else:
+            select.append("%s")
+            params.append(column.attname)
+    found = HistoryCopy(sql=f"{history_plan.into.strip()} SELECT {', '.join(select)}", params=params)
+    _history_copies[(alias, model)] = found
+    return found
+
+
+def _plan(model: type[models.Model], alias: str) -> InsertPlan:
     plan = _plans.get((alias, model))
     if plan is None:
         conn = connections[alias]
@@ -284,19 +376,20 @@ def _plan(model: type[models.Model], alias: str) -> _InsertPlan:
             # thousand rows cost a few parameters, not forty thousand placeholders.
             db_types = [f.db_type(conn).split("(")[0] for f in fields]
             unnest = "SELECT * FROM UNNEST(" + ", ".join(f"(%s)::{t}[]" for t in db_types) + ")"
-        plan = _InsertPlan(
+        plan = InsertPlan(
             into=f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) ",
             row="(" + ", ".join(["%s"] * len(fields)) + ")",
             unnest=unnest,
             tail=f" RETURNING {qn(pk.column)}" if model is Case else "",
+            returning=f" RETURNING {qn(pk.column)}",
             fields=fields,
-            prep=[type(f) not in _PLAIN_FIELDS for f in fields],
+            prep=[_prep_mode(f, conn) for f in fields],
         )
         _plans[(alias, model)] = plan
     return plan
 
 
-def _execute_insert(plan: _InsertPlan, rows: list[list[Any]], alias: str) -> list[Any]:
+def _execute_insert(plan: InsertPlan, rows: list[list[Any]], alias: str) -> list[Any]:
     """INSERT ``rows``; the new primary keys in row order when the plan returns them."""
     conn = connections[alias]
     ids: list[Any] = []
@@ -323,25 +416,102 @@ def _historical_case() -> type[models.Model]:
     return Case.history.model
 
 
+@dataclass(frozen=True)
+class _PgCasePlan:
+    """PostgreSQL statements writing cases with their history rows (built once per process)."""
+
+    # One case: INSERT it and copy the new row into the history table in one statement.
+    insert_one: str
+    # A batch: draw ids, COPY the cases, copy the rows just written into the history table.
+    next_ids: str
+    copy: str
+    history_from_ids: str
+    # The history columns filled from parameters (not from the case row), in placeholder order.
+    history_params: list[str]
+
+
+_pg_plans: dict[str, _PgCasePlan] = {}
+
+
+def _pg_plan(alias: str) -> _PgCasePlan:
+    plan = _pg_plans.get(alias)
+    if plan is not None:
+        return plan
+    conn = connections[alias]
+    qn = conn.ops.quote_name
+    case_plan = _plan(Case, alias)
+    # Every history column the case has is copied from the case row as stored; the
+    # history's own columns (date, type, user, reason) come as parameters.
+    copy = history_copy(Case, alias)
+    pk = Case._meta.pk
+    table = qn(Case._meta.db_table)
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [Case._meta.db_table, pk.column])
+        sequence = cursor.fetchone()[0]
+    plan = _PgCasePlan(
+        insert_one=(
+            f"WITH new AS ({case_plan.into}VALUES {case_plan.row} RETURNING *), "
+            f"hist AS ({copy.sql} FROM new src) "
+            f"SELECT {qn(pk.column)} FROM new"
+        ),
+        next_ids=f"SELECT nextval('{sequence}') FROM generate_series(1, %s)",
+        copy=(
+            f"COPY {table} ({qn(pk.column)}, {', '.join(qn(f.column) for f in case_plan.fields)}) FROM STDIN"
+        ),
+        history_from_ids=(
+            f"{copy.sql} FROM {table} src WHERE src.{qn(pk.column)} = ANY(%s) ORDER BY src.{qn(pk.column)}"
+        ),
+        history_params=copy.params,
+    )
+    _pg_plans[alias] = plan
+    return plan
+
+
+def _insert_cases_with_history_pg(prepared: list[list[Any]], history: dict[str, Any], alias: str) -> list[int]:
+    """PostgreSQL: write the cases and their history rows; the new ids in case order.
+
+    ``COPY`` bypasses Django's cursor wrapper, so database errors (a duplicate
+    ``external_id``) are mapped to Django's exceptions explicitly.
+    """
+    conn = connections[alias]
+    plan = _pg_plan(alias)
+    history_values = [history[name] for name in plan.history_params]
+    with conn.cursor() as cursor:
+        if len(prepared) == 1:
+            cursor.execute(plan.insert_one, [*prepared[0], *history_values])
+            return [cursor.fetchone()[0]]
+        cursor.execute(plan.next_ids, [len(prepared)])
+        ids = [row[0] for row in cursor.fetchall()]
+        with conn.wrap_database_errors, cursor.copy(plan.copy) as copy:
+            for pk, values in zip(ids, prepared, strict=True):
+                copy.write_row([pk, *values])
+        cursor.execute(plan.history_from_ids, [*history_values, ids])
+    return ids
+
+
 def _insert_cases_with_history(cases: list[Case], *, actor: Any, now: dt.datetime) -> None:
-    """INSERT the cases (setting their pks) and one "+" history row each, in two statements per chunk."""
+    """INSERT the cases (setting their pks) and one "+" history row each.
+
+    PostgreSQL: one statement for a single case, ``COPY`` plus two statements for
+    a batch (``_insert_cases_with_history_pg``). Elsewhere: two multi-row INSERTs
+    per chunk.
+    """
     alias = router.db_for_write(Case)
     conn = connections[alias]
     case_plan = _plan(Case, alias)
-    steps = list(zip(case_plan.fields, case_plan.prep, strict=True))
-    prepared = [
-        [f.get_db_prep_save(f.pre_save(case, True), conn) if prep else getattr(case, f.attname) for f, prep in steps]
-        for case in cases
-    ]
-    ids = _execute_insert(case_plan, prepared, alias)
-    for case, pk in zip(cases, ids, strict=True):
-        case.pk = pk
-        case._state.adding = False
-        case._state.db = alias
+    prepared = [prepared_row(case_plan, case, conn) for case in cases]
     history_plan = _plan(_historical_case(), alias)
-    position = {f.attname: index for index, f in enumerate(case_plan.fields)}
     history_date = _history_field_value(history_plan, "history_date", now, conn)
     user_id = getattr(actor, "pk", None)
+    if conn.vendor == "postgresql":
+        history = {"history_date": history_date, "history_change_reason": "", "history_type": "+",
+                   "history_user_id": user_id}
+        ids = _insert_cases_with_history_pg(prepared, history, alias)
+        _mark_saved(cases, ids, alias)
+        return
+    ids = _execute_insert(case_plan, prepared, alias)
+    _mark_saved(cases, ids, alias)
+    position = {f.attname: index for index, f in enumerate(case_plan.fields)}
     history_rows = []
     for case, values in zip(cases, prepared, strict=True):
         extra = {"id": case.pk, "history_date": history_date, "history_change_reason": "", "history_type": "+",
@@ -352,7 +522,14 @@ def _insert_cases_with_history(cases: list[Case], *, actor: Any, now: dt.datetim
     _execute_insert(history_plan, history_rows, alias)
 
 
-def _history_field_value(plan: _InsertPlan, attname: str, value: Any, conn: Any) -> Any:
+def _mark_saved(cases: list[Case], ids: list[Any], alias: str) -> None:
+    for case, pk in zip(cases, ids, strict=True):
+        case.pk = pk
+        case._state.adding = False
+        case._state.db = alias
+
+
+def _history_field_value(plan: InsertPlan, attname: str, value: Any, conn: Any) -> Any:
     field = next(f for f in plan.fields if f.attname == attname)
     return field.get_db_prep_save(value, conn)
 

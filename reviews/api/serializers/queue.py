@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from rest_framework import serializers
 
 from reviews.models import DecisionOutcome
@@ -46,6 +49,60 @@ class ClaimedCaseSerializer(serializers.Serializer):
 class ClaimResponseSerializer(serializers.Serializer):
     case = ClaimedCaseSerializer()
     lease_expires_at = serializers.DateTimeField()
+
+
+# --- Rendering the claim response -------------------------------------------------------
+#
+# ``ClaimResponseSerializer(body).data`` deep-copies four serializers' fields on every
+# claim, which cost more CPU than the claim's own queries. ``claim_response`` renders
+# the same JSON with the same field conversions (each field's ``to_representation``,
+# ``None`` kept as null) without building serializers; a test holds the two equal.
+
+_DATETIME = serializers.DateTimeField()
+_BOOLEAN = serializers.BooleanField()
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _when(value: datetime | None) -> str | None:
+    return None if value is None else _DATETIME.to_representation(value)
+
+
+def claim_response(case: dict[str, Any], *, lease_expires_at: datetime | None) -> dict[str, Any]:
+    """``ClaimResponseSerializer({"case": case, "lease_expires_at": ...}).data``, rendered directly.
+
+    ``case`` is ``reviews.selectors.queue.claim_payload(case)``.
+    """
+    prediction = case.get("prediction")
+    routing = case.get("routing")
+    labels = case.get("labels")
+    return {
+        "case": {
+            "id": None if case.get("id") is None else int(case["id"]),
+            "external_id": _text(case.get("external_id")),
+            "system": _text(case.get("system")),
+            "intervention_point": _text(case.get("intervention_point")),
+            "stage": _text(case.get("stage")),
+            "input": case.get("input"),
+            "prediction": None if prediction is None else {
+                "label": _text(prediction.get("label")),
+                "confidence": None if prediction.get("confidence") is None else float(prediction["confidence"]),
+                "model_version": _text(prediction.get("model_version")),
+            },
+            "routing": None if routing is None else {
+                "routed": None if routing.get("routed") is None else _BOOLEAN.to_representation(routing["routed"]),
+                "reasons": None if routing.get("reasons") is None else [_text(r) for r in routing["reasons"]],
+                "rules_version": None if routing.get("rules_version") is None else int(routing["rules_version"]),
+            },
+            "labels": None if labels is None else [_text(label) for label in labels],
+            "guidelines": _text(case.get("guidelines")),
+            "received_at": _when(case.get("received_at")),
+            "sla_deadline": _when(case.get("sla_deadline")),
+        },
+        "lease_expires_at": _when(lease_expires_at),
+    }
 
 
 class DecisionRequestSerializer(serializers.Serializer):

@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
+from hitl_portal.api.authentication import SCHEMA_AUTH, portal_authentication_classes
 from hitl_portal.api.pagination import IdCursorPagination
 from hitl_portal.api.views import PortalAPIView
 from hitl_portal.roles import COMPLIANCE_OFFICER, INTEGRATION, MANAGER, REVIEWER
@@ -47,6 +48,9 @@ from reviews.services.idempotency import (
 )
 from reviews.services.ingest import BatchItem, case_ingest, case_ingest_screened
 from reviews.services.outcomes import case_report_outcome
+
+# Token, user and role in one query (the hot paths of ingestion and review).
+PORTAL_AUTHENTICATION = portal_authentication_classes()
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Primary keys are 64-bit: a longer number in the path can name no case (and would
@@ -138,16 +142,22 @@ def _parse_when(name: str, value: str | None) -> dt.datetime | None:
         raise serializers.ValidationError({name: ["Must be an ISO 8601 date-time, e.g. 2026-11-24T10:00:00Z."]})
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
+    try:
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts (up to ±23:59).
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise serializers.ValidationError({name: ["Out of range."]}) from None
 
 
 class CaseListCreateView(PortalAPIView):
     """``POST /cases/`` (submit one case) and ``GET /cases/`` (list visible cases)."""
 
+    authentication_classes = PORTAL_AUTHENTICATION
     roles = {"GET": {INTEGRATION, COMPLIANCE_OFFICER, MANAGER}, "POST": {INTEGRATION}}
     throttle_classes = [IntegrationRateThrottle]
 
     @extend_schema(
+        auth=SCHEMA_AUTH,
         operation_id="cases_create",
         request=CaseSubmissionSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
@@ -186,6 +196,7 @@ class CaseListCreateView(PortalAPIView):
         return _respond(run_idempotent(user=request.user, key=key, fingerprint=fingerprint, execute=execute))
 
     @extend_schema(
+        auth=SCHEMA_AUTH,
         operation_id="cases_list",
         parameters=[
             OpenApiParameter("system", OpenApiTypes.STR, description="A system's slug."),
@@ -229,10 +240,12 @@ class CaseListCreateView(PortalAPIView):
 class CaseBatchView(PortalAPIView):
     """``POST /cases/batch/``: up to 1000 cases, each accepted or rejected on its own."""
 
+    authentication_classes = PORTAL_AUTHENTICATION
     roles = {"POST": {INTEGRATION}}
     throttle_classes = [IntegrationRateThrottle]
 
     @extend_schema(
+        auth=SCHEMA_AUTH,
         operation_id="cases_batch_create",
         request=CaseBatchRequestSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
@@ -287,11 +300,12 @@ def _batch_response(items: list[BatchItem]) -> tuple[int, dict[str, Any]]:
 class CaseDetailView(PortalAPIView):
     """``GET /cases/{id}/``: integrations (own systems), officers, managers; reviewers: cases held or decided."""
 
+    authentication_classes = PORTAL_AUTHENTICATION
     roles = {"GET": {INTEGRATION, COMPLIANCE_OFFICER, MANAGER, REVIEWER}}
     throttle_classes = [IntegrationRateThrottle]
 
-    @extend_schema(operation_id="cases_retrieve", responses={200: CaseSerializer, 404: ERROR_RESPONSE},
-                   summary="One case")
+    @extend_schema(auth=SCHEMA_AUTH, operation_id="cases_retrieve",
+                   responses={200: CaseSerializer, 404: ERROR_RESPONSE}, summary="One case")
     def get(self, request: Request, pk: int) -> Response:
         case = _visible_case(request, pk)
         return Response(case_representation(case, viewer=request.user))
@@ -300,10 +314,12 @@ class CaseDetailView(PortalAPIView):
 class CaseOutcomeView(PortalAPIView):
     """``POST /cases/{id}/outcome/``: ground truth from the integration, for accuracy KPIs."""
 
+    authentication_classes = PORTAL_AUTHENTICATION
     roles = {"POST": {INTEGRATION}}
     throttle_classes = [IntegrationRateThrottle]
 
     @extend_schema(
+        auth=SCHEMA_AUTH,
         operation_id="cases_outcome_create",
         request=OutcomeSerializer,
         responses={200: CaseSerializer, 400: FIELD_ERRORS, 404: ERROR_RESPONSE},

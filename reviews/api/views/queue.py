@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connections, router
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hitl_portal.api.authentication import SCHEMA_AUTH, portal_authentication_classes
 from hitl_portal.api.views import PortalAPIView
 from hitl_portal.roles import COMPLIANCE_OFFICER, REVIEWER
 from reviews.api.serializers.queue import (
@@ -28,12 +31,16 @@ from reviews.api.serializers.queue import (
     ReleaseResponseSerializer,
     ReopenRequestSerializer,
     ReopenResponseSerializer,
+    claim_response,
 )
 from reviews.models import AISystem, Case, InterventionPoint
 from reviews.selectors.queue import claim_payload
 from reviews.services.decisions import case_reopen, decision_record
+from reviews.services.errors import ClaimConflict
 from reviews.services.queue import claim_next, claim_release, claim_renew
 
+# Token, user and role in one query (the hot path of review).
+PORTAL_AUTHENTICATION = portal_authentication_classes()
 ERRORS = {
     401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
     403: OpenApiResponse(ErrorSerializer, description="Role not allowed, reviewer suspended or not qualified"),
@@ -45,12 +52,29 @@ CLAIM_ERRORS = {
 }
 
 
+def _system_by_slug(slug: str) -> AISystem | None:
+    """The system with this slug, only its id and slug loaded (the claim needs no more; the rest loads on access).
+
+    A plain statement: on every claim, compiling the ORM query cost more than running it.
+    """
+    alias = router.db_for_read(AISystem)
+    conn = connections[alias]
+    qn = conn.ops.quote_name
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {qn('id')} FROM {qn(AISystem._meta.db_table)} WHERE {qn('slug')} = %s ORDER BY {qn('id')} LIMIT 1",
+            [slug],
+        )
+        row = cursor.fetchone()
+    return None if row is None else AISystem.from_db(alias, ["id", "slug"], [row[0], slug])
+
+
 def _claim_filters(data: dict[str, Any]) -> tuple[AISystem | None, InterventionPoint | None]:
     """Resolve the optional slugs; unknown ones are a 400 naming the field."""
     system = None
     point = None
     if data.get("system"):
-        system = AISystem.objects.filter(slug=data["system"]).first()
+        system = _system_by_slug(data["system"])
         if system is None:
             raise ValidationError({"system": ["unknown system"]})
     if data.get("intervention_point"):
@@ -69,9 +93,11 @@ def _claim_filters(data: dict[str, Any]) -> tuple[AISystem | None, InterventionP
 class ClaimView(PortalAPIView):
     """``POST /api/v1/queue/claim/``: lease the next case in queue order."""
 
+    authentication_classes = PORTAL_AUTHENTICATION
     roles = {"POST": {REVIEWER}}
 
     @extend_schema(
+        auth=SCHEMA_AUTH,
         summary="Claim the next case",
         request=ClaimRequestSerializer,
         responses={200: ClaimResponseSerializer, 204: OpenApiResponse(description="Nothing claimable"), **ERRORS},
@@ -83,8 +109,7 @@ class ClaimView(PortalAPIView):
         case = claim_next(reviewer=request.user, system=system, point=point)
         if case is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        body = {"case": claim_payload(case), "lease_expires_at": case.lease_expires_at}
-        return Response(ClaimResponseSerializer(body).data)
+        return Response(claim_response(claim_payload(case), lease_expires_at=case.lease_expires_at))
 
 
 def _case_or_404(pk: int) -> Case:
@@ -95,9 +120,11 @@ def _case_or_404(pk: int) -> Case:
 class DecisionView(PortalAPIView):
     """``POST /api/v1/cases/{id}/decision/``: the claim holder's verdict."""
 
+    authentication_classes = PORTAL_AUTHENTICATION
     roles = {"POST": {REVIEWER}}
 
     @extend_schema(
+        auth=SCHEMA_AUTH,
         summary="Decide a claimed case",
         request=DecisionRequestSerializer,
         responses={201: DecisionResponseSerializer, 400: OpenApiResponse(description="Invalid verdict"),
@@ -107,10 +134,16 @@ class DecisionView(PortalAPIView):
         serializer = DecisionRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        case = decision_record(
-            reviewer=request.user, case=_case_or_404(pk), outcome=data.get("outcome"), label=data.get("label"),
-            rationale=data.get("rationale", ""),
-        )
+        # No look-up first: the service's locked read is the existence check (one query less).
+        try:
+            case = decision_record(
+                reviewer=request.user, case=Case(pk=pk), outcome=data.get("outcome"), label=data.get("label"),
+                rationale=data.get("rationale", ""),
+            )
+        except ClaimConflict as exc:
+            if exc.code_name == "not_found":
+                raise Http404("No such case.") from exc
+            raise
         body = {"case": case.pk, "case_status": case.status, "final_label": case.final_label}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -118,9 +151,10 @@ class DecisionView(PortalAPIView):
 class RenewView(PortalAPIView):
     """``POST /api/v1/cases/{id}/renew/``: extend the holder's lease."""
 
+    authentication_classes = PORTAL_AUTHENTICATION
     roles = {"POST": {REVIEWER}}
 
-    @extend_schema(summary="Renew a claim lease", request=None,
+    @extend_schema(auth=SCHEMA_AUTH, summary="Renew a claim lease", request=None,
                    responses={200: LeaseResponseSerializer, **CLAIM_ERRORS})
     def post(self, request: Request, pk: int) -> Response:
         case = claim_renew(reviewer=request.user, case=_case_or_404(pk))
@@ -130,9 +164,10 @@ class RenewView(PortalAPIView):
 class ReleaseView(PortalAPIView):
     """``POST /api/v1/cases/{id}/release/``: give the case back to the queue."""
 
+    authentication_classes = PORTAL_AUTHENTICATION
     roles = {"POST": {REVIEWER}}
 
-    @extend_schema(summary="Release a claimed case", request=None,
+    @extend_schema(auth=SCHEMA_AUTH, summary="Release a claimed case", request=None,
                    responses={200: ReleaseResponseSerializer, **CLAIM_ERRORS})
     def post(self, request: Request, pk: int) -> Response:
         case = claim_release(reviewer=request.user, case=_case_or_404(pk))
@@ -142,9 +177,11 @@ class ReleaseView(PortalAPIView):
 class ReopenView(PortalAPIView):
     """``POST /api/v1/cases/{id}/reopen/``: a decided case goes back to review as escalated."""
 
+    authentication_classes = PORTAL_AUTHENTICATION
     roles = {"POST": {COMPLIANCE_OFFICER}}
 
     @extend_schema(
+        auth=SCHEMA_AUTH,
         summary="Reopen a decided case (Art. 14(4)(d), Art. 86)",
         request=ReopenRequestSerializer,
         responses={200: ReopenResponseSerializer, 400: OpenApiResponse(description="Reason missing"),
