@@ -16,8 +16,16 @@ What it does, in one run:
    integration account, eight qualified reviewers, and their DRF tokens.
 2. Starts gunicorn (``--workers 2 --worker-class sync`` by default) on a free
    loopback port with the default ``DJANGO_ENV``, ``DATABASE_URL`` pointing at
-   the benchmark database, a private ``HITL_VAR_DIR`` and a very high
-   ``HITL_THROTTLE_INTEGRATION``.
+   the benchmark database, a private ``HITL_VAR_DIR``, a very high
+   ``HITL_THROTTLE_INTEGRATION``, ``DB_CONN_MAX_AGE=3600`` (a backend closed
+   mid-phase would take its CPU time out of the figures) and a real broker:
+   ``CELERY_BROKER_URL=redis://127.0.0.1:6379/<n>`` (``--broker-db``; by default
+   the highest empty Redis database, flushed at the end). With a real broker on
+   PostgreSQL the portal seals the audit chain in a Celery task
+   (``HITL_AUDIT_SEAL_MODE=task``), so ONE Celery worker
+   (``celery -A hitl_portal worker --concurrency 1``) runs beside gunicorn with the
+   same environment. No beat: what the per-request seal requests leave unsealed
+   shows up in the figures instead of being swept every second.
 3. Measures with 8 concurrent clients, one *process* each (so the client never
    starves on the GIL), every one on its own keep-alive ``http.client``
    connection (gunicorn's sync worker answers ``Connection: close``; the client
@@ -39,10 +47,16 @@ What it does, in one run:
    * ``raw_claim``: ``SELECT ... FOR NO KEY UPDATE SKIP LOCKED`` + ``UPDATE`` (claim),
      then ``UPDATE`` + ``INSERT`` (decide), two transactions a cycle.
 
-5. Prints a Markdown table (each figure, its baseline and ratio, the target and
+5. Polls the audit table every 0.2 s during each portal phase (its own
+   connection, not counted as the portal's database CPU): the age of the oldest
+   unsealed event of the phase (the sealing lag), the unsealed backlog, and after
+   the phase how long the backlog takes to drain (up to 3 s; what is left then is
+   reported).
+6. Prints a Markdown table (each figure, its baseline and ratio, the target and
    whether it is met, CPU milliseconds per operation spent in gunicorn, in the
-   benchmark database's backends and in the clients) and writes everything as
-   JSON to ``bench/out/pipeline-<timestamp>.json`` (git-ignored).
+   sealing worker, in the benchmark database's backends and in the clients, the
+   sealing lag) and writes everything as JSON to
+   ``bench/out/pipeline-<timestamp>.json`` (git-ignored).
 
 Targets (2 cores): single ingest >= 300 requests/s and >= 0.35x raw_ingest; batch
 >= 5,000 cases/s; claim+decide >= 100 cycles/s and >= 0.12x raw_claim, claim p99
@@ -1181,7 +1195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker-host", default=HOST, help="Redis broker for the sealing worker")
     parser.add_argument("--broker-port", type=int, default=6379)
     parser.add_argument("--broker-db", type=int, default=-1,
-                        help="Redis database of this run's queue (default: the highest empty one)")
+                        help="Redis database of this run's queue (default: the highest empty one, "
+                             "flushed at the end; a database given here is left as it is)")
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to this long for the 1-minute load average to drop below 1")
     args = parser.parse_args(argv)
@@ -1220,6 +1235,8 @@ def main(argv: list[str] | None = None) -> int:
     sealer: Sealer | None = None
     poller: SealLagPoller | None = None
     broker_url = ""
+    # Only a database this run picked because it was empty is flushed at the end.
+    flush_broker = False
     pool: ClientPool | None = None
     created = False
     phases: dict[str, Phase] = {}
@@ -1243,6 +1260,7 @@ def main(argv: list[str] | None = None) -> int:
 
         broker_db = pick_broker_db(args.broker_host, args.broker_port, args.broker_db)
         broker_url = f"redis://{args.broker_host}:{args.broker_port}/{broker_db}"
+        flush_broker = args.broker_db < 0
         info["broker"] = broker_url
         server = Server(args, db_url, var_dir, OUT_DIR / f"gunicorn-{stamp}.log", profile_dir, broker_url)
         sealer = Sealer(server_env(args, db_url, var_dir, broker_url), OUT_DIR / f"sealer-{stamp}.log")
@@ -1310,7 +1328,7 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         if sealer is not None:
             sealer.stop()
-        if broker_url:
+        if flush_broker:
             # This run's leftovers (bindings, an undelivered seal task) must not linger in Redis.
             with contextlib.suppress(Exception):
                 import redis
