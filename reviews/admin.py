@@ -124,7 +124,8 @@ class ServiceBackedAdmin(ConsoleHistoryAdmin):
     """
 
     def run_service(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> Any:
-        raise NotImplementedError
+        """Abstract hook: each subclass (systems, points, reviewers) calls its own create/update service."""
+        raise NotImplementedError(f"{type(self).__name__} must define run_service()")
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         form_class = super().get_form(request, obj, change=change, **kwargs)
