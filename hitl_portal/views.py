@@ -65,9 +65,9 @@ def home(request: HttpRequest) -> HttpResponse:
     role = user_role(request.user)
     if role == REVIEWER:
         return redirect("reviews:queue")
-    if role in (COMPLIANCE_OFFICER, MANAGER, ADMIN):
-        return render(request, "home.html", {"role": role})
-    return render(request, "home.html", {"role": role})
+    if role == MANAGER:
+        return redirect("dashboard:index")
+    return render(request, "home.html", {"role": role, "oversight": role in (COMPLIANCE_OFFICER, ADMIN)})
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
