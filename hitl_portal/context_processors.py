@@ -11,4 +11,5 @@ from hitl_portal.roles import user_role
 
 def portal(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
-    return {"portal_role": user_role(user) if user is not None and user.is_authenticated else None}
+    role = user_role(user) if user is not None and user.is_authenticated else None
+    return {"portal_role": role, "portal_role_label": role.replace("_", " ") if role else None}
