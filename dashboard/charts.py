@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from dashboard.formatting import format_duration, format_number, format_percent
+from hitl_portal.formatting import format_duration, format_number, format_percent
 
 WIDTH, HEIGHT = 560, 210
 LEFT, RIGHT, TOP, BOTTOM = 56, 14, 12, 26

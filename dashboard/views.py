@@ -22,10 +22,10 @@ from django.views import View
 
 from dashboard import charts
 from dashboard.aggregation import utc_day
-from dashboard.formatting import format_duration, format_number, format_percent, format_pp, format_ratio
 from dashboard.forms import ScopeForm
 from dashboard.selectors import Card, DashboardData, KpiScope, dashboard_data, kpi_series, reviewer_table
 from dashboard.targets import TARGETS
+from hitl_portal.formatting import format_duration, format_number, format_percent, format_pp, format_ratio
 from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
 

@@ -1,7 +1,7 @@
-"""How KPI figures read on the pages: fractions as %, differences as percentage points, times in units.
+"""How figures read on every page: fractions as %, differences as percentage points, times in units.
 
-The API and the CSV keep fractions and seconds; only pages format. ``None``
-(undefined) reads as an em dash.
+The API and the CSV keep fractions and seconds; only pages format (through the
+``portal_format`` template filters). ``None`` (undefined) reads as an em dash.
 """
 
 from __future__ import annotations
@@ -55,3 +55,24 @@ def format_ratio(value: float | None, digits: int = 2) -> str:
     if value is None:
         return DASH
     return f"{value:.{digits}f}"
+
+
+def format_spread_pp(value: float | None, digits: int = 1) -> str:
+    """A spread between groups (max − min, never negative) in percentage points: 0.3 → "30.0 pp"."""
+    if value is None:
+        return DASH
+    return f"{value * 100:.{digits}f} pp"
+
+
+def format_seconds(value: float | None) -> str:
+    """A short time in seconds with one decimal: 2.25 → "2.2 s"."""
+    if value is None:
+        return DASH
+    return f"{value:.1f} s"
+
+
+def bar_width(value: float | None) -> str:
+    """A fraction as a CSS width for bars, clamped to 0–100 %."""
+    if value is None:
+        return "0%"
+    return f"{max(0.0, min(1.0, value)) * 100:.1f}%"
