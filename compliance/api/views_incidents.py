@@ -17,24 +17,12 @@ from compliance.models import Incident, IncidentKind, IncidentStatus
 from compliance.selectors.incidents import incident_get, incident_list
 from compliance.services.incidents import incident_create, incident_update
 from hitl_portal.api.pagination import IdCursorPagination
+from hitl_portal.api.schema import BAD_INPUT, ERROR_BODY, FORBIDDEN, UNAUTHENTICATED
 from hitl_portal.api.views import PortalViewSet
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
 from reviews.models import AISystem, Case
 from reviews.selectors.systems import is_slug
 
-ERROR_BODY = {
-    "type": "object",
-    "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
-    "required": ["code", "detail"],
-}
-FIELD_ERRORS_BODY = {
-    "type": "object",
-    "description": "Each offending field → its messages.",
-    "additionalProperties": {},
-}
-BAD_INPUT = OpenApiResponse(FIELD_ERRORS_BODY, description="Invalid input; the body names the field(s).")
-UNAUTHENTICATED = OpenApiResponse(ERROR_BODY, description="No or invalid credentials (code not_authenticated).")
-FORBIDDEN = OpenApiResponse(ERROR_BODY, description="The role may not do this (code forbidden).")
 NOT_FOUND = OpenApiResponse(ERROR_BODY, description="No such incident (code not_found).")
 INCIDENT_ID = OpenApiParameter("pk", int, OpenApiParameter.PATH, description="The incident's id.")
 

@@ -14,24 +14,15 @@ from dashboard.api.serializers import (
     scope_from_query,
 )
 from dashboard.selectors import kpi_series, kpis, reviewer_table
+from hitl_portal.api.schema import ERROR_BODY, FIELD_ERRORS_BODY, UNAUTHENTICATED
 from hitl_portal.api.views import PortalAPIView
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
 
 KPI_READERS = {MANAGER, COMPLIANCE_OFFICER}
 
-ERROR_BODY = {
-    "type": "object",
-    "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
-    "required": ["code", "detail"],
-}
-FIELD_ERRORS_BODY = {
-    "type": "object",
-    "description": "Each offending query parameter → its messages.",
-    "additionalProperties": {},
-}
 ERRORS = {
     400: OpenApiResponse(FIELD_ERRORS_BODY, description="Bad query parameter; the body names it."),
-    401: OpenApiResponse(ERROR_BODY, description="No or invalid credentials (code not_authenticated)."),
+    401: UNAUTHENTICATED,
     403: OpenApiResponse(ERROR_BODY, description="The role may not read KPIs (code forbidden)."),
 }
 SCOPE_PARAMETERS = [

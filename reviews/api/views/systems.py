@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hitl_portal.api.pagination import IdCursorPagination
+from hitl_portal.api.schema import BAD_INPUT, ERROR_BODY, FORBIDDEN, NOT_FOUND, UNAUTHENTICATED
 from hitl_portal.api.views import PortalViewSet
 from hitl_portal.roles import COMPLIANCE_OFFICER, GROUP_ROLES
 from reviews.api.serializers.systems import AISystemSerializer, InterventionPointSerializer, SystemReasonSerializer
@@ -27,22 +28,6 @@ from reviews.services.systems import (
 ANY_ROLE = set(GROUP_ROLES)
 OFFICERS = {COMPLIANCE_OFFICER}
 
-# Error bodies, documented once for every endpoint (raw schemas: no shared component
-# names to collide with other apps' schemas).
-ERROR_BODY = {
-    "type": "object",
-    "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
-    "required": ["code", "detail"],
-}
-FIELD_ERRORS_BODY = {
-    "type": "object",
-    "description": "Each offending field (dotted for nested input, or non_field_errors) → its messages.",
-    "additionalProperties": {},
-}
-BAD_INPUT = OpenApiResponse(FIELD_ERRORS_BODY, description="Invalid input; the body names the field(s).")
-UNAUTHENTICATED = OpenApiResponse(ERROR_BODY, description="No or invalid credentials (code not_authenticated).")
-FORBIDDEN = OpenApiResponse(ERROR_BODY, description="The role may not do this (code forbidden).")
-NOT_FOUND = OpenApiResponse(ERROR_BODY, description="No such object (code not_found).")
 READ_ERRORS = {401: UNAUTHENTICATED, 403: FORBIDDEN}
 WRITE_ERRORS = {400: BAD_INPUT, 401: UNAUTHENTICATED, 403: FORBIDDEN, 413: OpenApiResponse(
     ERROR_BODY, description="Body over the size limit (code body_too_large).")}
