@@ -206,6 +206,11 @@ HITL_MAX_BODY_BYTES = env_int("HITL_MAX_BODY_BYTES", 8 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HITL_MAX_BODY_BYTES
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 
+# --- Webhooks -------------------------------------------------------------------
+# Callback URLs go to public addresses only (SSRF guard, reviews.services.webhook_guard);
+# on-premises receivers are let through by CIDR (10.20.0.0/16) or host name (hooks.corp.example).
+HITL_WEBHOOK_ALLOW = env_list("HITL_WEBHOOK_ALLOW", [])
+
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

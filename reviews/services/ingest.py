@@ -89,6 +89,7 @@ def rules_of(point: InterventionPoint) -> RoutingRules:
         high_stakes=tuple(point.high_stakes or ()),
         random_sample_rate=point.random_sample_rate,
         version=point.version,
+        salt=point.sampling_salt,
     )
     point._routing_rules = rules  # type: ignore[attr-defined]
     return rules
@@ -131,7 +132,8 @@ def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[
             case.sla_deadline = now + dt.timedelta(seconds=point.sla_seconds)
         # Without a prediction there is nothing to show: answered with a label, as a blind case.
         case.blind = label is None or (
-            point.blind_review_rate > 0 and blind_fraction(system.slug, external_id) < point.blind_review_rate
+            point.blind_review_rate > 0
+            and blind_fraction(system.slug, external_id, salt=point.sampling_salt) < point.blind_review_rate
         )
     else:
         case.status = CaseStatus.AUTO_ACCEPTED

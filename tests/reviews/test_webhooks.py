@@ -1,8 +1,11 @@
 """Signed webhooks: enqueue on commit, HMAC signature, retries swept from the table, admin redeliver.
 
 A real HTTP receiver listens on loopback (port 0) and checks every request's
-signature with the integration's secret. Time is driven by passing ``now`` to the
-sweeper instead of sleeping.
+signature with the integration's secret. Loopback is refused by the SSRF guard
+unless the operator allow-lists it, so these tests allow-list 127.0.0.1 the way
+an on-premises deployment would (``HITL_WEBHOOK_ALLOW``); the guard's refusals
+are tested in ``test_webhook_guard.py``. Time is driven by passing ``now`` to
+the sweeper instead of sleeping.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth.models import User
+from standardwebhooks import Webhook
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.test import Client
@@ -97,6 +101,12 @@ class Receiver:
 def expected_signature(body: bytes, secret: str) -> str:
     """The receiver's own check, written independently of the portal's code."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def allow_loopback_receiver(settings: Any) -> None:
+    """The test receiver listens on 127.0.0.1: allow-listed, as an on-premises receiver would be."""
+    settings.HITL_WEBHOOK_ALLOW = ["127.0.0.1/32"]
 
 
 @pytest.fixture
@@ -263,7 +273,9 @@ def test_signed_delivery_retries_after_failure_then_delivers(
     assert delivery.last_status_code == 500
     first = WebhookAttempt.objects.get(delivery=delivery)
     assert first.status_code == 500
-    assert "receiver says no" in first.error
+    # Status line only: the receiver's reply body is never stored.
+    assert first.error == "HTTP 500 Internal Server Error"
+    assert "receiver says no" not in delivery.last_error
     assert delivery.next_attempt_at == first.attempted_at + timedelta(seconds=10)
 
     # Not due yet: the sweeper leaves it alone.
@@ -291,6 +303,10 @@ def test_signed_delivery_retries_after_failure_then_delivers(
         assert request["body"] == stored
         assert headers["x-hitl-signature"] == expected_signature(request["body"], secret)
         assert headers["x-hitl-delivery"] == str(delivery.uuid)
+        # Standard Webhooks, checked by the spec's own library with the secret as issued.
+        assert secret.startswith("whsec_")
+        assert Webhook(secret).verify(request["body"], headers)["case"]["id"] == case.pk
+        assert headers["webhook-id"] == str(delivery.uuid)
         assert headers["content-type"] == "application/json"
         assert headers["user-agent"] == "hitl-portal-webhooks/1"
     payload = json.loads(receiver.requests[1]["body"])
@@ -469,7 +485,8 @@ def test_admin_changelist_and_detail_load_for_a_superuser(
     ).status_code == 200
     detail = client.get(reverse("admin:reviews_webhookdelivery_change", args=[delivery.pk]))
     assert detail.status_code == 200
-    assert "receiver says no" in detail.content.decode()  # the attempt inline
+    assert "HTTP 500 Internal Server Error" in detail.content.decode()  # the attempt inline
+    assert "receiver says no" not in detail.content.decode()  # never the reply body
     # Read-only: no add, no edit, no delete.
     assert client.get(reverse("admin:reviews_webhookdelivery_add")).status_code == 403
     before = WebhookDelivery.objects.get(pk=delivery.pk)
