@@ -16,18 +16,17 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from unittest import mock
 
 import pytest
 from django.contrib.auth.models import User
-from standardwebhooks import Webhook
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from standardwebhooks import Webhook
 
 from audit.models import AuditEvent
 from reviews.models import (
@@ -51,51 +50,9 @@ from reviews.services.webhooks import (
     webhooks_sweep,
 )
 from reviews.tasks_webhooks import deliver_webhooks, sweep_webhooks
+from tests.reviews.webhook_helpers import Receiver
 
 DELAY = "reviews.tasks_webhooks.deliver_webhooks.delay"
-
-
-# --- A real receiver on loopback ----------------------------------------------------
-
-
-class Receiver:
-    """An HTTP server in a thread that records requests and answers with scripted statuses."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.statuses: list[int] = []  # consumed in order; 200 once empty
-        self.default_status = 200
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                with receiver.lock:
-                    receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                    status = receiver.statuses.pop(0) if receiver.statuses else receiver.default_status
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(b"ok" if status < 300 else b"receiver says no")
-
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/hooks/hitl"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def expected_signature(body: bytes, secret: str) -> str:
