@@ -16,6 +16,8 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from hitl_portal.webhook_allow import AllowListError, parse_allow_list
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Runtime state of the embedded default (SQLite files, embedded broker, collected
 # static files) lives here; the folder is git-ignored.
@@ -210,6 +212,10 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 # Callback URLs go to public addresses only (SSRF guard, reviews.services.webhook_guard);
 # on-premises receivers are let through by CIDR (10.20.0.0/16) or host name (hooks.corp.example).
 HITL_WEBHOOK_ALLOW = env_list("HITL_WEBHOOK_ALLOW", [])
+try:
+    parse_allow_list(HITL_WEBHOOK_ALLOW)  # a typo in a CIDR stops the start, not the first delivery
+except AllowListError as _exc:
+    raise ImproperlyConfigured(str(_exc)) from _exc
 
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -32,7 +32,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 import socket
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,8 +44,7 @@ from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES
 from requests_hardened.ip_filter_adapter import IPFilterAdapter
 from urllib3.util.connection import allowed_gai_family  # type: ignore[attr-defined]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from hitl_portal.webhook_allow import AllowList, AllowListError, IPAddress, normal_host, parse_allow_list
 
 ALLOWED_SCHEMES = ("http", "https")
 
@@ -64,42 +62,12 @@ class DestinationRefused(requests.RequestException):
     """The callback's host is (or resolves to) an address webhooks may not reach."""
 
 
-@dataclass(frozen=True)
-class AllowList:
-    """The operator's exceptions for on-premises receivers (``HITL_WEBHOOK_ALLOW``)."""
-
-    networks: tuple[IPNetwork, ...] = ()
-    hosts: frozenset[str] = frozenset()
-
-    def allows_address(self, address: IPAddress) -> bool:
-        return any(address in network for network in self.networks if network.version == address.version)
-
-    def allows_host(self, host: str) -> bool:
-        return _normal_host(host) in self.hosts
-
-
-def _normal_host(host: str) -> str:
-    return host.strip().rstrip(".").lower()
-
-
 @functools.lru_cache(maxsize=8)
 def _parse_allow_list(entries: tuple[str, ...]) -> AllowList:
-    networks: list[IPNetwork] = []
-    hosts: set[str] = set()
-    for entry in entries:
-        text = entry.strip()
-        if not text:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(text, strict=False))
-            continue
-        except ValueError:
-            pass
-        # A slash, a colon (never in a host name) or only digits and dots: meant as an address.
-        if "/" in text or ":" in text or all(ch in "0123456789." for ch in text):
-            raise ImproperlyConfigured(f"HITL_WEBHOOK_ALLOW: {text!r} is neither a CIDR nor a host name")
-        hosts.add(_normal_host(text))
-    return AllowList(networks=tuple(networks), hosts=frozenset(hosts))
+    try:
+        return parse_allow_list(entries)
+    except AllowListError as exc:
+        raise ImproperlyConfigured(str(exc)) from exc
 
 
 def allow_list() -> AllowList:
@@ -171,7 +139,7 @@ def callback_url_problem(url: str) -> str | None:
         if problem:
             return f"Must be a public address: {host} is {problem}."
         return None
-    name = _normal_host(host)
+    name = normal_host(host)
     if allowed.allows_host(name):
         return None
     if name in LOCAL_HOST_NAMES or name.endswith(".localhost"):

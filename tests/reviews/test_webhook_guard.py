@@ -14,8 +14,11 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import os
 import secrets
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
@@ -133,6 +136,17 @@ def test_a_malformed_allow_list_entry_is_a_configuration_error(entry: str, setti
     settings.HITL_WEBHOOK_ALLOW = [entry]
     with pytest.raises(ImproperlyConfigured, match="HITL_WEBHOOK_ALLOW"):
         allow_list()
+
+
+def test_a_malformed_allow_list_stops_the_start(db: Any) -> None:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hitl_portal.settings",
+           "HITL_WEBHOOK_ALLOW": "hooks.corp.example,10.0.0.0/33"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode != 0
+    assert "HITL_WEBHOOK_ALLOW" in result.stderr and "10.0.0.0/33" in result.stderr
 
 
 # --- At submission ----------------------------------------------------------------------------
