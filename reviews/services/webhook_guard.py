@@ -193,7 +193,8 @@ class PinnedAddressAdapter(IPFilterAdapter):
         host_params, pool_kwargs = requests.adapters.HTTPAdapter.build_connection_pool_key_attributes(
             self, request, verify, cert
         )
-        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(request.headers or {})
+        # A copy: the caller's header mapping may be shared between requests.
+        headers: CaseInsensitiveDict[str | bytes] = CaseInsensitiveDict(request.headers or {})
         hostname = str(host_params["host"])
         port = host_params["port"] or (443 if self._is_https_proto else 80)
         host_header = f"[{hostname}]" if ":" in hostname else hostname
