@@ -32,11 +32,10 @@ from compliance.classification import (
     describe_conditions,
     requirement_applies,
 )
-from compliance.models import Framework, Incident, ObligationEvidence, ObligationStatus
+from compliance.models import Framework, ObligationEvidence, ObligationStatus
 from compliance.selectors import evidence as portal
 from compliance.selectors.catalog import calendar, current_catalog, requirement_list
 from compliance.selectors.fria import fria_get, fria_required, fria_requirement, fria_versions
-from compliance.selectors.incidents import incident_clock
 from compliance.selectors.obligations import (
     obligation_get_by_pk,
     obligation_list,
@@ -50,6 +49,8 @@ from compliance.services.fria import fria_save
 from compliance.services.obligations import NewEvidence, obligation_update, obligations_sync
 from hitl_portal.permissions import RoleRequiredMixin, has_role
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
+from incidents.models import Incident
+from incidents.selectors import incident_clock
 from reviews.models import AISystem, InterventionPoint
 from reviews.selectors.systems import system_get, system_list
 from reviews.services.systems import system_create, system_halt, system_update

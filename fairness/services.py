@@ -316,7 +316,7 @@ def _finish(audit: BiasAudit) -> BiasAudit:
 
 def _file_incident(audit: BiasAudit, *, now: dt.datetime) -> None:
     """A breach files a bias incident in the register and records ``bias_audit.flagged``."""
-    from compliance.services.incidents import incident_create
+    from incidents.services import incident_create
 
     breaches = audit.results["breaches"]
     incident = incident_create(

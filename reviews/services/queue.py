@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from audit.services import bulk_record_events, record_event
 from hitl_portal.actors import system_user
+from reviews.hooks import check_claim_gates, serve_before_queue
 from reviews.models import (
     AISystem,
     Case,
@@ -183,14 +184,10 @@ def claim_next(
     scope = reviewer_scope(reviewer, system=system, point=point)
     system_id = system.pk if system is not None else None
     point_id = point.pk if point is not None else None
-    # Late imports: the quality app builds on this module.
-    from quality.services.competence import enforce_at_claim
-    from quality.services.gold import gold_claim
-
     # Art. 4 / 26(2): expired required training or failing gold accuracy suspends now (403 reviewer_suspended).
-    enforce_at_claim(profile=scope.profile)
+    check_claim_gates(scope.profile)
     # Gold items mixed in at each point's gold_rate (and the reviewer's own open gold copies).
-    gold = gold_claim(scope=scope, system_id=system_id, point_id=point_id)
+    gold = serve_before_queue(scope, system_id=system_id, point_id=point_id)
     if gold is not None:
         return gold
     if connection.features.has_select_for_update_skip_locked:
