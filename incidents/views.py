@@ -11,7 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views import View
 
 from audit.timeline import event_entry
-from hitl_portal.permissions import RoleRequiredMixin, has_role
+from hitl_portal.permissions import RoleRequiredMixin, may_access
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
 from incidents.models import Incident, IncidentKind, IncidentStatus
 from incidents.selectors import (
@@ -129,7 +129,7 @@ class IncidentListPage(RoleRequiredMixin, View):
         query.pop("page", None)
         return render(request, "incidents/list.html", {
             "form": form, "page": page, "rows": rows, "query": query.urlencode(),
-            "can_file": has_role(request.user, WRITERS),
+            "can_file": may_access(request.user, "compliance:incident_create"),
         })
 
 
@@ -172,15 +172,13 @@ class IncidentCreatePage(RoleRequiredMixin, View):
 
 
 class IncidentDetailPage(RoleRequiredMixin, View):
-    allowed_roles = READERS
+    roles = {"GET": READERS, "POST": WRITERS}
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         incident = incident_get(user=request.user, pk=pk)
         return self._render(request, incident, IncidentUpdateForm(incident=incident))
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        if not has_role(request.user, WRITERS):
-            raise PermissionDenied("Only compliance officers change incidents.")
         incident = incident_get(user=request.user, pk=pk)
         form = IncidentUpdateForm(request.POST, incident=incident)
         if form.is_valid():
@@ -203,7 +201,7 @@ class IncidentDetailPage(RoleRequiredMixin, View):
             "overdue": is_overdue(incident, now=now),
             "art73_days": ART73_REPORT_DAYS.get(incident.kind),
             "form": form,
-            "can_change": has_role(request.user, WRITERS),
+            "can_change": may_access(request.user, "compliance:incident_detail", incident.pk, method="POST"),
             "events": [event_entry(event) for event in incident_events(incident)],
             "notes": [line for line in incident.notes.splitlines() if line.strip()],
         }, status=status)

@@ -33,7 +33,7 @@ from audit.models import AuditEvent
 from audit.timeline import USER_FIELDS, Change, Entry, event_entry
 from audit.timeline import text as _text
 from hitl_portal.actors import SYSTEM_USERNAME
-from hitl_portal.permissions import RoleRequiredMixin, has_role
+from hitl_portal.permissions import RoleRequiredMixin, may_access
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
 from reviews.models import AISystem, Case, CaseStatus, Decision, Resolution
 from reviews.selectors.visibility import cases_visible_to
@@ -285,5 +285,5 @@ class CaseTimelinePage(CaseBrowserMixin, View):
         return render(request, "records/case_detail.html", {
             "case": timeline.case,
             "timeline": timeline,
-            "can_file_incident": has_role(request.user, (COMPLIANCE_OFFICER,)),
+            "can_file_incident": may_access(request.user, "compliance:incident_create"),
         })

@@ -8,7 +8,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -40,7 +39,6 @@ from reviews.services.systems import (
     system_update,
 )
 
-HIGH_STAKES_OPS = ("gt", "gte", "lt", "lte", "eq", "ne", "in")
 
 def _json_pretty(value: Any) -> str:
     return format_html(
@@ -188,35 +186,8 @@ class InterventionPointAdminForm(forms.ModelForm):
         model = InterventionPoint
         fields = "__all__"  # noqa: DJ007  (the admin narrows it to its fieldsets)
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        if "high_stakes" in cleaned:
-            try:
-                _check_high_stakes(cleaned["high_stakes"])
-            except ValidationError as exc:
-                self.add_error(None, exc)
-        return cleaned
-
-
-def _check_high_stakes(value: Any) -> None:
-    ok = isinstance(value, list) and all(
-        isinstance(rule, dict)
-        and set(rule) == {"field", "op", "value"}
-        and isinstance(rule["field"], str)
-        and rule["field"]
-        and rule["op"] in HIGH_STAKES_OPS
-        for rule in value
-    )
-    if not ok:
-        raise ValidationError(
-            {
-                "high_stakes": [
-                    'Must be a JSON list of {"field": ..., "op": one of '
-                    + "/".join(HIGH_STAKES_OPS)
-                    + ', "value": ...}.'
-                ]
-            }
-        )
+    # High-stakes conditions are checked by the service (reviews.routing.high_stakes_errors),
+    # whose refusal the service-backed form shows on the field.
 
 
 @admin.register(InterventionPoint)

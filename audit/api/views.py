@@ -28,19 +28,15 @@ from audit.selectors import (
     verify_chain,
 )
 from hitl_portal.api.pagination import SeqCursorPagination
+from hitl_portal.api.schema import ERROR_BODY, UNAUTHENTICATED
 from hitl_portal.api.views import PortalAPIView, PortalViewSet
 from hitl_portal.roles import COMPLIANCE_OFFICER
 
 AUDIT_READERS = {COMPLIANCE_OFFICER}  # admins always pass
 
-_ERROR_BODY = {
-    "type": "object",
-    "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
-    "required": ["code", "detail"],
-}
 READ_ERRORS = {
-    401: OpenApiResponse(_ERROR_BODY, description="Not authenticated (code not_authenticated)."),
-    403: OpenApiResponse(_ERROR_BODY, description="Only compliance officers and admins (code forbidden)."),
+    401: UNAUTHENTICATED,
+    403: OpenApiResponse(ERROR_BODY, description="Only compliance officers and admins (code forbidden)."),
 }
 
 
