@@ -23,6 +23,7 @@ from reviews.models import (
     SystemStatus,
 )
 from reviews.routing import FIELD_PATH_RE, HIGH_STAKES_OPS, MAX_HIGH_STAKES, condition_errors
+from reviews.rules import BIAS_THRESHOLD_KEYS
 from reviews.services.systems import ANNEX_III_POINTS
 
 # PostgreSQL ``integer`` columns hold at most this; larger numbers would fail at the database.
@@ -206,7 +207,9 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     retention_days = StrictIntegerField(min_value=MIN_RETENTION_DAYS, max_value=MAX_DB_INT, required=False)
     bias_thresholds = serializers.DictField(
         child=StrictFloatField(allow_null=True), required=False,
-        help_text="Per-system bias audit thresholds, e.g. {\"disparate_impact_ratio\": 0.8}.",
+        help_text="Per-system bias audit thresholds; unknown keys are refused. Keys: "
+        + "; ".join(f"{key}: {meaning}" for key, meaning in BIAS_THRESHOLD_KEYS.items())
+        + '. Example: {"disparate_impact_min": 0.8, "min_group_size": 20}.',
     )
     kpi_targets = serializers.DictField(
         child=StrictFloatField(allow_null=True), required=False,
