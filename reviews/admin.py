@@ -267,7 +267,7 @@ class InterventionPointAdmin(ServiceBackedAdmin):
             intervention_point_rotate_salt(actor=request.user, point=point, reason=reason)
             return True
 
-        return _reason_action(
+        return reason_action(
             self,
             request,
             queryset,
