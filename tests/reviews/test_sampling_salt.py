@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import jsonschema
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -95,6 +96,33 @@ def test_the_schema_documents_no_salt(api_client_for: Callable[..., Any], db: An
     text = schema.content.decode()
     assert "sampling_salt" not in text
     assert "rotate-salt" in text
+
+
+def as_json_schema(node: Any) -> Any:
+    """OpenAPI 3.0's ``nullable: true`` as JSON Schema (``null`` allowed), recursively."""
+    if isinstance(node, list):
+        return [as_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: as_json_schema(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable"):
+        return {"anyOf": [converted, {"type": "null"}]}
+    return converted
+
+
+@pytest.mark.parametrize("role", ["integration", "compliance_officer"])
+def test_point_answers_match_the_documented_schema_for_each_role(
+    role: str, point: InterventionPoint, api_client_for: Callable[..., Any]
+) -> None:
+    """Exactly one of the documented shapes (full or public) fits each role's answer."""
+    schema = api_client_for("compliance_officer").get("/api/schema/", {"format": "json"}).json()
+    client = api_client_for(role, systems=["credit-scoring"])
+    for path, template in ((POINTS, "/api/v1/systems/{slug}/intervention-points/"),
+                           (POINTS + "loan-review/", "/api/v1/systems/{slug}/intervention-points/{point}/")):
+        documented = schema["paths"][template]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        response = client.get(path)
+        assert response.status_code == 200
+        jsonschema.validate(response.json(), as_json_schema({**documented, "components": schema["components"]}))
 
 
 def test_ingest_samples_with_the_points_salt(

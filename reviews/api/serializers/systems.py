@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -383,8 +384,25 @@ class InterventionPointPublicSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
     stage = enum_field("StageEnum", Stage.choices, read_only=True)
     # Present once points have a ``kind`` (classification / generation / action); a
-    # read-only field whose attribute is missing is left out of the body.
-    kind = serializers.CharField(read_only=True)
+    # read-only, not-required field whose attribute is missing is left out of the body.
+    kind = serializers.CharField(read_only=True, required=False)
+
+
+class InterventionPointPublicSchema(OpenApiSerializerExtension):
+    """Documents the public shape as closed (no other properties).
+
+    The points endpoints answer ``oneOf`` the full and the public shape; a full
+    point must not also match the public one, or no answer would be "one of".
+    """
+
+    target_class = "reviews.api.serializers.systems.InterventionPointPublicSerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        # Read-only fields count as always present; ``kind`` only is where points have one.
+        schema["required"] = [name for name in schema.get("required", []) if name != "kind"]
+        return schema
 
 
 class SaltRotationSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
