@@ -327,6 +327,9 @@ CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.seal_pending", "schedule": 1.0},
     "portal-heartbeat": {"task": "hitl_portal.heartbeat", "schedule": 15.0},
     "portal-deliver-notifications": {"task": "hitl_portal.deliver_notifications", "schedule": 30.0},
+    "reviews-training-expiry-alerts": {
+        "task": "reviews.training_expiry_alerts", "schedule": crontab(minute=15, hour=6),
+    },
     "reviews-expire-leases": {"task": "reviews.expire_leases", "schedule": 5.0},
     "reviews-apply-sla-breaches": {"task": "reviews.apply_sla_breaches", "schedule": 15.0},
     "reviews-sweep-webhooks": {"task": "reviews.sweep_webhooks", "schedule": 5.0},

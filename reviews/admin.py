@@ -94,7 +94,9 @@ class AISystemAdmin(ServiceBackedAdmin):
                 )
             },
         ),
-        ("Labels and fairness", {"fields": ("labels", "positive_label", "protected_attributes", "bias_thresholds")}),
+        ("Labels and fairness", {"fields": ("labels", "positive_label", "non_match_label", "protected_attributes",
+                                            "bias_thresholds")}),
+        ("Reviewer competence", {"fields": ("required_trainings",)}),
         ("Operations", {"fields": ("status", "status_reason", "status_changed_at", "retention_days", "kpi_targets")}),
         ("Audit", {"fields": ("change_reason", "created_at", "updated_at")}),
     )

@@ -20,6 +20,11 @@ from hitl_portal.actors import get_history_user
 MIN_RETENTION_DAYS = 183
 
 
+def default_required_trainings() -> list[str]:
+    """AI literacy (Art. 4) is required of every reviewer unless a system says otherwise."""
+    return ["ai_literacy"]
+
+
 def tracked_history(**kwargs: object) -> HistoricalRecords:
     """History on every tracked model, attributed to the acting user (browser, token or task)."""
     return HistoricalRecords(get_user=get_history_user, **kwargs)
@@ -62,6 +67,10 @@ class AISystem(models.Model):
     is_public_body = models.BooleanField(default=False)
     labels = models.JSONField(default=list)
     positive_label = models.CharField(max_length=100, blank=True)
+    required_trainings = models.JSONField(
+        default=default_required_trainings, blank=True,
+        help_text="Training kinds a reviewer must hold, valid, to claim this system's cases (Art. 4, Art. 26(2)).",
+    )
     non_match_label = models.CharField(
         max_length=100, blank=True,
         help_text="Annex III 1(a): the label meaning \"no identification\". Every other result is verified by "

@@ -31,3 +31,11 @@ def apply_sla_breaches_task() -> int:
 def purge_idempotency_keys_task() -> int:
     """Drop idempotency keys past their retention (never under 24 h)."""
     return idempotency_purge()
+
+
+@shared_task(name="reviews.training_expiry_alerts", ignore_result=True, soft_time_limit=300, time_limit=360)
+def training_expiry_alerts_task() -> int:
+    """Daily: alert 30 days before a reviewer's training expires (once per record)."""
+    from reviews.services.people import training_expiry_alerts
+
+    return training_expiry_alerts()

@@ -27,8 +27,8 @@ from hitl_portal.api.exceptions import Forbidden
 from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import REVIEWER
 from reviews.forms import ClaimForm, DecisionForm
-from reviews.models import AISystem, Case, InterventionPoint, ReviewerStatus
-from reviews.selectors.people import reviewer_profile_get
+from reviews.models import AISystem, Case, InterventionPoint, ReviewerProfile, ReviewerStatus
+from reviews.selectors.people import missing_trainings, reviewer_profile_get
 from reviews.selectors.queue import claim_payload, live_claim_of, queue_overview, recent_decisions
 from reviews.selectors.systems import intervention_point_get, system_get
 from reviews.selectors.visibility import cases_visible_to
@@ -81,9 +81,30 @@ def _claim_standing(user: Any) -> str | None:
     if profile.status == ReviewerStatus.SUSPENDED:
         reason = f" Reason given: {profile.status_reason}" if profile.status_reason else ""
         return f"Your reviewer account is suspended, so you cannot claim cases.{reason} Ask a compliance officer."
-    if not profile.qualifications.all():
+    systems = dict(profile.qualifications.values_list("pk", "name"))
+    if not systems:
         return "You are not qualified for any AI system yet, so there is nothing to claim. Ask a compliance officer."
+    lacking = missing_trainings(profile.pk, systems)
+    if lacking:
+        # Say which training for which system: the reviewer can act on that (Art. 26(2)).
+        blocked = "; ".join(f"{systems[system_id]} needs {', '.join(kinds)}" for system_id, kinds in lacking.items())
+        if len(lacking) == len(systems):
+            return f"You cannot claim cases: a required training is missing or expired ({blocked}). " \
+                   "Ask a compliance officer to record your training."
     return None
+
+
+def _training_note(user: Any) -> str | None:
+    """Queues closed to the reviewer for want of a training while others stay open (None: nothing closed)."""
+    profile = ReviewerProfile.objects.filter(user_id=user.pk).first()
+    if profile is None:
+        return None
+    systems = dict(profile.qualifications.values_list("pk", "name"))
+    lacking = missing_trainings(profile.pk, systems)
+    if not lacking or len(lacking) == len(systems):
+        return None
+    blocked = "; ".join(f"{systems[system_id]} needs {', '.join(kinds)}" for system_id, kinds in lacking.items())
+    return f"Some queues are closed to you until your training is recorded (Art. 26(2)): {blocked}."
 
 
 def _display_tree(value: Any, depth: int = 0) -> dict[str, Any]:
@@ -235,6 +256,7 @@ class QueueView(ReviewerPageMixin, View):
         rows = queue_overview(reviewer=user)
         context = {
             "standing": _claim_standing(user),
+            "training_note": _training_note(user),
             "rows": rows,
             "total_claimable": sum(row["claimable"] for row in rows),
             "live_claim": live_claim_of(reviewer=user),

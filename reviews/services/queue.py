@@ -41,6 +41,7 @@ from reviews.models import (
     ReviewerStatus,
 )
 from reviews.rules import is_escalated, require_standing
+from reviews.selectors.people import missing_trainings
 from reviews.selectors.queue import claimable_cases, points_in_queue_order
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
 
@@ -91,7 +92,22 @@ def reviewer_scope(
     wanted = system.pk if system is not None else (point.system_id if point is not None else None)
     if wanted is not None and wanted not in system_ids:
         raise ReviewerNotAllowed("You are not qualified for this AI system.", code="not_qualified")
+    # Art. 26(2): a system's cases only for reviewers holding its required trainings, valid today.
+    lacking = missing_trainings(profile.pk, [wanted] if wanted is not None else system_ids)
+    if lacking:
+        allowed = frozenset(system_ids - set(lacking))
+        if wanted is not None or not allowed:
+            raise ReviewerNotAllowed(training_required_message(lacking), code="training_required")
+        system_ids = allowed
     return ReviewerScope(reviewer=reviewer, profile=profile, system_ids=system_ids)
+
+
+def training_required_message(lacking: dict[int, list[str]]) -> str:
+    """Which training is missing for which system, in words a reviewer can act on."""
+    names = dict(AISystem.objects.filter(pk__in=list(lacking)).values_list("pk", "name"))
+    parts = [f"{names.get(system_id, system_id)}: {', '.join(kinds)}" for system_id, kinds in sorted(lacking.items())]
+    return ("Required training missing or expired (Art. 4, Art. 26(2)): " + "; ".join(parts)
+            + ". Ask a compliance officer to record your training.")
 
 
 def require_may_review(reviewer: User, case: Case) -> ReviewerProfile:
