@@ -18,6 +18,7 @@ from reviews.models import (
     CLAIMABLE_STATUSES,
     AISystem,
     Case,
+    CaseSkip,
     CaseStatus,
     Decision,
     InterventionPoint,
@@ -53,7 +54,7 @@ def claimable_cases(
     non-adjudicator never takes over an expired claim that is escalated for a
     reason visible on the row (a reopened or SLA-escalated case); escalations
     derived from decisions are checked on the locked row by the claim service.
-    Cases the reviewer already decided in the current round are left out.
+    Cases the reviewer already decided (in any round) or skipped in this round are left out.
 
     Gold items never enter a queue as themselves: only the copies made for this
     reviewer (``quality.GoldServing``) are claimable by them, and by nobody else.
@@ -66,9 +67,11 @@ def claimable_cases(
         wanted = Q(status=CaseStatus.QUEUED) | Q(status=CaseStatus.ESCALATED) | expired
     else:
         wanted = Q(status=CaseStatus.QUEUED) | (expired & Q(review_round=1, sla_breached=False))
-    already_decided = Decision.objects.filter(
-        case_id=OuterRef("pk"), reviewer_id=reviewer_id, round=OuterRef("review_round")
-    )
+    # Escalations always resolve (issue 12): nobody decides a case twice, in any round, so an
+    # escalation never returns to whoever escalated it or decided it before; and a reviewer who
+    # skipped the case is not offered it again in that round.
+    already_decided = Decision.objects.filter(case_id=OuterRef("pk"), reviewer_id=reviewer_id)
+    skipped = CaseSkip.objects.filter(case_id=OuterRef("pk"), reviewer_id=reviewer_id, round=OuterRef("review_round"))
     # The explicit status__in lets PostgreSQL prove the partial index's condition.
     queryset = Case.objects.filter(status__in=CLAIMABLE_STATUSES).filter(wanted).filter(system_id__in=system_ids)
     if system_id is not None:
@@ -77,7 +80,7 @@ def claimable_cases(
         queryset = queryset.filter(intervention_point_id=point_id)
     own_gold = GoldServing.objects.filter(reviewer_id=reviewer_id).values("case_id")
     queryset = queryset.filter(Q(is_gold=False) | Q(pk__in=own_gold))
-    return queryset.filter(~Exists(already_decided)).order_by(*queue_order())
+    return queryset.filter(~Exists(already_decided), ~Exists(skipped)).order_by(*queue_order())
 
 
 def points_in_queue_order(
