@@ -62,6 +62,10 @@ def max_hold_seconds() -> int:
     return max(lease_seconds(), int(getattr(settings, "HITL_LEASE_MAX_HOLD_SECONDS", 3600)))
 
 
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} seconds"
+
+
 @dataclass(frozen=True)
 class ReviewerScope:
     """What one reviewer may claim right now."""
@@ -363,7 +367,7 @@ def claim_renew(*, reviewer: User, case: Case) -> Case:
         renewed = min(renewed, case.claimed_at + timedelta(seconds=max_hold_seconds()))
     if before is not None and renewed <= before:
         raise ClaimConflict(
-            f"You have held this case for the maximum time ({max_hold_seconds() // 60} minutes): decide, "
+            f"You have held this case for the maximum time ({_duration(max_hold_seconds())}): decide, "
             "skip or release it before the lease ends.",
             code="max_hold_reached",
         )
