@@ -73,6 +73,10 @@ class DecisionForm(forms.Form):
         self.fields["label"].choices = [("", "— choose a label —"), *[(label, label) for label in labels]]
         if blind:
             self.fields["rationale"].widget.attrs["placeholder"] = "Why? Required to escalate."
+        if final:
+            self.fields["rationale"].widget.attrs["placeholder"] = (
+                "Why? (optional)" if blind else "Why? Required for an override."
+            )
 
     def service_arguments(self) -> dict[str, Any]:
         """The cleaned form as ``decision_record``'s ``outcome``, ``label`` and ``rationale``."""

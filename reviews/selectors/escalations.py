@@ -132,7 +132,9 @@ def adjudication_context(case: Case) -> dict[str, Any]:
                 )
                 reasons.append({"at": event.at, "who": event.actor_name, "text": text, "why": rationale})
             else:
-                reasons.append({"at": event.at, "who": event.actor_name or "the system", "text": text, "why": ""})
+                # Disagreement is nobody's act: say whose verdict completed it, without blaming them.
+                text = f"{text} (when {event.actor_name} decided)" if event.actor_name else text
+                reasons.append({"at": event.at, "who": "Escalated", "text": text, "why": ""})
         elif event.action == "case.reopened":
             reasons.append({"at": event.at, "who": event.actor_name, "text": "reopened for a new review",
                             "why": event.reason})

@@ -238,7 +238,9 @@ def test_adjudicator_cannot_escalate_further_api_400_naming_outcome() -> None:
         (first.username, "approve", "approve"), (second.username, "override", "reject"),
     ]
     assert context["decisions"][1]["rationale"] == "Income too low."
-    assert [r["text"] for r in context["reasons"]] == ["the reviewers' verdicts differ"]
+    assert [r["text"] for r in context["reasons"]] == [
+        f"the reviewers' verdicts differ (when {second.username} decided)"
+    ]
 
 
 def test_workbench_shows_the_adjudicator_the_context_and_no_escalate_option() -> None:
