@@ -24,6 +24,7 @@ from reviews.selectors.escalations import adjudication_context, eligible_reviewe
 from reviews.selectors.own_work import comment_rows, comments_visible_to
 from reviews.selectors.visibility import cases_visible_to
 from reviews.services.escalations import ALERT_TEXT, case_assign, case_officer_adjudicate, officer_may_adjudicate
+from reviews.views import _display_tree
 
 
 class _OfficerPage(RoleRequiredMixin):
@@ -83,6 +84,7 @@ class OfficerCaseView(_OfficerPage, View):
         candidates = [p.user.get_username() for p in eligible_reviewers(case, adjudicator=escalated)] if is_open else []
         context: dict[str, Any] = {
             "case": case,
+            "input_tree": _display_tree(case.input),
             "is_open": is_open,
             "alerts": open_alerts_of(case),
             "alert_text": ALERT_TEXT,

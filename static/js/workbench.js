@@ -101,10 +101,15 @@
     }
   }
 
+  var untilWord = document.getElementById("wb-lease-until-word");
+  var autoNote = document.getElementById("wb-lease-auto");
+
   function showExpired(text) {
     left.textContent = text;
     if (pre) { pre.hidden = true; }
     if (post) { post.hidden = true; }
+    if (untilWord) { untilWord.textContent = "ended"; }
+    if (autoNote) { autoNote.hidden = true; }
     lease.classList.add("expired");
     lease.classList.remove("ending");
   }
@@ -124,6 +129,7 @@
     var minutes = Math.floor(seconds / 60);
     if (pre) { pre.hidden = false; }
     if (post) { post.hidden = false; }
+    if (untilWord) { untilWord.textContent = "until"; }
     left.textContent = minutes + ":" + pad(seconds % 60);
     lease.classList.toggle("ending", seconds < 60);
     lease.classList.remove("expired");
