@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 
 from audit.models import AuditEvent
 from reviews.models import (
@@ -82,9 +82,10 @@ def already_alerted(kind: str) -> Exists:
 
 
 def open_alerts(*, limit: int | None = None) -> QuerySet[CaseAlert]:
-    """Unresolved alerts of cases still open, newest first (what the officers must look at)."""
+    """Unresolved alerts of cases still open, in their current round, newest first (what officers must look at)."""
     alerts = (
-        CaseAlert.objects.filter(resolved_at__isnull=True, case__status__in=(*ALERTABLE_STATUSES, CaseStatus.CLAIMED))
+        CaseAlert.objects.filter(resolved_at__isnull=True, case__status__in=(*ALERTABLE_STATUSES, CaseStatus.CLAIMED),
+                                 round=F("case__review_round"))
         .select_related("case", "case__system", "case__intervention_point")
         .order_by("-raised_at", "-id")
     )
@@ -94,7 +95,10 @@ def open_alerts(*, limit: int | None = None) -> QuerySet[CaseAlert]:
 def open_alerts_of(case: Case) -> list[CaseAlert]:
     if case.status not in (*ALERTABLE_STATUSES, CaseStatus.CLAIMED):
         return []
-    return list(CaseAlert.objects.filter(case_id=case.pk, resolved_at__isnull=True).order_by("raised_at", "id"))
+    return list(
+        CaseAlert.objects.filter(case_id=case.pk, round=case.review_round, resolved_at__isnull=True)
+        .order_by("raised_at", "id")
+    )
 
 
 def _payload(event: AuditEvent) -> dict[str, Any]:

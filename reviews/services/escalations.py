@@ -212,7 +212,7 @@ def case_officer_adjudicate(*, officer: User, case: Case, outcome: str, label: s
         raise ClaimConflict("This case is no longer open.", code="not_open")
     if case.status == CaseStatus.CLAIMED and case.lease_expires_at and case.lease_expires_at > now:
         raise ClaimConflict("A reviewer holds this case right now; wait or take it back first.", code="claimed")
-    if not CaseAlert.objects.filter(case_id=case.pk, resolved_at__isnull=True).exists():
+    if not CaseAlert.objects.filter(case_id=case.pk, round=case.review_round, resolved_at__isnull=True).exists():
         raise ClaimConflict("This case was not routed to the compliance officers.", code="not_routed")
     if Decision.objects.filter(case_id=case.pk, reviewer_id=officer.pk).exists():
         raise ClaimConflict("You decided this case before; someone else must adjudicate it.", code="decided_before")
@@ -273,6 +273,6 @@ def officer_may_adjudicate(case: Case, officer: User) -> bool:
     if case.status == CaseStatus.CLAIMED and case.lease_expires_at is not None and case.lease_expires_at > now:
         return False
     return (
-        CaseAlert.objects.filter(case_id=case.pk, resolved_at__isnull=True).exists()
+        CaseAlert.objects.filter(case_id=case.pk, round=case.review_round, resolved_at__isnull=True).exists()
         and not Decision.objects.filter(case_id=case.pk, reviewer_id=officer.pk).exists()
     )
