@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
-from hitl_portal.api.exceptions import Conflict
+from hitl_portal.errors import Conflict
 from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import COMPLIANCE_OFFICER
 from reviews.forms import AssignForm, CommentForm, OfficerDecisionForm

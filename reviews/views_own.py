@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views import View
 
-from hitl_portal.api.exceptions import Conflict, Forbidden
+from hitl_portal.errors import Conflict, Forbidden
 from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import ADMIN, COMPLIANCE_OFFICER, REVIEWER, user_role
 from reviews.forms import CommentForm, SkipForm

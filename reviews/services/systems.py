@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from reviews.models import ROUTING_FIELDS, AISystem, InterventionPoint, RiskTier, SlaBreachAction, SystemStatus
+from reviews.routing import high_stakes_errors
 from reviews.services.common import apply_changes, snapshot
 
 SYSTEM_FIELDS = (
@@ -73,6 +74,10 @@ def _validate_point_rules(system: AISystem, values: dict[str, Any]) -> None:
     unknown = [label for label in values.get("always_review_labels") or [] if label not in labels]
     if unknown:
         raise ValidationError({"always_review_labels": [f"not in the system's labels: {', '.join(unknown)}"]})
+    if "high_stakes" in values:
+        problems = high_stakes_errors(values["high_stakes"] if values["high_stakes"] is not None else [])
+        if problems:
+            raise ValidationError({"high_stakes": problems})
 
 
 @transaction.atomic

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from hitl_portal.api.exceptions import Conflict, Forbidden
+from hitl_portal.errors import Conflict, Forbidden
 from reviews.models import AlertKind, Case, CaseAlert, CaseComment, CaseSkip, CaseStatus, Decision, Resolution
 from reviews.selectors.escalations import adjudication_context
 from reviews.selectors.own_work import comments_visible_to
