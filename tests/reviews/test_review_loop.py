@@ -393,3 +393,17 @@ def test_my_decisions_pages_show_only_my_own_verdict() -> None:
     assert "gold" not in html.lower()
     assert client.get(reverse("reviews:my_case", args=[make_case(point).pk])).status_code == 404
     assert page_client(officer()).get(reverse("reviews:my_decisions")).status_code == 403
+
+
+def test_admin_action_opens_the_officers_page_for_one_case() -> None:
+    case = make_case(make_point())
+    admin_client = page_client(make_user("admin"))
+    response = admin_client.post("/admin/reviews/case/", {"action": "assign_or_adjudicate",
+                                                          "_selected_action": [case.pk]})
+    assert response.status_code == 302 and response.url == reverse("reviews:officer_case", args=[case.pk])
+    page = admin_client.get(response.url)
+    assert page.status_code == 200 and "Assign to a reviewer" in page.content.decode()
+    other = make_case(make_point(slug="second-point"))
+    response = admin_client.post("/admin/reviews/case/", {"action": "assign_or_adjudicate",
+                                                          "_selected_action": [case.pk, other.pk]}, follow=True)
+    assert "Select exactly one case" in response.content.decode()
