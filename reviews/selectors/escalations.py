@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from audit.models import AuditEvent
 from reviews.models import (
@@ -68,8 +68,22 @@ def unclaimable_cases(*, escalated: bool) -> QuerySet[Case]:
         case_ref=OuterRef(OuterRef("pk")), round_ref=OuterRef(OuterRef("review_round")),
         system_ref=OuterRef("system_id"), adjudicator=escalated,
     ))
-    status = CaseStatus.ESCALATED if escalated else CaseStatus.QUEUED
-    return Case.objects.filter(status=status, is_gold=False).filter(nobody)
+    if escalated:
+        return Case.objects.filter(status=CaseStatus.ESCALATED, is_gold=False).filter(nobody)
+    # The queue can be large: a queued case can lack an eligible reviewer only when its system
+    # has no active qualified reviewer at all, or when someone already decided or skipped it
+    # (the exclusions). Only those few get the per-case check.
+    staffed = ReviewerProfile.objects.filter(
+        status=ReviewerStatus.ACTIVE, user__is_active=True, qualifications__isnull=False
+    ).values("qualifications")
+    touched = Exists(Decision.objects.filter(case_id=OuterRef("pk"))) | Exists(
+        CaseSkip.objects.filter(case_id=OuterRef("pk"))
+    )
+    return (
+        Case.objects.filter(status=CaseStatus.QUEUED, is_gold=False)
+        .filter(~Q(system_id__in=staffed) | touched)
+        .filter(nobody)
+    )
 
 
 def overdue_waiting_cases(*, now: datetime) -> QuerySet[Case]:

@@ -407,3 +407,14 @@ def test_admin_action_opens_the_officers_page_for_one_case() -> None:
     response = admin_client.post("/admin/reviews/case/", {"action": "assign_or_adjudicate",
                                                           "_selected_action": [case.pk, other.pk]}, follow=True)
     assert "Select exactly one case" in response.content.decode()
+
+
+def test_beat_alerts_a_four_eyes_case_whose_only_reviewer_already_decided() -> None:
+    point = make_point(reviewers_required=2)
+    case = make_case(point)
+    untouched = make_case(point)
+    rev = make_reviewer()
+    decide(case, rev, outcome="approve")
+    assert Case.objects.get(pk=case.pk).status == CaseStatus.QUEUED
+    assert alert_stuck_cases() == 1
+    assert CaseAlert.objects.get().case_id == case.pk and not CaseAlert.objects.filter(case=untouched).exists()
