@@ -81,14 +81,14 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 class SchemaView(SpectacularAPIView):
-    """The OpenAPI schema, for any signed-in user (declared like every other view)."""
+    """The OpenAPI schema: public, as the contract is (declared like every other view)."""
 
     permission_classes = [RolePermission]
-    roles = {"GET": {AUTHENTICATED}}
+    roles = {"GET": {PUBLIC}}
 
 
 class SchemaDocsView(SpectacularSwaggerView):
-    """The API docs page (local assets), for any signed-in user."""
+    """The API docs page (local assets): public."""
 
     permission_classes = [RolePermission]
-    roles = {"GET": {AUTHENTICATED}}
+    roles = {"GET": {PUBLIC}}

@@ -47,7 +47,7 @@ def test_browser_session_user(make_user, case):
     officer = make_user("compliance_officer")
     client = client_for(officer)
     aware = timezone.now().strftime("%Y-%m-%dT%H:%M")
-    response = client.post("/incidents/new/", {"system": "credit-scoring", "kind": "other",
+    response = client.post("/compliance/incidents/new/", {"system": "credit-scoring", "kind": "other",
                                                           "aware_at": aware, "description": "Seen in the browser."})
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="incident.created")

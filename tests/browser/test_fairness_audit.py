@@ -55,7 +55,7 @@ def test_officer_requests_an_audit_and_sees_it_flagged(page, live_server, login,
 
     audit.refresh_from_db()
     page.get_by_role("link", name=f"#{audit.incident_id}").first.click()
-    page.wait_for_url(re.compile(rf"/incidents/{audit.incident_id}/$"))
+    page.wait_for_url(re.compile(rf"/compliance/incidents/{audit.incident_id}/$"))
     assert "Bias audit" in page.content()
     assert AuditEvent.objects.filter(action="bias_audit.requested", actor_name="officer1").count() == 1
     assert AuditEvent.objects.filter(action="bias_audit.flagged").count() == 1

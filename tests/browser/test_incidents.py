@@ -29,11 +29,11 @@ def test_officer_files_an_incident_and_files_the_initial_report(page, live_serve
     officer = make_user("compliance_officer", "officer1")
     login(officer.username)
 
-    page.goto(f"{live_server.url}/incidents/")
+    page.goto(f"{live_server.url}/compliance/incidents/")
     assert page.get_by_role("heading", name="Incident register").is_visible()
     assert "No incidents match." in page.content()
     page.get_by_role("link", name="File an incident").click()
-    page.wait_for_url(re.compile(r"/incidents/new/$"))
+    page.wait_for_url(re.compile(r"/compliance/incidents/new/$"))
 
     aware = (timezone.now() - dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
     page.select_option("#id_system", "credit-scoring")
@@ -46,7 +46,7 @@ def test_officer_files_an_incident_and_files_the_initial_report(page, live_serve
     page.get_by_role("button", name="File incident").click()
 
     incident = Incident.objects.get()
-    page.wait_for_url(re.compile(rf"/incidents/{incident.pk}/$"))
+    page.wait_for_url(re.compile(rf"/compliance/incidents/{incident.pk}/$"))
     clock = page.locator("#incident-clock")
     # Death: 10 days from awareness, two of them gone.
     assert re.fullmatch(r"Due in 7 d 2[23] h", clock.inner_text().strip()), clock.inner_text()
@@ -68,7 +68,7 @@ def test_officer_files_an_incident_and_files_the_initial_report(page, live_serve
     event = AuditEvent.objects.get(action="incident.updated")
     assert event.actor_name == "officer1"
 
-    page.goto(f"{live_server.url}/incidents/")
+    page.goto(f"{live_server.url}/compliance/incidents/")
     row = page.locator("table.reg-table tbody tr").first
     assert "Initial report filed" in row.inner_text() and "Reported in time." in row.inner_text()
     shoot(page, "incident-list.png")

@@ -39,7 +39,7 @@ def test_oversight_roles_see_the_list_and_the_audit(role, flagged_audit, make_us
     assert listing.status_code == 200
     html = listing.content.decode()
     assert f'href="/fairness/{flagged_audit.pk}/"' in html and "flagged" in html
-    assert f'href="/incidents/{flagged_audit.incident_id}/"' in html
+    assert f'href="/compliance/incidents/{flagged_audit.incident_id}/"' in html
     assert 'href="/fairness/"' in html  # the navigation link
 
     page = client.get(f"/fairness/{flagged_audit.pk}/")
@@ -52,7 +52,7 @@ def test_oversight_roles_see_the_list_and_the_audit(role, flagged_audit, make_us
     assert "AI labels" in html and "Final labels" in html
     assert "adverse impact" in html  # the four-fifths verdict
     assert "insufficient n" in html  # group x (12 cases)
-    assert f"/incidents/{flagged_audit.incident_id}/" in html
+    assert f"/compliance/incidents/{flagged_audit.incident_id}/" in html
     assert "≥ 0.80" in html and "≤ 10.0 pp" in html  # the thresholds
     assert 'http-equiv="refresh"' not in html  # done: no more refreshing
 

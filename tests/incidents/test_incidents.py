@@ -224,7 +224,7 @@ def test_overdue_alert_fires_once_and_emails_the_officers(make_user, django_capt
     message = mail.outbox[0]
     assert message.to == ["officer@example.org"]
     assert f"incident #{overdue.pk}" in message.subject
-    assert f"/incidents/{overdue.pk}/" in message.body
+    assert f"/compliance/incidents/{overdue.pk}/" in message.body
     # Idempotent: nothing new on the next run.
     with django_capture_on_commit_callbacks(execute=True):
         assert incident_overdue_alerts() == 0

@@ -14,8 +14,8 @@ from tests.incidents.incident_helpers import file_incident, make_case
 
 pytestmark = pytest.mark.django_db
 
-LIST = "/incidents/"
-NEW = "/incidents/new/"
+LIST = "/compliance/incidents/"
+NEW = "/compliance/incidents/new/"
 
 
 def client_for(user) -> Client:

@@ -154,7 +154,7 @@ def test_timeline_shows_events_and_changes_in_order(make_user):
     assert "status: <code>decided</code> → <code>escalated</code>" in timeline
     assert "final_label: <code>reject</code> → <code>—</code>" in timeline
     assert "decision #" in timeline and "by rev1" in timeline
-    assert f'href="/incidents/{incident.pk}/"' in timeline
+    assert f'href="/compliance/incidents/{incident.pk}/"' in timeline
     # Personal data stays out: the input is referred to by its hash.
     assert "Loan application" not in page
     assert case.input_hash in page
