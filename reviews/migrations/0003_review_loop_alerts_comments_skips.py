@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviews', '0001_initial'),
+        ('reviews', '0002_system_non_match_label'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
