@@ -22,6 +22,14 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(autouse=True)
+def _requirements_catalog(transactional_db: object) -> object:
+    """Live-server tests flush the database; creating a system needs the catalog its migration loaded."""
+    from compliance.catalog import load_catalog
+
+    return load_catalog()
+
+
 def shoot(page, name: str) -> None:
     """Desktop, then the same page at a phone's 390 px width."""
     ARTIFACTS.mkdir(exist_ok=True)
