@@ -60,6 +60,15 @@ def lease_seconds() -> int:
     return int(getattr(settings, "HITL_LEASE_SECONDS", 300))
 
 
+def max_hold_seconds() -> int:
+    """Longest total hold of one claim through renewals; ``HITL_LEASE_MAX_HOLD_SECONDS`` (default 1 hour)."""
+    return max(lease_seconds(), int(getattr(settings, "HITL_LEASE_MAX_HOLD_SECONDS", 3600)))
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} seconds"
+
+
 @dataclass(frozen=True)
 class ReviewerScope:
     """What one reviewer may claim right now."""
@@ -371,14 +380,28 @@ def locked_case(case: Case, *, related: tuple[str, ...] = ()) -> Case:
 
 @transaction.atomic
 def claim_renew(*, reviewer: User, case: Case) -> Case:
-    """Extend the holder's live lease by a full lease length (409 without a live claim)."""
+    """Extend the holder's live lease by a full lease length (409 without a live claim).
+
+    Bounded by the maximum total hold (``HITL_LEASE_MAX_HOLD_SECONDS`` after the
+    claim): the workbench renews while the reviewer is active, but nobody keeps a
+    case from the queue for ever. At the bound, 409 ``max_hold_reached``.
+    """
     case = locked_case(case)
     now = timezone.now()
     if not holds_live_claim(case, reviewer, now):
         raise ClaimConflict("You hold no live claim on this case.")
     require_may_review(reviewer, case)
     before = case.lease_expires_at
-    case.lease_expires_at = now + timedelta(seconds=lease_seconds())
+    renewed = now + timedelta(seconds=lease_seconds())
+    if case.claimed_at is not None:
+        renewed = min(renewed, case.claimed_at + timedelta(seconds=max_hold_seconds()))
+    if before is not None and renewed <= before:
+        raise ClaimConflict(
+            f"You have held this case for the maximum time ({_duration(max_hold_seconds())}): decide, "
+            "skip or release it before the lease ends.",
+            code="max_hold_reached",
+        )
+    case.lease_expires_at = renewed
     case._history_user = reviewer  # type: ignore[attr-defined]
     case.save(update_fields=["lease_expires_at"])
     record_event(
@@ -453,7 +476,7 @@ def case_reassign(*, actor: Any, case: Case, reviewer: User | None = None, reaso
     queue (as escalated when it stood escalated). Otherwise the reviewer gets the
     case under a fresh lease, on the same conditions as a claim: an active reviewer
     qualified for the system, an adjudicator for an escalated case, and not one who
-    already decided it in this round. Audited as ``case.reassigned`` with the reason.
+    already decided it (in any round). Audited as ``case.reassigned`` with the reason.
     """
     reason = (reason or "").strip()
     if not reason:
@@ -480,8 +503,9 @@ def case_reassign(*, actor: Any, case: Case, reviewer: User | None = None, reaso
             raise ReviewerNotAllowed("Only an adjudicator may take an escalated case.", code="adjudicator_required")
         if holds_live_claim(case, reviewer, now):
             raise ValidationError({"reviewer": ["This reviewer already holds the case."]})
-        if Decision.objects.filter(case_id=case.pk, reviewer_id=reviewer.pk, round=case.review_round).exists():
-            raise ValidationError({"reviewer": ["This reviewer already decided the case in this round."]})
+        if Decision.objects.filter(case_id=case.pk, reviewer_id=reviewer.pk).exists():
+            # Escalations always resolve: never back to whoever escalated or decided it before.
+            raise ValidationError({"reviewer": ["This reviewer already decided this case."]})
         case.status = CaseStatus.CLAIMED
         case.claimed_by = reviewer
         case.claimed_at = now
