@@ -23,7 +23,7 @@ def give_each_point_a_salt(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviews', '0002_system_non_match_label'),
+        ('reviews', '0003_review_loop_alerts_comments_skips'),
     ]
 
     operations = [
