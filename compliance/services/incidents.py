@@ -309,7 +309,7 @@ def _overdue_message(
     hours = int(overdue.total_seconds() // 3600)
     system = incident.system.name if incident.system is not None else "no system"
     days = ART73_REPORT_DAYS.get(incident.kind)
-    link = getattr(settings, "HITL_BASE_URL", "").rstrip("/") + reverse(
+    link = settings.HITL_BASE_URL.rstrip("/") + reverse(
         "compliance:incident_detail", args=[incident.pk]
     )
     subject = f"[HITL] Art. 73 report overdue: incident #{incident.pk} ({incident.kind}, {system})"

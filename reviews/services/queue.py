@@ -54,7 +54,7 @@ MAX_HANDBACKS = 50
 
 def lease_seconds() -> int:
     """Lease length; ``HITL_LEASE_SECONDS`` (default 5 minutes)."""
-    return int(getattr(settings, "HITL_LEASE_SECONDS", 300))
+    return int(settings.HITL_LEASE_SECONDS)
 
 
 @dataclass(frozen=True)
