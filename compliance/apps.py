@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ComplianceConfig(AppConfig):
     name = "compliance"
     verbose_name = "Compliance"
+
+    def ready(self) -> None:
+        from compliance import demo  # noqa: F401  (connects the governance half of demo_data)
