@@ -5,8 +5,8 @@
     python3 scripts/dev.py test   # pytest (extra arguments go to pytest)
 
 Standard library only: this runs before any dependency is installed. Both
-commands first make sure ``.venv`` exists and holds the project itself (editable)
-plus a pinned lock: ``up`` only the runtime (``requirements.lock``), ``test`` also
+commands first make sure ``.venv`` exists, sees this checkout (a ``.pth`` file) and
+holds a pinned lock: ``up`` only the runtime (``requirements.lock``), ``test`` also
 the test, benchmark and lint tools (``requirements-dev.lock``). A hash of the files
 each level was installed from, kept inside ``.venv``, skips the install when
 nothing changed (``python3 scripts/lock.py`` regenerates both locks).
@@ -42,11 +42,10 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 LOCK = ROOT / "requirements.lock"
 DEV_LOCK = ROOT / "requirements-dev.lock"
-PYPROJECT = ROOT / "pyproject.toml"  # the editable install depends on it too (package list, entry points)
 # One stamp per level; the dev level's covers both locks (requirements-dev.lock includes the runtime one).
 STAMPS = {
-    "runtime": (VENV / ".hitl-lock.sha256", (LOCK, PYPROJECT)),
-    "dev": (VENV / ".hitl-dev-lock.sha256", (LOCK, DEV_LOCK, PYPROJECT)),
+    "runtime": (VENV / ".hitl-lock.sha256", (LOCK,)),
+    "dev": (VENV / ".hitl-dev-lock.sha256", (LOCK, DEV_LOCK)),
 }
 
 STOP_GRACE_S = 20  # how long children get to finish their work after SIGTERM
@@ -86,11 +85,24 @@ def ensure_venv(*, dev: bool) -> None:
     # --no-compile: pip would byte-compile every installed module up front (a large
     # share of a first install); Python compiles what is imported, when it is imported.
     run([str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "--no-compile", "-r", str(lock)])
-    run([str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "--no-compile", "--no-deps",
-         "-e", str(ROOT)])
+    link_checkout()
     for name, (stamp, files) in STAMPS.items():
         if name == level or (dev and name == "runtime"):
             stamp.write_text(lock_digest(files) + "\n")
+
+
+def link_checkout() -> None:
+    """Make the checkout importable from the venv: one ``.pth`` line, what an editable install amounts to.
+
+    ``pip install -e .`` would first build the project in an isolated environment
+    (downloading and installing setuptools into it): a large share of a first start,
+    for a result this line gives at once (the portal runs from the checkout).
+    """
+    purelib = subprocess.run(
+        [str(PYTHON), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    (Path(purelib) / "hitl_portal_checkout.pth").write_text(f"{ROOT}\n")
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
