@@ -6,4 +6,8 @@ class ComplianceConfig(AppConfig):
     verbose_name = "Compliance"
 
     def ready(self) -> None:
-        from compliance import demo  # noqa: F401  (connects the governance half of demo_data)
+        # Obligations follow each system's registration (reviews announces the changes).
+        from compliance import (
+            demo,  # noqa: F401  (connects the governance half of demo_data)
+            receivers,  # noqa: F401
+        )

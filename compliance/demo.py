@@ -22,9 +22,9 @@ from django.utils import timezone
 from compliance.models import Obligation
 from compliance.services.classification import system_classify
 from compliance.services.fria import FRIA_FIELDS, fria_save
-from compliance.services.incidents import incident_create
 from compliance.services.obligations import NewEvidence, obligation_update
 from fairness.services import bias_audit_request, bias_audit_run_chunk, bias_audit_start
+from incidents.services import incident_create
 from quality.models import GoldItem
 from quality.services.calibration import calibration_session_create
 from quality.services.gold import gold_item_create

@@ -15,8 +15,9 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.selectors import verify_chain
 from audit.services import seal_pending
-from compliance.models import FundamentalRightsAssessment, Incident, Obligation
+from compliance.models import FundamentalRightsAssessment, Obligation
 from fairness.models import AuditStatus, BiasAudit
+from incidents.models import Incident
 from quality.models import CalibrationSession, GoldItem
 from reviews.models import AISystem, Case, CaseStatus, Decision, ReviewerProfile, TrainingRecord
 from reviews.services.decisions import decision_record
