@@ -20,11 +20,6 @@ def competence_min_accuracy() -> float:
     return float(settings.HITL_COMPETENCE_MIN_ACCURACY)
 
 
-def required_training_kinds() -> tuple[str, ...]:
-    """Training kinds whose expiry suspends a reviewer (``HITL_REQUIRED_TRAINING_KINDS``, ai_literacy)."""
-    return tuple(str(kind) for kind in settings.HITL_REQUIRED_TRAINING_KINDS)  # type: ignore[union-attr]
-
-
 def rubber_stamp_min_decisions() -> int:
     """Rubber-stamp flags need at least this many decisions (``HITL_RUBBER_STAMP_MIN_DECISIONS``, 30)."""
     return int(settings.HITL_RUBBER_STAMP_MIN_DECISIONS)
