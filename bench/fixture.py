@@ -37,7 +37,7 @@ def main(reviewers: int) -> dict[str, object]:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
     from django.contrib.auth.models import User
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from reviews.services.people import user_create
     from reviews.services.systems import intervention_point_create, system_create
@@ -64,13 +64,13 @@ def main(reviewers: int) -> dict[str, object]:
             actor=admin, username=f"bench-rev{index + 1}", password=password, role="reviewer",
             systems=[SYSTEM], validate=False,
         )
-        reviewer_tokens.append(Token.objects.create(user=reviewer).key)
+        reviewer_tokens.append(AuthToken.objects.create(user=reviewer, expiry=None)[1])
     return {
         "system": SYSTEM,
         "intervention_point": POINT,
         "labels": LABELS,
-        "admin_token": Token.objects.create(user=admin).key,
-        "integration_token": Token.objects.create(user=integration).key,
+        "admin_token": AuthToken.objects.create(user=admin, expiry=None)[1],
+        "integration_token": AuthToken.objects.create(user=integration, expiry=None)[1],
         "reviewer_tokens": reviewer_tokens,
     }
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
+from knox.models import AuthToken
 
+from hitl_portal.roles import INTEGRATION
 from reviews.models import ReviewerProfile
 
 # Django's default username rule; anything else cannot name a user, so it is a 404
@@ -59,3 +63,15 @@ def linked_system_slugs(user: User) -> list[str]:
             continue
         return sorted(system.slug for system in getattr(profile, systems).all())
     return []
+
+
+def token_list(*, user: User) -> QuerySet[Any]:
+    """The user's own live API tokens, newest first (never their keys: only digests are stored)."""
+    return AuthToken.objects.filter(user=user).filter(
+        Q(expiry__isnull=True) | Q(expiry__gt=timezone.now())
+    ).order_by("-created")
+
+
+def integration_list() -> QuerySet[User]:
+    """Active integration accounts, by name (the officers' token rotation list)."""
+    return User.objects.filter(groups__name=INTEGRATION, is_active=True).order_by("username")
