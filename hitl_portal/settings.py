@@ -262,6 +262,10 @@ OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT", "")
 OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", "RS256")
 OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", "openid email profile")
 OIDC_USE_PKCE = True
+# Match the token's key id against the provider's keys; a provider whose tokens carry no
+# ``kid`` (one signing key) needs ``false`` (the signature is still verified).
+OIDC_VERIFY_KID = env_bool("OIDC_VERIFY_KID", True)
+OIDC_TIMEOUT = 10
 OIDC_CREATE_USER = True
 LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
 # Which claim names the user, which claim holds the groups, and how groups map to roles

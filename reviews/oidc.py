@@ -10,17 +10,22 @@ people get an account just in time, with the role their claims map to.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import jwt
+import requests
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from reviews.services.identity import role_from_claims, sso_user_provision, sso_user_sync, username_from_claims
+
+logger = logging.getLogger(__name__)
 
 
 class PortalOIDCBackend(OIDCAuthenticationBackend):
@@ -69,4 +74,15 @@ class SSOStartView(_OnlyWhenEnabled, OIDCAuthenticationRequestView):
 
 
 class SSOCallbackView(_OnlyWhenEnabled, OIDCAuthenticationCallbackView):
-    """The identity provider sends the browser back here with a code; the backend logs the person in."""
+    """The identity provider sends the browser back here with a code; the backend logs the person in.
+
+    A provider that is down or answers with something unverifiable (bad signature,
+    unknown key, malformed JSON) is a failed login on the login page, never a 500.
+    """
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return super().get(request)
+        except (requests.RequestException, SuspiciousOperation, jwt.PyJWTError, KeyError, ValueError):
+            logger.warning("single sign-on failed at the callback", exc_info=True)
+            return self.login_failure()
