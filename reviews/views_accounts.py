@@ -8,6 +8,7 @@ put in a URL, a message or the session.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import segno
 from django import forms
@@ -17,6 +18,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django_otp import login as otp_login
@@ -54,7 +56,7 @@ class MFASetupView(LoginRequiredMixin, View):
         # A session that has not proven the existing factor must not add another device.
         if request.user.is_authenticated and mfa_device_for(request.user) is not None \
                 and not request.user.is_verified():
-            return redirect(f"/accounts/mfa/verify/?next={request.get_full_path()}")
+            return redirect(f"{reverse('mfa_verify')}?{urlencode({'next': _next_url(request)})}")
         return super().dispatch(request, *args, **kwargs)
 
     def _render(self, request: HttpRequest, form: CodeForm) -> HttpResponse:
@@ -99,7 +101,7 @@ class MFAVerifyView(LoginRequiredMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         if mfa_device_for(request.user) is None:
-            return redirect(f"/accounts/mfa/?next={_next_url(request)}")
+            return redirect(f"{reverse('mfa_setup')}?{urlencode({'next': _next_url(request)})}")
         return render(request, self.template_name, {"form": CodeForm(), "next": _next_url(request)})
 
     def post(self, request: HttpRequest) -> HttpResponse:
