@@ -13,6 +13,7 @@ changes (``reviews.services.people`` calls ``tokens_revoke_all``).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +26,8 @@ from knox.models import AuthToken
 
 from audit.services import record_event
 from hitl_portal.roles import INTEGRATION, user_role
+
+_TOKEN_ID_RE = re.compile(r"[0-9A-Za-z_-]{1,25}")
 
 
 def token_ttl_for(user: User) -> dt.timedelta | None:
@@ -77,6 +80,10 @@ def user_token_revoke(*, actor: User, token_id: str) -> None:
     Someone else's token, or an unknown one, is a 404: the answer does not tell
     whether the token exists.
     """
+    # Prefixes are hex (plus knox's optional prefix); anything else names no token, and a
+    # NUL would make PostgreSQL raise.
+    if not _TOKEN_ID_RE.fullmatch(token_id or ""):
+        raise Http404("No such token.")
     deleted = AuthToken.objects.filter(user=actor, token_key=token_id).delete()[0]
     if not deleted:
         raise Http404("No such token.")

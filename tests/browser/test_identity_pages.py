@@ -88,6 +88,8 @@ def test_an_officer_enrols_and_then_verifies_a_second_factor(
     page.wait_for_url("**/accounts/mfa/?next=*")
     secret = page.get_by_test_id("totp-secret").inner_text()
     assert page.locator(".qr svg").count() == 1
+    # Until the factor is given, the navigation offers nothing it would refuse.
+    assert page.locator("nav.mainnav a").count() == 0
     page.click("summary:has-text('otpauth URI')")
     assert page.get_by_test_id("totp-uri").inner_text().startswith("otpauth://totp/")
     shot(page, f"identity-mfa-setup-{size}")
@@ -97,6 +99,7 @@ def test_an_officer_enrols_and_then_verifies_a_second_factor(
     page.fill("#id_code", code_from_secret(secret))
     page.click("button:has-text('Confirm and enrol')")
     page.wait_for_url("**/dashboard/")
+    assert page.locator("nav.mainnav a").count() > 0
     assert AuditEvent.objects.filter(action="user.mfa_enrolled", actor_name="olga").exists()
 
     page.click("button:has-text('Log out')")

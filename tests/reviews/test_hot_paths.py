@@ -16,8 +16,6 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils import timezone
 from knox.models import AuthToken
-
-from tests.token_helpers import new_token_key
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
@@ -38,6 +36,7 @@ from tests.reviews.queue_helpers import (
     make_system,
     make_user,
 )
+from tests.token_helpers import new_token_key
 
 pytestmark = pytest.mark.django_db
 

@@ -252,6 +252,8 @@ def test_a_user_lists_and_revokes_only_their_own_tokens(make_user: Any) -> None:
     assert token_client(second).get("/api/v1/systems/").status_code == 401
     [event] = events("user.token_revoked")
     assert (event.actor_name, data_of(event)) == ("maria", {"token": second[:15], "cause": "owner"})
+    for junk in ("%00", "x" * 200, "a%20b"):
+        assert client.delete(f"{TOKENS}{junk}/").status_code == 404, junk
     assert APIClient().get(TOKENS).status_code == 401
     assert APIClient().delete(f"{TOKENS}{first[:15]}/").status_code == 401
 
@@ -277,6 +279,13 @@ def test_an_officer_rotates_an_integration_token(make_user: Any, api_client_for:
     not_integration = officer.post("/api/v1/users/maria/rotate-token/", {"reason": "x"}, format="json")
     assert not_integration.status_code == 400 and "username" in not_integration.json()
     assert officer.post("/api/v1/users/ghost/rotate-token/", {"reason": "x"}, format="json").status_code == 404
+
+
+def test_passwords_like_the_user_name_are_refused(api_client_for: Any) -> None:
+    response = api_client_for("admin").post("/api/v1/users/", {
+        "username": "margaret.hamilton", "password": "margaret.hamilton1", "role": "manager",
+    }, format="json")
+    assert response.status_code == 400 and "too similar" in " ".join(response.json()["password"])
 
 
 def test_existing_drf_tokens_are_moved_hashed(make_user: Any) -> None:
