@@ -21,13 +21,14 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.selectors import latest_checkpoint, verify_chain
-from compliance.models import Framework, Incident, Requirement
+from compliance.models import Framework, Requirement
 from compliance.selectors import evidence as portal
 from compliance.selectors import external
 from compliance.selectors.catalog import current_catalog
 from compliance.selectors.fria import fria_latest, fria_required
-from compliance.selectors.incidents import incident_clock
 from compliance.selectors.obligations import obligation_list, obligations_progress
+from incidents.models import Incident
+from incidents.selectors import incident_clock
 from reviews.models import AISystem, Case, InterventionPoint
 
 DOSSIER_FORMATS = ("pdf", "html")

@@ -83,7 +83,7 @@ def client_ip(request: HttpRequest) -> str | None:
     token endpoint's throttle agree on who the client is.
     """
     remote = request.META.get("REMOTE_ADDR")
-    hops = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
+    hops = int(str(settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0))
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
     if hops and forwarded:
         addresses = [a.strip() for a in forwarded.split(",") if a.strip()]

@@ -23,6 +23,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from hitl_portal.permissions import PUBLIC
 from reviews.services.identity import role_from_claims, sso_user_provision, sso_user_sync, username_from_claims
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
 
 
 class _OnlyWhenEnabled:
+    # Anyone may start or finish a sign-on (the permission layer's declaration).
+    roles = {"GET": {PUBLIC}}
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not settings.OIDC_ENABLED:
             raise Http404("Single sign-on is not configured.")

@@ -14,8 +14,7 @@ import segno
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,9 +23,9 @@ from django.views import View
 from django_otp import login as otp_login
 
 from hitl_portal.middleware import mfa_required_for
-from hitl_portal.permissions import has_role
+from hitl_portal.permissions import AUTHENTICATED, RoleRequiredMixin, has_role
 from hitl_portal.roles import ALL_ROLES, COMPLIANCE_OFFICER, INTEGRATION
-from reviews.selectors.people import integration_list, token_list, user_get
+from reviews.selectors.people import integration_list, own_token_get, token_list, user_get
 from reviews.services.identity import mfa_device_for, mfa_enrolment_confirm, mfa_enrolment_start, mfa_verify
 from reviews.services.tokens import user_token_issue, user_token_revoke, user_token_rotate
 
@@ -47,24 +46,25 @@ def _next_url(request: HttpRequest) -> str:
     return "/"
 
 
-class MFASetupView(LoginRequiredMixin, View):
+class MFASetupView(RoleRequiredMixin, View):
     """Enrol a TOTP authenticator: the secret (text, otpauth URI and a QR code drawn here), then a code."""
 
+    roles = {"GET": {AUTHENTICATED}, "POST": {AUTHENTICATED}}
     template_name = "registration/mfa_setup.html"
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # A session that has not proven the existing factor must not add another device.
-        if request.user.is_authenticated and mfa_device_for(request.user) is not None \
-                and not request.user.is_verified():
+        if _me(request).is_authenticated and mfa_device_for(_me(request)) is not None \
+                and not _me(request).is_verified():
             return redirect(f"{reverse('mfa_verify')}?{urlencode({'next': _next_url(request)})}")
         return super().dispatch(request, *args, **kwargs)
 
     def _render(self, request: HttpRequest, form: CodeForm) -> HttpResponse:
-        enrolled = mfa_device_for(request.user)
+        enrolled = mfa_device_for(_me(request))
         context: dict[str, Any] = {"form": form, "enrolled": enrolled, "next": _next_url(request),
-                                   "required": mfa_required_for(request.user)}
+                                   "required": mfa_required_for(_me(request))}
         if enrolled is None:
-            device = mfa_enrolment_start(user=request.user)
+            device = mfa_enrolment_start(user=_me(request))
             uri = device.config_url
             context.update(secret=_base32(device.bin_key), uri=uri,
                            qr_svg=segno.make(uri, error="m").svg_inline(scale=4, title="TOTP enrolment QR code"))
@@ -77,7 +77,7 @@ class MFASetupView(LoginRequiredMixin, View):
         form = CodeForm(request.POST)
         if form.is_valid():
             try:
-                device = mfa_enrolment_confirm(user=request.user, code=form.cleaned_data["code"])
+                device = mfa_enrolment_confirm(user=_me(request), code=form.cleaned_data["code"])
             except ValidationError as exc:
                 form.add_error("code", exc.message_dict.get("code", exc.messages))
             else:
@@ -87,6 +87,11 @@ class MFASetupView(LoginRequiredMixin, View):
         return self._render(request, form)
 
 
+def _me(request: HttpRequest) -> Any:
+    """The signed-in user (the role check ran first), django-otp's ``is_verified`` included."""
+    return request.user
+
+
 def _base32(key: bytes) -> str:
     from base64 import b32encode
 
@@ -94,20 +99,21 @@ def _base32(key: bytes) -> str:
     return " ".join(text[i:i + 4] for i in range(0, len(text), 4))
 
 
-class MFAVerifyView(LoginRequiredMixin, View):
+class MFAVerifyView(RoleRequiredMixin, View):
     """The second step after the password: a code from the enrolled authenticator."""
 
+    roles = {"GET": {AUTHENTICATED}, "POST": {AUTHENTICATED}}
     template_name = "registration/mfa_verify.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        if mfa_device_for(request.user) is None:
+        if mfa_device_for(_me(request)) is None:
             return redirect(f"{reverse('mfa_setup')}?{urlencode({'next': _next_url(request)})}")
         return render(request, self.template_name, {"form": CodeForm(), "next": _next_url(request)})
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = CodeForm(request.POST)
         if form.is_valid():
-            device = mfa_verify(user=request.user, code=form.cleaned_data["code"])
+            device = mfa_verify(user=_me(request), code=form.cleaned_data["code"])
             if device is not None:
                 otp_login(request, device)
                 return redirect(_next_url(request))
@@ -120,22 +126,18 @@ class RotateForm(forms.Form):
     reason = forms.CharField(max_length=2000, label="Reason", widget=forms.TextInput)
 
 
-class TokensView(LoginRequiredMixin, View):
+class TokensView(RoleRequiredMixin, View):
     """Your API tokens: issue one (shown once), revoke any. Officers also rotate integrations' tokens."""
 
+    roles = {"GET": ALL_ROLES, "POST": ALL_ROLES}
     template_name = "registration/tokens.html"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.user.is_authenticated and not has_role(request.user, ALL_ROLES):
-            raise PermissionDenied("Your account has no role.")
-        return super().dispatch(request, *args, **kwargs)
-
     def _render(self, request: HttpRequest, **extra: Any) -> HttpResponse:
-        officer = has_role(request.user, {COMPLIANCE_OFFICER})
+        officer = has_role(_me(request), {COMPLIANCE_OFFICER})
         integrations = []
         if officer:
             integrations = list(integration_list())
-        context = {"tokens": token_list(user=request.user), "officer": officer, "integrations": integrations,
+        context = {"tokens": token_list(user=_me(request)), "officer": officer, "integrations": integrations,
                    "ttl_hours": int(settings.HITL_TOKEN_TTL.total_seconds() // 3600), **extra}
         return render(request, self.template_name, context)
 
@@ -145,17 +147,18 @@ class TokensView(LoginRequiredMixin, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         action = request.POST.get("action")
         if action == "issue":
-            token, key = user_token_issue(user=request.user, actor=request.user)
-            return self._render(request, new_key=key, new_token=token, new_for=request.user.username)
+            token, key = user_token_issue(user=_me(request), actor=_me(request))
+            return self._render(request, new_key=key, new_token=token, new_for=_me(request).username)
         if action == "revoke":
             try:
-                user_token_revoke(actor=request.user, token_id=(request.POST.get("token_id") or "")[:64])
+                token = own_token_get(user=_me(request), token_id=request.POST.get("token_id") or "")
             except Http404:
                 messages.error(request, "No such token of yours.")
             else:
+                user_token_revoke(actor=_me(request), token=token)
                 messages.success(request, "Token revoked: it no longer works.")
             return redirect("account_tokens")
-        if action == "rotate" and has_role(request.user, {COMPLIANCE_OFFICER}):
+        if action == "rotate" and has_role(_me(request), {COMPLIANCE_OFFICER}):
             form = RotateForm(request.POST)
             if not form.is_valid():
                 messages.error(request, "Give a reason for the rotation.")
@@ -163,6 +166,6 @@ class TokensView(LoginRequiredMixin, View):
             user = user_get(username=form.cleaned_data["username"])
             if not user.groups.filter(name=INTEGRATION).exists():
                 raise Http404("No such integration.")
-            token, key = user_token_rotate(actor=request.user, user=user, reason=form.cleaned_data["reason"])
+            token, key = user_token_rotate(actor=_me(request), user=user, reason=form.cleaned_data["reason"])
             return self._render(request, new_key=key, new_token=token, new_for=user.username)
         return HttpResponse("Unknown action.", status=400)

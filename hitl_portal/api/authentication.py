@@ -197,7 +197,7 @@ SCHEMA_AUTH: list[dict[str, list[str]]] = [{"tokenAuth": []}, {"cookieAuth": []}
 
 def portal_authentication_classes() -> list[type[Any]]:
     """The configured authentication classes (the token class is already the one-query one)."""
-    return list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+    return [cls for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]  # type: ignore[misc]
 
 
 class PortalTokenScheme(OpenApiAuthenticationExtension):

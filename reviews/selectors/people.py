@@ -72,6 +72,21 @@ def token_list(*, user: User) -> QuerySet[Any]:
     ).order_by("-created")
 
 
+# Prefixes are hex (plus knox's optional prefix); anything else names no token, and a NUL
+# would make PostgreSQL raise.
+_TOKEN_ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,25}$")
+
+
+def own_token_get(*, user: User, token_id: str) -> AuthToken:
+    """One of ``user``'s own tokens by its id (the key's first characters); 404 for anyone else's."""
+    token = None
+    if _TOKEN_ID_RE.match(token_id or ""):
+        token = AuthToken.objects.filter(user=user, token_key=token_id).first()
+    if token is None:
+        raise Http404("No such token.")
+    return token
+
+
 def integration_list() -> QuerySet[User]:
     """Active integration accounts, by name (the officers' token rotation list)."""
     return User.objects.filter(groups__name=INTEGRATION, is_active=True).order_by("username")

@@ -139,7 +139,7 @@ def role_from_claims(claims: dict[str, Any]) -> str | None:
     order of the map, so a person in two mapped groups gets the first listed.
     Integrations never sign in through SSO.
     """
-    raw = claims.get(settings.HITL_OIDC_ROLE_CLAIM)
+    raw = claims.get(str(settings.HITL_OIDC_ROLE_CLAIM))
     values = {raw} if isinstance(raw, str) else {str(v) for v in raw} if isinstance(raw, list) else set()
     for claim_value, role in settings.HITL_OIDC_ROLE_MAP.items():
         if claim_value in values and role in GROUP_ROLES and role != INTEGRATION:
@@ -148,7 +148,7 @@ def role_from_claims(claims: dict[str, Any]) -> str | None:
 
 
 def username_from_claims(claims: dict[str, Any]) -> str | None:
-    value = claims.get(settings.HITL_OIDC_USERNAME_CLAIM) or claims.get("sub")
+    value = claims.get(str(settings.HITL_OIDC_USERNAME_CLAIM)) or claims.get("sub")
     if not isinstance(value, str) or not value.strip():
         return None
     return value.strip()[:150]

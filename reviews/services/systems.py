@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from audit.services import record_event
 from reviews.models import ROUTING_FIELDS, AISystem, InterventionPoint, RiskTier, SlaBreachAction, SystemStatus
+from reviews.routing import high_stakes_errors
+from reviews.rules import clean_bias_thresholds
 from reviews.services.common import apply_changes, snapshot
 
 SYSTEM_FIELDS = (
@@ -57,6 +59,8 @@ def _validate_system_values(values: dict[str, Any]) -> None:
         ]
     if errors:
         raise ValidationError(errors)
+    if "bias_thresholds" in values:
+        values["bias_thresholds"] = clean_bias_thresholds(values["bias_thresholds"] or {})
 
 
 def _validate_point_rules(system: AISystem, values: dict[str, Any]) -> None:
@@ -73,11 +77,17 @@ def _validate_point_rules(system: AISystem, values: dict[str, Any]) -> None:
     unknown = [label for label in values.get("always_review_labels") or [] if label not in labels]
     if unknown:
         raise ValidationError({"always_review_labels": [f"not in the system's labels: {', '.join(unknown)}"]})
+    if "high_stakes" in values:
+        problems = high_stakes_errors(values["high_stakes"] if values["high_stakes"] is not None else [])
+        if problems:
+            raise ValidationError({"high_stakes": problems})
 
 
 @transaction.atomic
 def system_create(*, actor: Any, slug: str, name: str, labels: list[str], **fields: Any) -> AISystem:
     """Register an AI system. A prohibited tier blocks it at once (Art. 5)."""
+    if "bias_thresholds" in fields:
+        fields["bias_thresholds"] = clean_bias_thresholds(fields["bias_thresholds"] or {})
     _validate_system_values({"labels": labels, **fields})
     if AISystem.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": ["An AI system with this slug already exists."]})
@@ -116,7 +126,8 @@ def system_update(*, actor: Any, system: AISystem, changes: dict[str, Any], reas
     unknown = sorted(set(changes) - set(SYSTEM_FIELDS))
     if unknown:
         raise ValidationError({name: ["not a writable field of an AI system"] for name in unknown})
-    _validate_system_values(changes)
+    changes = dict(changes)
+    _validate_system_values(changes)  # also cleans bias_thresholds in place (20.0 → 20)
     system = AISystem.objects.select_for_update().get(pk=system.pk)
     before = snapshot(system, [*changes])
     new_labels = changes.get("labels", system.labels)

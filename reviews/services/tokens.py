@@ -13,21 +13,18 @@ changes (``reviews.services.people`` calls ``tokens_revoke_all``).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User, update_last_login
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404
 from django.utils import timezone
 from knox.models import AuthToken
 
 from audit.services import record_event
+from hitl_portal.errors import Forbidden
 from hitl_portal.roles import INTEGRATION, user_role
-
-_TOKEN_ID_RE = re.compile(r"[0-9A-Za-z_-]{1,25}")
 
 
 def token_ttl_for(user: User) -> dt.timedelta | None:
@@ -66,7 +63,7 @@ def user_token_issue(*, user: User, actor: Any = None) -> tuple[AuthToken, str]:
     pruned = _prune(user, settings.HITL_TOKENS_PER_USER - 1)
     token, key = AuthToken.objects.create(user=user, expiry=token_ttl_for(user))
     if actor is None:
-        update_last_login(None, user)
+        update_last_login(None, user)  # type: ignore[arg-type]  # the signal receiver ignores its sender
     record_event("user.token_issued", actor=actor if actor is not None else user, obj=user,
                  object_label=user.username,
                  data={"created": True, "token": token.token_key, "expiry": token.expiry, "pruned": pruned})
@@ -74,21 +71,13 @@ def user_token_issue(*, user: User, actor: Any = None) -> tuple[AuthToken, str]:
 
 
 @transaction.atomic
-def user_token_revoke(*, actor: User, token_id: str) -> None:
-    """Revoke one of the actor's own tokens (``token_id`` is its 15-character prefix).
-
-    Someone else's token, or an unknown one, is a 404: the answer does not tell
-    whether the token exists.
-    """
-    # Prefixes are hex (plus knox's optional prefix); anything else names no token, and a
-    # NUL would make PostgreSQL raise.
-    if not _TOKEN_ID_RE.fullmatch(token_id or ""):
-        raise Http404("No such token.")
-    deleted = AuthToken.objects.filter(user=actor, token_key=token_id).delete()[0]
-    if not deleted:
-        raise Http404("No such token.")
+def user_token_revoke(*, actor: User, token: AuthToken) -> None:
+    """Revoke one of the actor's own tokens (found by ``reviews.selectors.people.own_token_get``)."""
+    if token.user_id != actor.pk:
+        raise Forbidden("Only your own tokens are revoked here.", code="not_owner")
+    AuthToken.objects.filter(digest=token.digest).delete()
     record_event("user.token_revoked", actor=actor, obj=actor, object_label=actor.username,
-                 data={"token": token_id, "cause": "owner"})
+                 data={"token": token.token_key, "cause": "owner"})
 
 
 def tokens_revoke_all(*, user: User, actor: Any, cause: str, reason: str = "") -> int:

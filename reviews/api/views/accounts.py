@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
@@ -9,7 +11,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -18,6 +19,7 @@ from hitl_portal.api.pagination import IdCursorPagination
 from hitl_portal.api.parsers import StrictJSONParser
 from hitl_portal.api.views import PortalAPIView, PortalViewSet
 from hitl_portal.middleware import mfa_required_for
+from hitl_portal.permissions import PUBLIC
 from hitl_portal.roles import ADMIN, ALL_ROLES, COMPLIANCE_OFFICER, INTEGRATION, user_role
 from reviews.api.serializers.accounts import (
     ReviewerSerializer,
@@ -31,7 +33,7 @@ from reviews.api.serializers.accounts import (
 )
 from reviews.api.views.systems import BAD_INPUT, ERROR_BODY, NOT_FOUND, READ_ERRORS, WRITE_ERRORS
 from reviews.models import ReviewerProfile
-from reviews.selectors.people import reviewer_profile_get, token_list, user_get, user_list
+from reviews.selectors.people import own_token_get, reviewer_profile_get, token_list, user_get, user_list
 from reviews.services.identity import mfa_device_for, mfa_verify
 from reviews.services.people import integration_rotate_secret, reviewer_update, user_create
 from reviews.services.tokens import user_token_issue, user_token_revoke, user_token_rotate
@@ -63,7 +65,7 @@ class TokenObtainView(PortalAPIView):
     """
 
     authentication_classes: list = []
-    permission_classes = [AllowAny]
+    roles = {"POST": {PUBLIC}}
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
     parser_classes = [StrictJSONParser, FormParser]
@@ -111,12 +113,12 @@ class TokenObtainView(PortalAPIView):
 class TokenListView(PortalAPIView):
     """Your own API tokens: list them, revoke one."""
 
-    roles = {"GET": ALL_ROLES}
+    roles = {"GET": set(ALL_ROLES)}
 
     @extend_schema(summary="List your API tokens", responses={200: TokenInfoSerializer(many=True), **READ_ERRORS})
     def get(self, request: Request) -> Response:
         paginator = TokenCursorPagination()
-        page = paginator.paginate_queryset(token_list(user=request.user), request, view=self)
+        page = paginator.paginate_queryset(token_list(user=cast(User, request.user)), request, view=self)
         data = TokenInfoSerializer(page, many=True, context={"auth": request.auth}).data
         return paginator.get_paginated_response(data)
 
@@ -128,12 +130,13 @@ TOKEN_ID = OpenApiParameter("token_id", str, OpenApiParameter.PATH,
 class TokenDetailView(PortalAPIView):
     """Revoke one of your own API tokens (someone else's is a 404)."""
 
-    roles = {"DELETE": ALL_ROLES}
+    roles = {"DELETE": set(ALL_ROLES)}
 
     @extend_schema(summary="Revoke one of your API tokens", parameters=[TOKEN_ID],
                    responses={204: None, **READ_ERRORS, 404: NOT_FOUND})
     def delete(self, request: Request, token_id: str) -> Response:
-        user_token_revoke(actor=request.user, token_id=token_id[:64])
+        user = cast(User, request.user)
+        user_token_revoke(actor=user, token=own_token_get(user=user, token_id=token_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
