@@ -21,12 +21,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -34,7 +32,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
 from hitl_portal.actors import current_actor
-from hitl_portal.admin import ReadOnlyAdminMixin
+from hitl_portal.admin import ReadOnlyAdminMixin, reason_action
 from hitl_portal.roles import GROUP_ROLES
 from reviews.models import AISystem
 from reviews.services.identity import login_unlock, mfa_reset
@@ -99,13 +97,6 @@ class PortalPasswordChangeForm(AdminPasswordChangeForm):
         return self.user
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(
-        label="Reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
-        help_text="Required. Recorded in the audit trail with your name.",
-    )
-
-
 _unregister(User)
 _unregister(Group)
 _unregister(AuthToken)
@@ -168,63 +159,38 @@ class PortalUserAdmin(UserAdmin):
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
         """Nothing to save: the services wrote the groups and profiles (and their events)."""
 
-    def _with_reason(
-        self, request: HttpRequest, queryset: QuerySet[User], *, action: str, title: str, explanation: str,
-        submit: str, apply: Any, done_message: str,
-    ) -> TemplateResponse | None:
-        """Ask for a reason, then call ``apply(user, reason)`` per user through its audited service."""
-        form = ReasonForm(request.POST if request.POST.get("post") == "yes" else None)
-        if form.is_bound and form.is_valid():
-            done = []
-            for user in queryset:
-                try:
-                    apply(user, form.cleaned_data["reason"])
-                except ValidationError as exc:
-                    self.message_user(request, f"{user}: {' '.join(exc.messages)}", messages.ERROR)
-                else:
-                    done.append(user.username)
-            if done:
-                self.message_user(request, done_message.format(users=", ".join(done)), messages.SUCCESS)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title, "action_title": title, "explanation": explanation, "objects_heading": "Users",
-            "submit_label": submit, "queryset": queryset, "opts": self.model._meta, "form": form,
-            "action_name": action, "action_checkbox_name": ACTION_CHECKBOX_NAME, "media": self.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/reviews/action_reason_confirmation.html", context)
-
     @admin.action(description="Revoke the API tokens of the selected users")
     def rotate_tokens(self, request: HttpRequest, queryset: QuerySet[User]) -> TemplateResponse | None:
-        return self._with_reason(
-            request, queryset, action="rotate_tokens", title="Revoke API tokens",
+        return reason_action(
+            self, request, queryset, action_name="rotate_tokens", title="Revoke API tokens",
             explanation="Every API token of each selected user stops working at once. People get a new one by "
                         "logging in; an integration's new token is issued by a compliance officer "
                         "(API tokens page, or POST /api/v1/users/{username}/rotate-token/).",
-            submit="Revoke", apply=lambda user, reason: user_tokens_revoke(actor=request.user, user=user,
-                                                                          reason=reason),
-            done_message="API tokens revoked for: {users}.",
+            submit_label="Revoke",
+            apply=lambda user, reason: user_tokens_revoke(actor=request.user, user=user, reason=reason) > 0,
+            done_message="API tokens revoked for: {names}.",
         )
 
     @admin.action(description="Lift the login lockout of the selected users")
     def unlock_logins(self, request: HttpRequest, queryset: QuerySet[User]) -> TemplateResponse | None:
-        return self._with_reason(
-            request, queryset, action="unlock_logins", title="Lift login lockouts",
+        return reason_action(
+            self, request, queryset, action_name="unlock_logins", title="Lift login lockouts",
             explanation="Clears the failed-login count of each selected user name and of the addresses that "
                         "locked it out, so the next login with the right password succeeds.",
-            submit="Unlock", apply=lambda user, reason: login_unlock(actor=request.user, user=user, reason=reason),
-            done_message="Login lockout lifted for: {users}.",
+            submit_label="Unlock",
+            apply=lambda user, reason: bool(login_unlock(actor=request.user, user=user, reason=reason)),
+            done_message="Login lockout lifted for: {names}.",
         )
 
     @admin.action(description="Remove the second factor of the selected users")
     def reset_mfa(self, request: HttpRequest, queryset: QuerySet[User]) -> TemplateResponse | None:
-        return self._with_reason(
-            request, queryset, action="reset_mfa", title="Remove second-factor devices",
+        return reason_action(
+            self, request, queryset, action_name="reset_mfa", title="Remove second-factor devices",
             explanation="For a lost phone: the user's authenticator is removed; they enrol a new one at their "
                         "next login.",
-            submit="Remove", apply=lambda user, reason: mfa_reset(actor=request.user, user=user, reason=reason),
-            done_message="Second factor removed for: {users}.",
+            submit_label="Remove",
+            apply=lambda user, reason: mfa_reset(actor=request.user, user=user, reason=reason) > 0,
+            done_message="Second factor removed for: {names}.",
         )
 
 
