@@ -176,3 +176,54 @@ def biometric_use_summary(use: BiometricUse) -> dict[str, Any]:
         "started_by": use.started_by.get_username() if use.started_by else None,
         "ended_by": use.ended_by.get_username() if use.ended_by else None,
     }
+
+
+# --- Art. 14(5): the two-person rule's evidence ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TwoPersonEvidence:
+    """How the two-person rule of Art. 14(5) held for a remote biometric identification system."""
+
+    identifications: int  # cases routed as identification results (every result but the non-match label)
+    decided: int  # of those, decided by people
+    verified_by_two: int  # decided with at least two different reviewers' decisions
+    disagreements: int  # the first two verifications differed (or one escalated)
+    adjudications: int  # resolved by an adjudicator
+    open: int  # still waiting for their verifications
+
+    @property
+    def held(self) -> bool:
+        """Every decided identification was verified by at least two people."""
+        return self.verified_by_two == self.decided
+
+    @property
+    def missing(self) -> int:
+        """Decided identifications verified by fewer than two people (0 when the rule held)."""
+        return self.decided - self.verified_by_two
+
+
+def two_person_evidence(*, system: Any) -> TwoPersonEvidence:
+    """Counts over the system's identification results (gold copies left out: they measure reviewers)."""
+    from django.db import connection
+    from django.db.models import Count, Q
+
+    reason = "biometric_identification"
+    # JSON containment is PostgreSQL's; SQLite stores the list as JSON text, where the quoted name is unique.
+    routed_for_it = (Q(routing_reasons__contains=[reason]) if connection.vendor == "postgresql"
+                     else Q(routing_reasons__icontains=f'"{reason}"'))
+    cases = Case.objects.filter(routed_for_it, system=system, is_gold=False)
+    counted = cases.annotate(
+        reviewers=Count("decisions__reviewer", distinct=True),
+        first_round_labels=Count("decisions__label", filter=Q(decisions__round=1), distinct=True),
+        escalations=Count("decisions", filter=Q(decisions__outcome="escalate")),
+    )
+    decided = counted.filter(status="decided")
+    return TwoPersonEvidence(
+        identifications=cases.count(),
+        decided=decided.count(),
+        verified_by_two=decided.filter(reviewers__gte=2).count(),
+        disagreements=counted.filter(Q(first_round_labels__gt=1) | Q(escalations__gt=0)).count(),
+        adjudications=decided.filter(resolution="adjudicated").count(),
+        open=cases.exclude(status__in=["decided", "auto_accepted"]).count(),
+    )

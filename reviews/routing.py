@@ -27,10 +27,14 @@ ALWAYS_REVIEW_LABEL = "always_review_label"
 HIGH_STAKES = "high_stakes"
 HIGH_STAKES_FIELD_MISSING = "high_stakes_field_missing"
 RANDOM_SAMPLE = "random_sample"
+# Art. 14(5): an identification result of a remote biometric identification system (Annex III
+# 1(a)) is verified by two people, whatever its confidence.
+BIOMETRIC_IDENTIFICATION = "biometric_identification"
 
 # The contract's order; ``route`` always lists reasons in this order.
 REASON_ORDER: tuple[str, ...] = (
     SYSTEM_HALTED,
+    BIOMETRIC_IDENTIFICATION,
     LABELING,
     CONFIDENCE_BELOW,
     ALWAYS_REVIEW_LABEL,
@@ -64,6 +68,9 @@ class RoutingRules:
     high_stakes: tuple[Mapping[str, Any], ...] = ()
     random_sample_rate: float = 0.0
     version: int = 1
+    # Annex III 1(a) systems: every result but the declared non-match label is routed (Art. 14(5)).
+    verify_identifications: bool = False
+    non_match_label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +284,9 @@ def route(rules: RoutingRules, case: CaseInput, *, system_halted: bool) -> Routi
     reasons: list[str] = []
     if system_halted:
         reasons.append(SYSTEM_HALTED)
+    if rules.verify_identifications and (case.label is None or case.label != rules.non_match_label):
+        # Not configurable away: no threshold, sampling or breach rule decides this one.
+        reasons.append(BIOMETRIC_IDENTIFICATION)
     if case.label is None:
         # No prediction: only allowed at a labeling point, and a person must label it.
         reasons.append(LABELING)

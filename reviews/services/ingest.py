@@ -50,7 +50,7 @@ from reviews.models import (
     Resolution,
     SystemStatus,
 )
-from reviews.routing import CaseInput, RoutingDecision, RoutingRules, blind_fraction, route
+from reviews.routing import BIOMETRIC_IDENTIFICATION, CaseInput, RoutingDecision, RoutingRules, blind_fraction, route
 from reviews.selectors.cases import mark_without_decisions
 from reviews.services.errors import CaseConflict
 from reviews.services.webhooks import webhooks_enqueue
@@ -89,6 +89,8 @@ def rules_of(point: InterventionPoint) -> RoutingRules:
         high_stakes=tuple(point.high_stakes or ()),
         random_sample_rate=point.random_sample_rate,
         version=point.version,
+        verify_identifications=point.system.is_remote_biometric,
+        non_match_label=point.system.non_match_label or None,
     )
     point._routing_rules = rules  # type: ignore[attr-defined]
     return rules
@@ -138,6 +140,9 @@ def build_case(
     )
     if decision.routed:
         case.status = CaseStatus.QUEUED
+        if BIOMETRIC_IDENTIFICATION in decision.reasons:
+            # Art. 14(5): two separate verifications, even if the point was configured with fewer.
+            case.reviewers_required = max(case.reviewers_required, 2)
         if point.sla_seconds:
             case.sla_deadline = now + dt.timedelta(seconds=point.sla_seconds)
         # Without a prediction there is nothing to show: answered with a label, as a blind case.

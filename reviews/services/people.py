@@ -13,7 +13,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_event
-from hitl_portal.roles import GROUP_ROLES, INTEGRATION, REVIEWER
+from hitl_portal.models import NotificationKind
+from hitl_portal.notifications import notify
+from hitl_portal.roles import COMPLIANCE_OFFICER, GROUP_ROLES, INTEGRATION, REVIEWER
 from reviews.models import AISystem, IntegrationProfile, ReviewerProfile, ReviewerStatus, TrainingRecord
 from reviews.services.tokens import tokens_revoke_all
 
@@ -124,6 +126,11 @@ def reviewer_update(
         action = "reviewer.suspended" if status == ReviewerStatus.SUSPENDED else "reviewer.reinstated"
         record_event(action, actor=actor, obj=profile, object_label=username, reason=reason,
                      before={"status": before_status}, after={"status": status})
+        if status == ReviewerStatus.SUSPENDED:
+            # Officers must know (the queue just lost a reviewer), and so must the reviewer.
+            notify(kind=NotificationKind.REVIEWER_SUSPENDED, subject=f"Reviewer {username} was suspended",
+                   body=f"Reason: {reason}\nThe reviewer's competence record is on the Quality pages.",
+                   roles=(COMPLIANCE_OFFICER,), users=[profile.user])
     details_before: dict[str, Any] = {}
     details_after: dict[str, Any] = {}
     if adjudicator is not None and adjudicator != profile.adjudicator:

@@ -13,10 +13,12 @@ from reviews.models import ROUTING_FIELDS, AISystem, InterventionPoint, RiskTier
 from reviews.routing import high_stakes_errors
 from reviews.rules import clean_bias_thresholds
 from reviews.services.common import apply_changes, snapshot
+from reviews.signals import PROFILE_FIELDS, system_profile_changed
 
 SYSTEM_FIELDS = (
     "name", "purpose", "provider", "role", "sector", "declared_tier", "annex_iii_area", "labels",
-    "positive_label", "protected_attributes", "retention_days", "is_public_body", "bias_thresholds", "kpi_targets",
+    "positive_label", "non_match_label", "protected_attributes", "retention_days", "is_public_body",
+    "bias_thresholds", "kpi_targets",
 )
 
 
@@ -97,6 +99,8 @@ def system_create(*, actor: Any, slug: str, name: str, labels: list[str], **fiel
         system.status_changed_at = timezone.now()
     if system.positive_label and system.positive_label not in labels:
         raise ValidationError({"positive_label": ["must be one of the labels"]})
+    if system.non_match_label and system.non_match_label not in labels:
+        raise ValidationError({"non_match_label": ["must be one of the labels"]})
     system.full_clean()
     system._history_user = actor  # type: ignore[attr-defined]
     try:
@@ -110,6 +114,7 @@ def system_create(*, actor: Any, slug: str, name: str, labels: list[str], **fiel
     if system.status == SystemStatus.BLOCKED:
         record_event("system.blocked", actor=actor, obj=system, system_id=system.pk,
                      reason="Declared tier is prohibited (Art. 5).")
+    system_profile_changed.send(sender=AISystem, system=system, actor=actor, fields=PROFILE_FIELDS)
     return system
 
 
@@ -134,6 +139,9 @@ def system_update(*, actor: Any, system: AISystem, changes: dict[str, Any], reas
     positive = changes.get("positive_label", system.positive_label)
     if positive and positive not in new_labels:
         raise ValidationError({"positive_label": ["must be one of the labels"]})
+    non_match = changes.get("non_match_label", system.non_match_label)
+    if non_match and non_match not in new_labels:
+        raise ValidationError({"non_match_label": ["must be one of the labels"]})
     if "labels" in changes:
         _check_points_keep_labels(system, set(new_labels))
     if (changes.get("annex_iii_area") or "").lower() == "1a" and not system.is_remote_biometric:
@@ -158,6 +166,9 @@ def system_update(*, actor: Any, system: AISystem, changes: dict[str, Any], reas
     if changed:
         record_event("system.updated", actor=actor, obj=system, system_id=system.pk, reason=reason,
                      before={k: before[k] for k in changed}, after=snapshot(system, changed))
+    if PROFILE_FIELDS & set(changed):
+        system_profile_changed.send(sender=AISystem, system=system, actor=actor,
+                                    fields=frozenset(PROFILE_FIELDS & set(changed)))
     return system
 
 

@@ -203,6 +203,11 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     labels = string_list_field(max_items=MAX_LABELS, max_length=LABEL_MAX_LENGTH,
                                help_text="The label space: unique, non-empty strings.")
     positive_label = StrictCharField(max_length=LABEL_MAX_LENGTH, required=False, allow_null=True, allow_blank=True)
+    non_match_label = StrictCharField(
+        max_length=LABEL_MAX_LENGTH, required=False, allow_null=True, allow_blank=True,
+        help_text="Annex III 1(a): the label that means no identification; every other result is verified by two "
+                  "people whatever its confidence (Art. 14(5)). Empty: every result is.",
+    )
     protected_attributes = string_list_field(max_items=100, max_length=100, required=False)
     retention_days = StrictIntegerField(min_value=MIN_RETENTION_DAYS, max_value=MAX_DB_INT, required=False)
     bias_thresholds = serializers.DictField(
@@ -245,6 +250,9 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     def validate_positive_label(self, value: str | None) -> str:
         return value or ""
 
+    def validate_non_match_label(self, value: str | None) -> str:
+        return value or ""
+
     def validate_bias_thresholds(self, value: dict[str, float | None]) -> dict[str, float | None]:
         return _small_mapping(value)
 
@@ -271,7 +279,7 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     def to_representation(self, instance: AISystem) -> dict[str, Any]:
         data = super().to_representation(instance)
         data["risk_tier"] = instance.risk_tier or None
-        for name in ("declared_tier", "classified_tier", "annex_iii_area", "positive_label"):
+        for name in ("declared_tier", "classified_tier", "annex_iii_area", "positive_label", "non_match_label"):
             data[name] = getattr(instance, name) or None
         return data
 
