@@ -320,6 +320,11 @@ if OIDC_ENABLED:
 # A batch of 1000 cases fits comfortably; anything larger is answered by a JSON 413
 # (hitl_portal.middleware.BodySizeLimitMiddleware) before any parsing happens.
 HITL_MAX_BODY_BYTES = env_int("HITL_MAX_BODY_BYTES", 8 * 1024 * 1024)
+# The review loop: claim lease, the longest total hold through renewals (the workbench
+# renews while the reviewer is active), and how long a reviewer may undo a decision.
+HITL_LEASE_SECONDS = env_int("HITL_LEASE_SECONDS", 300)
+HITL_LEASE_MAX_HOLD_SECONDS = env_int("HITL_LEASE_MAX_HOLD_SECONDS", 3600)
+HITL_UNDO_SECONDS = env_int("HITL_UNDO_SECONDS", 120)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HITL_MAX_BODY_BYTES
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 
@@ -410,11 +415,15 @@ CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.seal_pending", "schedule": 1.0},
     "portal-heartbeat": {"task": "hitl_portal.heartbeat", "schedule": 15.0},
     "portal-deliver-notifications": {"task": "hitl_portal.deliver_notifications", "schedule": 30.0},
+    "reviews-training-expiry-alerts": {
+        "task": "reviews.training_expiry_alerts", "schedule": crontab(minute=15, hour=6),
+    },
     "reviews-expire-leases": {"task": "reviews.expire_leases", "schedule": 5.0},
     "reviews-apply-sla-breaches": {"task": "reviews.apply_sla_breaches", "schedule": 15.0},
     "reviews-sweep-webhooks": {"task": "reviews.sweep_webhooks", "schedule": 5.0},
     "reviews-purge-idempotency-keys": {"task": "reviews.purge_idempotency_keys", "schedule": 3600.0},
     "reviews-purge-expired-tokens": {"task": "reviews.purge_expired_tokens", "schedule": 3600.0},
+    "reviews-alert-stuck-cases": {"task": "reviews.alert_stuck_cases", "schedule": 60.0},
     "audit-checkpoint": {"task": "audit.checkpoint", "schedule": 600.0},
     "audit-verify-nightly": {"task": "audit.verify_nightly", "schedule": crontab(hour=2, minute=0)},
     "audit-purge-expired": {"task": "audit.purge_expired", "schedule": crontab(hour=3, minute=0)},

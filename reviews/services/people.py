@@ -276,3 +276,30 @@ def user_set_password(*, actor: Any, user: User, password: str | None, validate:
     # Whoever had the old password may have made tokens with it.
     tokens_revoke_all(user=user, actor=actor, cause="password_changed")
     return user
+
+
+TRAINING_EXPIRY_NOTICE_DAYS = 30
+
+
+def training_expiry_alerts(*, today: dt.date | None = None) -> int:
+    """Alert officers and the reviewer 30 days before a training expires (once per record); returns how many."""
+    today = today or timezone.localdate()
+    soon = today + dt.timedelta(days=TRAINING_EXPIRY_NOTICE_DAYS)
+    records = (TrainingRecord.objects.filter(expires_at__gte=today, expires_at__lte=soon,
+                                             reviewer__user__is_active=True)
+               .select_related("reviewer__user", "system").order_by("expires_at", "id"))
+    raised = 0
+    for record in records:
+        user = record.reviewer.user
+        with transaction.atomic():
+            notification = notify(
+                kind=NotificationKind.TRAINING_EXPIRY,
+                subject=f"Training of {user.username} expires on {record.expires_at:%Y-%m-%d}: {record.title}",
+                body=(f"{record.kind} training{f' for {record.system.name}' if record.system else ''} expires on "
+                      f"{record.expires_at:%Y-%m-%d}. Without a renewed record the reviewer cannot claim the cases "
+                      "of systems that require it (Art. 26(2))."),
+                roles=(COMPLIANCE_OFFICER,), users=[user], severity="info",
+                dedupe_key=f"training-expiry:{record.pk}:{record.expires_at:%Y-%m-%d}",
+            )
+        raised += notification is not None
+    return raised

@@ -295,7 +295,7 @@ def test_existing_drf_tokens_are_moved_hashed(make_user: Any) -> None:
     from django.apps import apps
     from django.db import connection
 
-    migration = importlib.import_module("reviews.migrations.0003_api_tokens_to_knox")
+    migration = importlib.import_module("reviews.migrations.0004_api_tokens_to_knox")
     user = make_user("integration", "legacy")
     legacy_key = "0123456789abcdef0123456789abcdef01234567"  # DRF's 40 hex characters
     with connection.cursor() as cursor:

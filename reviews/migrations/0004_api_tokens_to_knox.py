@@ -49,7 +49,7 @@ def _move_tokens(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("reviews", "0002_system_non_match_label"),
+        ("reviews", "0003_review_loop_alerts_comments_skips"),
         ("knox", "0009_extend_authtoken_field"),
         ("auth", "0012_alter_user_first_name_max_length"),
     ]
