@@ -56,8 +56,7 @@ class RolePermission(BasePermission):
     code = "forbidden"
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        # A method the view does not offer is a 405 (raised by the handler), not a 403,
-        # signed in or not (e.g. GET on the public token endpoint).
+        # A method the view does not offer is a 405 (raised by the handler), not a 401/403.
         if request.method.lower() not in {m.lower() for m in view.allowed_methods}:
             return True
         if not (request.user and request.user.is_authenticated):
