@@ -5,11 +5,16 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from hitl_portal.actors import clear_actor, set_actor, set_request_id
+from hitl_portal.roles import MFA_ROLES, user_role
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -69,3 +74,67 @@ class ActorMiddleware:
         if user is not None and user.is_authenticated:
             set_actor(user)
         return self.get_response(request)
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address as DRF's throttles see it: ``HITL_NUM_PROXIES`` trusted proxy hops.
+
+    django-axes counts failed logins per address with this, so the login pages and the
+    token endpoint's throttle agree on who the client is.
+    """
+    remote = request.META.get("REMOTE_ADDR")
+    hops = int(str(settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0))
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if hops and forwarded:
+        addresses = [a.strip() for a in forwarded.split(",") if a.strip()]
+        if addresses:
+            return addresses[-min(hops, len(addresses))]
+    return remote
+
+
+# Paths a user who still owes the second factor may open: the factor's own pages, logging
+# out, static files and the health check.
+_MFA_OPEN_PREFIXES = ("/accounts/mfa/", "/accounts/logout/", "/accounts/login/", "/static/", "/healthz")
+
+
+def mfa_required_for(user: Any) -> bool:
+    """True when ``HITL_REQUIRE_MFA`` is on and the user's role must prove a second factor."""
+    if not settings.HITL_REQUIRE_MFA or user is None or not user.is_authenticated:
+        return False
+    return user_role(user) in MFA_ROLES
+
+
+class MFARequiredMiddleware:
+    """Session users whose role needs a second factor see nothing until they have given it.
+
+    Runs after django-otp's ``OTPMiddleware`` (which knows whether this session was
+    verified with a device) and covers every page, the admin and session use of the
+    API. Token requests authenticate inside DRF, after this: the token endpoint asks
+    for the code itself.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and mfa_required_for(user)
+            and not user.is_verified()
+            and not request.path.startswith(_MFA_OPEN_PREFIXES)
+        ):
+            if request.path.startswith("/api/"):
+                return JsonResponse(
+                    {"detail": "Verify your second factor at /accounts/mfa/verify/ first.", "code": "mfa_required"},
+                    status=403,
+                )
+            target = reverse("mfa_verify") if user_has_mfa_device(user) else reverse("mfa_setup")
+            return redirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
+
+
+def user_has_mfa_device(user: Any) -> bool:
+    from django_otp import user_has_device
+
+    return bool(user_has_device(user, confirmed=True))

@@ -8,6 +8,7 @@ Production refuses to start without the settings it cannot guess.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -92,7 +93,12 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "mozilla_django_oidc",
+    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
@@ -118,10 +124,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "hitl_portal.middleware.MFARequiredMiddleware",
     "hitl_portal.middleware.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "hitl_portal.urls"
@@ -174,6 +184,7 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -255,6 +266,75 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Identity: login lockout, API tokens, single sign-on, second factor ----------------
+# django-axes sees every password login (the login page, the admin login, the token
+# endpoint) because each calls ``authenticate(request=...)``; its backend goes first.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("HITL_LOGIN_LOCKOUT", True)
+AXES_FAILURE_LIMIT = env_int("HITL_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("HITL_LOGIN_COOLOFF_MINUTES", 15))
+# Per user name and, separately, per client address: guessing one account from many
+# addresses and many accounts from one address are both stopped.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Attempts while locked out do not extend the lock: the owner gets in after the cool-off.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Attempts are not edited in the console: lockouts are lifted by the audited user action.
+AXES_ENABLE_ADMIN = False
+# The client address the same way DRF's throttles see it (HITL_NUM_PROXIES hops trusted).
+AXES_CLIENT_IP_CALLABLE = "hitl_portal.middleware.client_ip"
+
+# API tokens: stored hashed (SHA-512) by django-rest-knox, shown once, expiring.
+HITL_TOKEN_TTL = dt.timedelta(hours=env_int("HITL_TOKEN_TTL_HOURS", 10))
+# Every authenticated use moves a person's expiry to now + TTL, up to this lifetime.
+HITL_TOKEN_MAX_LIFETIME = dt.timedelta(days=env_int("HITL_TOKEN_MAX_LIFETIME_DAYS", 30))
+# Integrations are machines: long-lived tokens that an officer rotates (0 = never expire).
+HITL_TOKEN_TTL_INTEGRATION = dt.timedelta(days=env_int("HITL_TOKEN_TTL_INTEGRATION_DAYS", 365))
+HITL_TOKENS_PER_USER = env_int("HITL_TOKENS_PER_USER", 10)
+REST_KNOX = {
+    "TOKEN_TTL": HITL_TOKEN_TTL,
+    "AUTO_REFRESH": True,
+    "AUTO_REFRESH_MAX_TTL": HITL_TOKEN_MAX_LIFETIME,
+    # A refresh is a write: at most one per token per minute.
+    "MIN_REFRESH_INTERVAL": 60,
+    "AUTH_HEADER_PREFIX": "Token",
+}
+
+# TOTP second factor (django-otp) for compliance officers and admins.
+HITL_REQUIRE_MFA = env_bool("HITL_REQUIRE_MFA", False)
+OTP_TOTP_ISSUER = env("HITL_MFA_ISSUER", "HITL Governance Portal")
+
+# OpenID Connect single sign-on (mozilla-django-oidc); on when a client id is set.
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID")
+OIDC_ENABLED = OIDC_RP_CLIENT_ID is not None
+OIDC_RP_CLIENT_SECRET = env("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", "openid email profile")
+OIDC_USE_PKCE = True
+# Match the token's key id against the provider's keys; a provider whose tokens carry no
+# ``kid`` (one signing key) needs ``false`` (the signature is still verified).
+OIDC_VERIFY_KID = env_bool("OIDC_VERIFY_KID", True)
+OIDC_TIMEOUT = 10
+OIDC_CREATE_USER = True
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+# Which claim names the user, which claim holds the groups, and how groups map to roles
+# ("idp-group=role,other=role"); a person whose claims map to no role is refused.
+HITL_OIDC_USERNAME_CLAIM = env("HITL_OIDC_USERNAME_CLAIM", "preferred_username")
+HITL_OIDC_ROLE_CLAIM = env("HITL_OIDC_ROLE_CLAIM", "groups")
+HITL_OIDC_ROLE_MAP = dict(
+    item.split("=", 1) for item in env_list("HITL_OIDC_ROLE_MAP", []) if "=" in item
+)
+if OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS.append("reviews.oidc.PortalOIDCBackend")
+
 # --- Request limits -----------------------------------------------------------
 # A batch of 1000 cases fits comfortably; anything larger is answered by a JSON 413
 # (hitl_portal.middleware.BodySizeLimitMiddleware) before any parsing happens.
@@ -279,7 +359,8 @@ except AllowListError as _exc:
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # Hashed, expiring tokens (django-rest-knox's table), token + user + role in one query.
+        "hitl_portal.api.authentication.PortalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -325,6 +406,9 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Failed-login counters: in Redis when there is one (shared by every web process), else
+# in the database (the embedded default's processes share no memory).
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
 
 # --- Celery -----------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
@@ -399,6 +483,7 @@ CELERY_BEAT_SCHEDULE = {
     "reviews-apply-sla-breaches": {"task": "reviews.apply_sla_breaches", "schedule": HITL_SLA_SWEEP_SECONDS},
     "reviews-sweep-webhooks": {"task": "reviews.sweep_webhooks", "schedule": HITL_WEBHOOK_SWEEP_SECONDS},
     "reviews-purge-idempotency-keys": {"task": "reviews.purge_idempotency_keys", "schedule": 3600.0},
+    "reviews-purge-expired-tokens": {"task": "reviews.purge_expired_tokens", "schedule": 3600.0},
     "reviews-alert-stuck-cases": {"task": "reviews.alert_stuck_cases", "schedule": 60.0},
     "audit-checkpoint": {"task": "audit.checkpoint", "schedule": HITL_AUDIT_CHECKPOINT_SECONDS},
     "audit-verify-nightly": {"task": "audit.verify_nightly", "schedule": crontab(hour=2, minute=0)},

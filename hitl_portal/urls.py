@@ -26,6 +26,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("reviews.urls_accounts")),
     path("admin/", admin.site.urls),
     path("api/schema/", views.SchemaView.as_view(), name="schema"),
     path("api/docs/", views.SchemaDocsView.as_view(url_name="schema"), name="api-docs"),

@@ -17,7 +17,6 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 CHROMIUM = "/usr/bin/chromium"
@@ -192,9 +191,10 @@ def api_client_for(make_user: Callable[..., User]) -> Callable[..., APIClient]:
 
     def factory(role: str | User, **kwargs: Any) -> APIClient:
         user = role if isinstance(role, User) else make_user(role, **kwargs)
-        token, _ = Token.objects.get_or_create(user=user)
+        from tests.token_helpers import new_token_key
+
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {new_token_key(user)}")
         client.user = user  # type: ignore[attr-defined]
         return client
 

@@ -130,9 +130,9 @@ def test_query_count_is_pinned_and_independent_of_the_data(api_client_for, scena
         return len(queries)
 
     first = count()
-    # token + user, role groups, the system, rollup state, day rows, histogram (summed), day percentiles,
-    # reviewer pairs (summed: Cohen or Fleiss), queue, incidents
-    assert first == 10
+    # token + user + role (one query), the system, rollup state, day rows, histogram (summed), day
+    # percentiles, reviewer pairs (summed: Cohen or Fleiss), queue, incidents
+    assert first == 9
     for hour in range(10):
         make_case(scenario.point, received_at=at(DAY1, hour), routed=False)
         make_case(scenario.point, received_at=at(DAY2, hour), ttr_s=30, final="approve")

@@ -33,10 +33,11 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from tests.token_helpers import new_token_key
 
 SYSTEM = "fuzz-credit"
 POINT = "fuzz-review"
@@ -107,7 +108,7 @@ def fuzz_world(make_user: Any) -> Iterator[dict[str, Any]]:
                               confidence_below=0.5, sla_seconds=3600)
     integration = make_user("integration", "fuzz-integration", systems=[SYSTEM])
     reviewer = make_user("reviewer", "fuzz-reviewer", systems=[SYSTEM])
-    tokens = {name: Token.objects.create(user=user).key
+    tokens = {name: new_token_key(user)
               for name, user in (("admin", admin), ("integration", integration), ("reviewer", reviewer))}
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {tokens['integration']}")
