@@ -41,15 +41,13 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from hitl_portal.roles import ADMIN, GROUP_ROLES, INTEGRATION
+from hitl_portal.sql import RowShape, load_row, row_shape
 
 
 @dataclass(frozen=True)
 class _Plan:
     sql: str
-    token_names: list[str]
-    user_names: list[str]
-    # (column index, converter functions, column expression) for columns that need converting.
-    converters: list[tuple[int, list[Any], Any]]
+    shape: RowShape
 
 
 _plans: dict[str, _Plan] = {}
@@ -69,8 +67,7 @@ def _plan(alias: str) -> _Plan:
     qn = conn.ops.quote_name
     token_model = _token_model()
     user_model = get_user_model()
-    token_fields = list(token_model._meta.concrete_fields)
-    user_fields = list(user_model._meta.concrete_fields)
+    shape = row_shape(alias, (token_model, "t"), (user_model, "u"))
     membership = user_model._meta.get_field("groups").remote_field.through
     group_model = user_model._meta.get_field("groups").related_model
     member_user = qn(membership._meta.get_field("user").column)
@@ -83,26 +80,14 @@ def _plan(alias: str) -> _Plan:
         f"AND g.{qn('name')} IN ({', '.join(['%s'] * len(GROUP_ROLES))}) "
         f"ORDER BY ug.{qn('id')} LIMIT 1)"
     )
-    columns = [f"t.{qn(f.column)}" for f in token_fields] + [f"u.{qn(f.column)}" for f in user_fields]
     token_user = qn(token_model._meta.get_field("user").column)
     sql = (
-        f"SELECT {', '.join(columns)}, {role} "
+        f"SELECT {shape.columns}, {role} "
         f"FROM {qn(token_model._meta.db_table)} t "
         f"INNER JOIN {qn(user_model._meta.db_table)} u ON u.{qn(user_model._meta.pk.column)} = t.{token_user} "
         f"WHERE t.{qn(token_model._meta.get_field('token_key').column)} = %s"
     )
-    converters: list[tuple[int, list[Any], Any]] = []
-    for index, (field, table_alias) in enumerate([(f, "t") for f in token_fields] + [(f, "u") for f in user_fields]):
-        col = field.get_col(table_alias)
-        funcs = conn.ops.get_db_converters(col) + col.get_db_converters(conn)
-        if funcs:
-            converters.append((index, funcs, col))
-    plan = _Plan(
-        sql=sql,
-        token_names=[f.attname for f in token_fields],
-        user_names=[f.attname for f in user_fields],
-        converters=converters,
-    )
+    plan = _Plan(sql=sql, shape=shape)
     _plans[alias] = plan
     return plan
 
@@ -122,22 +107,16 @@ def load_token(key: str) -> tuple[Any, Any] | None:
     if not rows:
         return None
     digest = hash_token(key)
-    n_token = len(plan.token_names)
-    digest_index = plan.token_names.index("digest")
+    digest_index = plan.shape.names_of(token_model).index("digest")
     for raw in rows:
         if not compare_digest(digest, raw[digest_index]):
             continue
-        row = list(raw)
-        for index, funcs, col in plan.converters:
-            for func in funcs:
-                row[index] = func(row[index], col, conn)
-        token = token_model.from_db(alias, plan.token_names, row[:n_token])
+        (token, user), extra = load_row(plan.shape, alias, raw)
         if token.expiry is not None and token.expiry <= timezone.now():  # type: ignore[attr-defined]
             return None
-        user = get_user_model().from_db(alias, plan.user_names, row[n_token:-1])
         token.user = user  # type: ignore[attr-defined]
         # What ``user_role`` would compute from the groups (superusers are admins).
-        user._hitl_role = ADMIN if user.is_superuser else row[-1]  # type: ignore[attr-defined]
+        user._hitl_role = ADMIN if user.is_superuser else extra[-1]  # type: ignore[attr-defined]
         return user, token
     return None
 
