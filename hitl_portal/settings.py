@@ -285,6 +285,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # default always go through a real broker and worker).
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("HITL_REAL_CELERY")
 CELERY_TASK_EAGER_PROPAGATES = True
+# Signed checkpoints of the audit chain: every this many seconds (beat), or sooner once
+# this many events were sealed since the last one (the sealer asks for one). Together
+# they bound the unwitnessed tail a database superuser could cut unnoticed.
+HITL_AUDIT_CHECKPOINT_SECONDS = env_int("HITL_AUDIT_CHECKPOINT_SECONDS", 60)
+HITL_AUDIT_CHECKPOINT_EVENTS = env_int("HITL_AUDIT_CHECKPOINT_EVENTS", 1000)
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.seal_pending", "schedule": 1.0},
     "portal-heartbeat": {"task": "hitl_portal.heartbeat", "schedule": 15.0},
@@ -292,7 +297,7 @@ CELERY_BEAT_SCHEDULE = {
     "reviews-apply-sla-breaches": {"task": "reviews.apply_sla_breaches", "schedule": 15.0},
     "reviews-sweep-webhooks": {"task": "reviews.sweep_webhooks", "schedule": 5.0},
     "reviews-purge-idempotency-keys": {"task": "reviews.purge_idempotency_keys", "schedule": 3600.0},
-    "audit-checkpoint": {"task": "audit.checkpoint", "schedule": 600.0},
+    "audit-checkpoint": {"task": "audit.checkpoint", "schedule": float(HITL_AUDIT_CHECKPOINT_SECONDS)},
     "audit-verify-nightly": {"task": "audit.verify_nightly", "schedule": crontab(hour=2, minute=0)},
     "audit-purge-expired": {"task": "audit.purge_expired", "schedule": crontab(hour=3, minute=0)},
     "compliance-incident-overdue-alerts": {"task": "compliance.incident_overdue_alerts", "schedule": 3600.0},
@@ -323,6 +328,12 @@ HITL_AUDIT_SIGNING_KEY = env("HITL_AUDIT_SIGNING_KEY")
 # Public keys (PEM or raw hex/base64) of rotated-out signing keys: old checkpoints stay verifiable.
 HITL_AUDIT_RETIRED_PUBLIC_KEYS = env_list("HITL_AUDIT_RETIRED_PUBLIC_KEYS", [])
 HITL_AUDIT_SIGNING_KEY_FILE = Path(env("HITL_AUDIT_SIGNING_KEY_FILE", str(VAR_DIR / "audit-signing-key.pem")))
+# Where every signed checkpoint is also written, outside the database (audit/witness.py):
+# file:///dir (append-only JSON Lines), syslog: / syslog://host:port, https://… or none.
+# Verification compares the chain with it. Point it at storage the database's
+# superuser cannot rewrite; the embedded default keeps it beside the SQLite files.
+HITL_AUDIT_WITNESS = env("HITL_AUDIT_WITNESS", f"file://{(VAR_DIR / 'audit-witness').resolve()}")
+HITL_AUDIT_WITNESS_TOKEN = env("HITL_AUDIT_WITNESS_TOKEN")  # bearer token for an https:// witness
 # Seal right after commit; beat sweeps up whatever a contended sealer left behind.
 # "inline" seals in the committing process (SQLite: one writer anyway; embedded
 # broker); "task" hands it to a worker so the request path skips a second commit.

@@ -76,6 +76,16 @@ class VerifyReportSerializer(VerifyResultSerializer):
 
     checkpoints = serializers.IntegerField(help_text="Signed checkpoints verified (signature and chain hash).")
     last_checkpoint_seq = serializers.IntegerField(allow_null=True, help_text="Seq of the last verified checkpoint.")
+    witness = serializers.CharField(
+        help_text="Kind of external witness of the checkpoints (HITL_AUDIT_WITNESS): file, syslog, http or none."
+    )
+    witness_checked = serializers.BooleanField(
+        help_text="Whether the chain was compared with the witness (a syslog witness cannot be read back)."
+    )
+    witnessed_checkpoints = serializers.IntegerField(help_text="Signed checkpoints the witness holds.")
+    last_witnessed_seq = serializers.IntegerField(
+        allow_null=True, help_text="Seq of the last checkpoint the witness holds; the chain must reach it."
+    )
 
 
 def parse_bound(value: str, field: str) -> tuple[int | None, Any]:
