@@ -155,8 +155,9 @@ def _seal_after_commit() -> None:
                 return
             _last_seal_request = now
             from audit.tasks import seal_pending_task
+            from hitl_portal.queueing import enqueue
 
-            seal_pending_task.delay()
+            enqueue(seal_pending_task)
         else:
             seal_pending(wait=False)
     except Exception:  # the beat sweeper seals whatever is left; never fail the request
@@ -203,13 +204,11 @@ def _request_checkpoint_if_due() -> None:
     if head - last < threshold:
         return
     _last_checkpoint_request = now
-    try:
-        from audit.tasks import checkpoint_task
+    from audit.tasks import checkpoint_task
+    from hitl_portal.queueing import enqueue
 
-        checkpoint_task.apply_async(retry=False)
-    except Exception:  # the broker is down: beat signs the next checkpoint on schedule
-        logger.warning("could not queue an audit checkpoint (%s events unsigned); beat will sign it", head - last,
-                       exc_info=True)
+    # With the broker down, beat signs the next checkpoint on its own schedule.
+    enqueue(checkpoint_task)
 
 
 def _seal_loop(*, wait: bool, max_events: int | None) -> int:

@@ -271,6 +271,29 @@ if HITL_EMBEDDED_BROKER:
     # here would break it): ``timeout`` is SQLite's busy timeout, so the web server,
     # the worker and beat wait for each other's writes instead of failing.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 30}}
+# The longest hard time limit of any task (audit.verify_nightly): Redis must not hand an
+# unacknowledged message (acks_late) to a second worker while the first may still run it.
+HITL_LONGEST_TASK_TIME_LIMIT_S = 3300
+# A request publishes on-commit tasks once, with a short connect timeout and no retry
+# loop (hitl_portal/queueing.py): with the broker down, ingest stays fast and loses
+# nothing, because beat and the sweepers pick the work up from the database.
+CELERY_BROKER_CONNECTION_TIMEOUT = float(env("HITL_BROKER_CONNECT_TIMEOUT") or "1.0")
+CELERY_TASK_PUBLISH_RETRY = False
+if not HITL_EMBEDDED_BROKER:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # kombu's own reconnect loop when a publish finds no connection: none (fail at once).
+        "max_retries": 0,
+        "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+        "socket_timeout": 10.0,
+        # Above the longest task's time limit, so a slow task is never redelivered while running;
+        # a killed worker's bias audit is resumed sooner by fairness.resume_stale_audits.
+        "visibility_timeout": env_int("HITL_BROKER_VISIBILITY_TIMEOUT", HITL_LONGEST_TASK_TIME_LIMIT_S + 900),
+    }
+    if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= HITL_LONGEST_TASK_TIME_LIMIT_S:
+        raise ImproperlyConfigured(
+            "HITL_BROKER_VISIBILITY_TIMEOUT must exceed the longest task time limit "
+            f"({HITL_LONGEST_TASK_TIME_LIMIT_S} s)"
+        )
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -308,6 +331,7 @@ CELERY_BEAT_SCHEDULE = {
     "fairness-nightly-bias-audits": {
         "task": "fairness.schedule_nightly_audits", "schedule": crontab(hour=1, minute=30)
     },
+    "fairness-resume-stale-audits": {"task": "fairness.resume_stale_audits", "schedule": 300.0},
     "dashboard-refresh-rollups": {"task": "dashboard.refresh_rollups", "schedule": 60.0},
     "dashboard-rebuild-rollups": {
         "task": "dashboard.refresh_rollups", "schedule": crontab(hour=3, minute=30), "kwargs": {"full": True}
