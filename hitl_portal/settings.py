@@ -244,6 +244,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation also documents the errors the shared layers give (hitl_portal/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "hitl_portal.api.schema.document_shared_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "reviews.models.CaseStatus",
         "BiasAuditStatusEnum": "fairness.models.AuditStatus",

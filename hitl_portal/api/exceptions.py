@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
 
 
 class Conflict(exceptions.APIException):
@@ -33,7 +37,22 @@ class Forbidden(exceptions.PermissionDenied):
         self.code_name = code
 
 
+DATABASE_UNAVAILABLE = {
+    "code": "database_unavailable",
+    "detail": "The database is unavailable (connection lost); try again shortly.",
+}
+
+
+def database_unavailable_response() -> Response:
+    """503 with a ``Retry-After``: a dropped or refused database connection is the server's trouble, and passes."""
+    return Response(DATABASE_UNAVAILABLE, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.error("database unavailable during %s", context.get("request") and context["request"].path,
+                     exc_info=exc)
+        return database_unavailable_response()
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

@@ -71,6 +71,7 @@ class TokenObtainView(PortalAPIView):
 
 class UsernameCursorPagination(IdCursorPagination):
     ordering = "username"
+    numeric_position = False
 
 
 class UserViewSet(PortalViewSet):
