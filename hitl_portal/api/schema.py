@@ -73,3 +73,19 @@ def document_shared_errors(result: dict[str, Any], generator: Any, request: Any,
             for status, response in shared.items():
                 responses.setdefault(status, response)
     return result
+
+
+def paginated(name: str, items: Any) -> Any:
+    """The documented body of a cursor-paginated list: ``{next, previous, results: [items]}``.
+
+    For list views that paginate by hand (an ``APIView``): drf-spectacular wraps only
+    generic list actions itself.
+    """
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    return inline_serializer(name, {
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": items,
+    })
