@@ -12,8 +12,8 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -65,7 +65,12 @@ USERNAME = OpenApiParameter("username", str, OpenApiParameter.PATH, description=
 
 
 GOLD_ITEM_PAGE = paginated("PaginatedGoldItemList", GoldItemSerializer(many=True))
-TRAINING_RECORD_PAGE = paginated("PaginatedTrainingRecordList", TrainingRecordSerializer(many=True))
+TRAINING_RECORDS = inline_serializer("TrainingRecordRegister", {
+    "results": TrainingRecordSerializer(many=True),
+    "required_kinds": serializers.ListField(child=serializers.CharField()),
+    "expired_kinds": serializers.ListField(child=serializers.CharField()),
+    "missing_kinds": serializers.ListField(child=serializers.CharField()),
+})
 CALIBRATION_PAGE = paginated("PaginatedCalibrationList", CalibrationListSerializer(many=True))
 
 def _paginate(view: PortalAPIView, request: Request, queryset: Any, render: Any) -> Response:
@@ -167,7 +172,7 @@ class TrainingRecordView(PortalAPIView):
     roles = {"GET": {COMPLIANCE_OFFICER, MANAGER, REVIEWER}, "POST": OFFICERS}
 
     @extend_schema(summary="A reviewer's training records", parameters=[USERNAME],
-                   responses={200: TRAINING_RECORD_PAGE, **READ_ERRORS, 404: NOT_FOUND})
+                   responses={200: TRAINING_RECORDS, **READ_ERRORS, 404: NOT_FOUND})
     def get(self, request: Request, username: str) -> Response:
         profile, _ = _reviewer_profile_for(request, username)
         training = training_status(profile)
