@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
@@ -27,13 +28,15 @@ class _Writable(Protocol):
 
 
 def safe_cell(value: Any) -> Any:
-    """One cell as it may be written: None → empty, numbers unchanged, formula-like text quoted."""
+    """One cell as it may be written: None → empty, numbers kept, nested values as JSON, formulas defused."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int | float | Decimal):
         return value
+    if isinstance(value, dict | list):  # nested values (a case's input) as JSON text
+        value = json.dumps(value, ensure_ascii=False, sort_keys=True)
     text = str(value)
     if text.startswith(FORMULA_PREFIXES) and not _NUMBER.fullmatch(text):
         return "'" + text

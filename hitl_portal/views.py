@@ -5,20 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from hitl_portal import notifications
 from hitl_portal.models import Heartbeat
-from hitl_portal.roles import ADMIN, COMPLIANCE_OFFICER, MANAGER, REVIEWER, user_role
+from hitl_portal.permissions import AUTHENTICATED, PUBLIC, RolePermission, declare_roles, may_access
+from hitl_portal.roles import MANAGER, REVIEWER, user_role
 
 
 @never_cache
 @require_safe
+@declare_roles({"GET": {PUBLIC}, "HEAD": {PUBLIC}})
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness for load balancers, without authentication.
 
@@ -59,7 +62,7 @@ def _broker_status(url: str) -> str:
         return "error"
 
 
-@login_required
+@declare_roles({"GET": {AUTHENTICATED}})
 def home(request: HttpRequest) -> HttpResponse:
     """Send each role to where its work is."""
     role = user_role(request.user)
@@ -67,7 +70,9 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("reviews:queue")
     if role == MANAGER:
         return redirect("dashboard:index")
-    return render(request, "home.html", {"role": role, "oversight": role in (COMPLIANCE_OFFICER, ADMIN)})
+    oversight = may_access(request.user, "compliance:system_create")
+    undelivered = list(notifications.undelivered()[:10]) if oversight else []
+    return render(request, "home.html", {"role": role, "oversight": oversight, "undelivered_alerts": undelivered})
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -105,3 +110,17 @@ def server_error(request: HttpRequest) -> HttpResponse:
             return response
         return JsonResponse({"code": "server_error", "detail": "Internal server error."}, status=500)
     return django_server_error(request)
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI schema: public, as the contract is (declared like every other view)."""
+
+    permission_classes = [RolePermission]
+    roles = {"GET": {PUBLIC}}
+
+
+class SchemaDocsView(SpectacularSwaggerView):
+    """The API docs page (local assets): public."""
+
+    permission_classes = [RolePermission]
+    roles = {"GET": {PUBLIC}}

@@ -13,28 +13,15 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from hitl_portal.errors import Conflict, DomainError, Forbidden, Unprocessable
+
 logger = logging.getLogger(__name__)
 
-
-class Conflict(exceptions.APIException):
-    """409 with a code (and optional extra fields such as the existing object's id)."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "Conflict."
-    default_code = "conflict"
-
-    def __init__(self, detail: str, code: str = "conflict", **extra: Any) -> None:
-        super().__init__(detail=detail, code=code)
-        self.extra = extra
-        self.code_name = code
-
-
-class Forbidden(exceptions.PermissionDenied):
-    """403 with a specific code, e.g. ``reviewer_suspended``."""
-
-    def __init__(self, detail: str, code: str = "forbidden") -> None:
-        super().__init__(detail=detail, code=code)
-        self.code_name = code
+# The domain's errors, importable from here too: API views raise them like the services do.
+__all__ = [
+    "DATABASE_UNAVAILABLE", "Conflict", "DomainError", "Forbidden", "Unprocessable", "database_unavailable_response",
+    "exception_handler",
+]
 
 
 DATABASE_UNAVAILABLE = {
@@ -49,10 +36,13 @@ def database_unavailable_response() -> Response:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """The one mapping of errors to API responses: domain refusals, Django's errors, DRF's, a lost database."""
     if isinstance(exc, OperationalError | InterfaceError):
         logger.error("database unavailable during %s", context.get("request") and context["request"].path,
                      exc_info=exc)
         return database_unavailable_response()
+    if isinstance(exc, DomainError):
+        return Response({"code": exc.code_name, "detail": str(exc.detail), **exc.extra}, status=exc.status)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
@@ -64,9 +54,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, Conflict):
-        response.data = {"code": exc.code_name, "detail": str(exc.detail), **exc.extra}
-    elif isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, exceptions.ValidationError):
         if not isinstance(response.data, dict):
             response.data = {"non_field_errors": response.data}
     elif isinstance(response.data, dict) and "detail" in response.data:

@@ -14,7 +14,9 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from audit.services import record_event
-from hitl_portal.roles import GROUP_ROLES, INTEGRATION, REVIEWER
+from hitl_portal.models import NotificationKind
+from hitl_portal.notifications import notify
+from hitl_portal.roles import COMPLIANCE_OFFICER, GROUP_ROLES, INTEGRATION, REVIEWER
 from reviews.models import AISystem, IntegrationProfile, ReviewerProfile, ReviewerStatus, TrainingRecord
 
 
@@ -144,6 +146,11 @@ def reviewer_update(
         action = "reviewer.suspended" if status == ReviewerStatus.SUSPENDED else "reviewer.reinstated"
         record_event(action, actor=actor, obj=profile, object_label=username, reason=reason,
                      before={"status": before_status}, after={"status": status})
+        if status == ReviewerStatus.SUSPENDED:
+            # Officers must know (the queue just lost a reviewer), and so must the reviewer.
+            notify(kind=NotificationKind.REVIEWER_SUSPENDED, subject=f"Reviewer {username} was suspended",
+                   body=f"Reason: {reason}\nThe reviewer's competence record is on the Quality pages.",
+                   roles=(COMPLIANCE_OFFICER,), users=[profile.user])
     details_before: dict[str, Any] = {}
     details_after: dict[str, Any] = {}
     if adjudicator is not None and adjudicator != profile.adjudicator:
