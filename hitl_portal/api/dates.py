@@ -5,7 +5,8 @@ spellings and refuse the same edge cases with a 400 naming the parameter:
 
 - a date (``2026-11-24``: midnight UTC) or an ISO 8601 date-time; no offset means UTC;
   an unencoded ``+`` of an offset arrives as a space and is read as ``+``;
-- the result is an aware UTC datetime between ``MIN_MOMENT`` and ``MAX_MOMENT``:
+- the result is an aware UTC datetime between ``MIN_MOMENT`` and ``MAX_MOMENT`` (years
+  1000 to 8999: far wider than any record, narrow enough to leave room for arithmetic):
   ``0001-01-01T00:00+14:00`` or ``9999-12-31T23:59-14:00`` cannot even be converted
   to UTC (Python's ``OverflowError``), and bounds near the ends of the calendar break
   any arithmetic after them (a day added to an exclusive end, a previous period);
@@ -22,8 +23,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-MIN_MOMENT = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
-MAX_MOMENT = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+MIN_MOMENT = dt.datetime(1000, 1, 1, tzinfo=dt.UTC)
+MAX_MOMENT = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 MOMENT_HELP = "a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 date-time (UTC when no offset is given)"
 _SPACED_OFFSET = re.compile(r"T[^ ]* (\d\d:?\d\d)$")
 

@@ -156,3 +156,28 @@ def test_a_dropped_database_connection_is_a_json_503_under_the_api(api_client_fo
     assert response.json()["code"] == "database_unavailable"
     monkeypatch.undo()
     connection.close()
+
+
+@pytest.mark.parametrize("value", ["0001-01-01", "9999-12-31", "0001-01-01T00:00:00+14:00",
+                                   "9999-12-31T23:59:59-14:00", "2026-02-30", "a\x00b", "x" * 65])
+def test_the_shared_parser_refuses_edge_times_naming_the_field(value: str) -> None:
+    from rest_framework import serializers
+
+    from hitl_portal.api.dates import parse_moment
+
+    with pytest.raises(serializers.ValidationError) as refused:
+        parse_moment(value, "from")
+    assert set(refused.value.detail) == {"from"}
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2026-11-24", "2026-11-24T00:00:00+00:00"),
+    ("2026-11-24T10:00:00+02:00", "2026-11-24T08:00:00+00:00"),
+    ("2026-11-24T10:00:00 02:00", "2026-11-24T08:00:00+00:00"),  # an unencoded "+" arrives as a space
+    ("2026-11-24T10:00:00", "2026-11-24T10:00:00+00:00"),
+    ("2999-01-01", "2999-01-01T00:00:00+00:00"),
+])
+def test_the_shared_parser_reads_dates_and_times_as_utc(value: str, expected: str) -> None:
+    from hitl_portal.api.dates import parse_moment
+
+    assert parse_moment(value, "from").isoformat() == expected
