@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import serializers, viewsets
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -23,7 +24,8 @@ class ActorMixin:
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         bad = sorted({name for name, values in request.query_params.lists()
                       if "\x00" in name or any("\x00" in value for value in values)})
-        bad += sorted(name for name, value in kwargs.items() if isinstance(value, str) and "\x00" in value)
+        if any(isinstance(value, str) and "\x00" in value for value in kwargs.values()):
+            raise NotFound()  # no object is named with a NUL byte
         if bad:
             raise serializers.ValidationError({name.replace("\x00", "\\x00"): ["NUL bytes are not allowed."]
                                                for name in bad})
