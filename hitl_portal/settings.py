@@ -394,6 +394,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation also documents the errors the shared layers give (hitl_portal/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "hitl_portal.api.schema.document_shared_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "reviews.models.CaseStatus",
         "BiasAuditStatusEnum": "fairness.models.AuditStatus",
@@ -424,6 +429,29 @@ if HITL_EMBEDDED_BROKER:
     # here would break it): ``timeout`` is SQLite's busy timeout, so the web server,
     # the worker and beat wait for each other's writes instead of failing.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 30}}
+# The longest hard time limit of any task (audit.verify_nightly): Redis must not hand an
+# unacknowledged message (acks_late) to a second worker while the first may still run it.
+HITL_LONGEST_TASK_TIME_LIMIT_S = 3300
+# A request publishes on-commit tasks once, with a short connect timeout and no retry
+# loop (hitl_portal/queueing.py): with the broker down, ingest stays fast and loses
+# nothing, because beat and the sweepers pick the work up from the database.
+CELERY_BROKER_CONNECTION_TIMEOUT = float(env("HITL_BROKER_CONNECT_TIMEOUT") or "1.0")
+CELERY_TASK_PUBLISH_RETRY = False
+if not HITL_EMBEDDED_BROKER:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # kombu's own reconnect loop when a publish finds no connection: none (fail at once).
+        "max_retries": 0,
+        "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+        "socket_timeout": 10.0,
+        # Above the longest task's time limit, so a slow task is never redelivered while running;
+        # a killed worker's bias audit is resumed sooner by fairness.resume_stale_audits.
+        "visibility_timeout": env_int("HITL_BROKER_VISIBILITY_TIMEOUT", HITL_LONGEST_TASK_TIME_LIMIT_S + 900),
+    }
+    if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= HITL_LONGEST_TASK_TIME_LIMIT_S:
+        raise ImproperlyConfigured(
+            "HITL_BROKER_VISIBILITY_TIMEOUT must exceed the longest task time limit "
+            f"({HITL_LONGEST_TASK_TIME_LIMIT_S} s)"
+        )
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -465,13 +493,17 @@ HITL_BIAS_MIN_GROUP_SIZE = env_int("HITL_BIAS_MIN_GROUP_SIZE", 30)
 HITL_BIAS_AUDIT_CHUNK_SECONDS = env_int("HITL_BIAS_AUDIT_CHUNK_SECONDS", 86_400)
 # Periods of beat's sweeps (seconds)
 HITL_AUDIT_SEAL_SWEEP_SECONDS = env_float("HITL_AUDIT_SEAL_SWEEP_SECONDS", 1.0)
-HITL_AUDIT_CHECKPOINT_SECONDS = env_float("HITL_AUDIT_CHECKPOINT_SECONDS", 600.0)
 HITL_LEASE_SWEEP_SECONDS = env_float("HITL_LEASE_SWEEP_SECONDS", 5.0)
 HITL_SLA_SWEEP_SECONDS = env_float("HITL_SLA_SWEEP_SECONDS", 15.0)
 HITL_WEBHOOK_SWEEP_SECONDS = env_float("HITL_WEBHOOK_SWEEP_SECONDS", 5.0)
 # django-simple-history's own switch (history rows on every save); only benchmarks turn it off.
 SIMPLE_HISTORY_ENABLED = env_bool("SIMPLE_HISTORY_ENABLED", True)
 
+# Signed checkpoints of the audit chain: every this many seconds (beat), or sooner once
+# this many events were sealed since the last one (the sealer asks for one). Together
+# they bound the unwitnessed tail a database superuser could cut unnoticed.
+HITL_AUDIT_CHECKPOINT_SECONDS = env_int("HITL_AUDIT_CHECKPOINT_SECONDS", 60)
+HITL_AUDIT_CHECKPOINT_EVENTS = env_int("HITL_AUDIT_CHECKPOINT_EVENTS", 1000)
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.seal_pending", "schedule": HITL_AUDIT_SEAL_SWEEP_SECONDS},
     "portal-heartbeat": {"task": "hitl_portal.heartbeat", "schedule": 15.0},
@@ -496,6 +528,7 @@ CELERY_BEAT_SCHEDULE = {
     "fairness-nightly-bias-audits": {
         "task": "fairness.schedule_nightly_audits", "schedule": crontab(hour=1, minute=30)
     },
+    "fairness-resume-stale-audits": {"task": "fairness.resume_stale_audits", "schedule": 300.0},
     "dashboard-refresh-rollups": {"task": "dashboard.refresh_rollups", "schedule": 60.0},
     "dashboard-rebuild-rollups": {
         "task": "dashboard.refresh_rollups", "schedule": crontab(hour=3, minute=30), "kwargs": {"full": True}
@@ -516,6 +549,12 @@ HITL_AUDIT_SIGNING_KEY = env("HITL_AUDIT_SIGNING_KEY")
 # Public keys (PEM or raw hex/base64) of rotated-out signing keys: old checkpoints stay verifiable.
 HITL_AUDIT_RETIRED_PUBLIC_KEYS = env_list("HITL_AUDIT_RETIRED_PUBLIC_KEYS", [])
 HITL_AUDIT_SIGNING_KEY_FILE = Path(env("HITL_AUDIT_SIGNING_KEY_FILE", str(VAR_DIR / "audit-signing-key.pem")))
+# Where every signed checkpoint is also written, outside the database (audit/witness.py):
+# file:///dir (append-only JSON Lines), syslog: / syslog://host:port, https://… or none.
+# Verification compares the chain with it. Point it at storage the database's
+# superuser cannot rewrite; the embedded default keeps it beside the SQLite files.
+HITL_AUDIT_WITNESS = env("HITL_AUDIT_WITNESS", f"file://{(VAR_DIR / 'audit-witness').resolve()}")
+HITL_AUDIT_WITNESS_TOKEN = env("HITL_AUDIT_WITNESS_TOKEN")  # bearer token for an https:// witness
 # Seal right after commit; beat sweeps up whatever a contended sealer left behind.
 # "inline" seals in the committing process (SQLite: one writer anyway; embedded
 # broker); "task" hands it to a worker so the request path skips a second commit.

@@ -44,3 +44,4 @@ urlpatterns = [
 
 handler403 = "hitl_portal.views.forbidden"
 handler404 = "hitl_portal.views.not_found"
+handler500 = "hitl_portal.views.server_error"

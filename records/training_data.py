@@ -12,7 +12,6 @@ export is recorded in the audit trail with that SHA-256 when the stream ends.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import io
@@ -25,6 +24,9 @@ from django.db import transaction
 from django.db.models import Prefetch
 
 from audit.services import record_event
+from hitl_portal.csv_export import FORMULA_PREFIXES as CSV_FORMULA_PREFIXES
+from hitl_portal.csv_export import csv_writer
+from hitl_portal.csv_export import safe_cell as csv_safe_cell
 from reviews.models import AISystem, Case, CaseStatus, Decision, DecisionOutcome, Resolution
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -41,7 +43,7 @@ COLUMNS = (
     "reviewers", "true_label",
 )
 # OWASP: a cell starting with one of these is read as a formula by spreadsheet programs.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES = CSV_FORMULA_PREFIXES
 
 
 @dataclass(frozen=True)
@@ -113,14 +115,8 @@ def _row(case: Case, include_subject: bool) -> dict[str, Any]:
 
 
 def safe_cell(value: Any) -> Any:
-    """A CSV cell no spreadsheet runs as a formula (numbers stay numbers; nested values as JSON text)."""
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        value = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """A CSV cell no spreadsheet runs as a formula: the portal's one rule (``hitl_portal.csv_export``)."""
+    return csv_safe_cell(value)
 
 
 def _jsonl(export: TrainingExport) -> Iterator[bytes]:
@@ -136,11 +132,11 @@ def _jsonl(export: TrainingExport) -> Iterator[bytes]:
 
 def _csv(export: TrainingExport) -> Iterator[bytes]:
     text = io.StringIO()
-    writer = csv.writer(text)
+    writer = csv_writer(text)  # the portal's one CSV writer: formula-like cells defused, numbers kept
     writer.writerow(export.columns)
     for n, case in enumerate(_cases(export), start=1):
         row = _row(case, export.include_subject)
-        writer.writerow([safe_cell(row[column]) for column in export.columns])
+        writer.writerow([row[column] for column in export.columns])
         if n % 500 == 0:
             yield text.getvalue().encode()
             text.seek(0)

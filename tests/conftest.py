@@ -149,6 +149,13 @@ def _load_snapshot_in_bulk(conn: Any, data: str) -> None:
         conn.check_constraints(table_names=[model._meta.db_table for model in [*rows, *links]])
 
 
+@pytest.fixture(autouse=True)
+def _audit_witness(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test gets its own (empty) checkpoint witness: the database is emptied between
+    tests, so a witness shared across tests would hold heads of chains that no longer exist."""
+    settings.HITL_AUDIT_WITNESS = f"file://{tmp_path_factory.mktemp('witness')}"
+
+
 @pytest.fixture
 def make_user(db: Any) -> Callable[..., User]:
     """Create a user with a role (``admin`` makes a superuser)."""

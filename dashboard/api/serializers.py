@@ -3,50 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 
 from dashboard.selectors import KpiScope
+from hitl_portal.api.dates import MomentField
 from reviews.models import AISystem
 
 DEFAULT_PERIOD = dt.timedelta(days=30)
 MAX_PERIOD = dt.timedelta(days=3660)
-MOMENT_HELP = "a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 date-time (UTC when no offset is given)"
-
-
-class MomentField(serializers.Field):
-    """A date (midnight UTC) or an ISO 8601 date-time, as an aware UTC datetime."""
-
-    default_error_messages = {"invalid": f"Enter {MOMENT_HELP}."}
-
-    def to_internal_value(self, data: Any) -> dt.datetime:
-        if not isinstance(data, str) or "\x00" in data or len(data) > 64:
-            self.fail("invalid")
-        text = data.strip()
-        if "T" in text:
-            # An unencoded "+" of a UTC offset arrives as a space ("...T10:00:00 02:00").
-            text = re.sub(r" (\d\d:?\d\d)$", r"+\1", text)
-        try:
-            moment = parse_datetime(text) if "T" in text else None
-            if moment is None:
-                day = parse_date(text)
-                if day is None:
-                    self.fail("invalid")
-                moment = dt.datetime.combine(day, dt.time.min)
-        except ValueError:
-            self.fail("invalid")
-        if timezone.is_naive(moment):
-            moment = moment.replace(tzinfo=dt.UTC)
-        return moment.astimezone(dt.UTC)
-
-    def to_representation(self, value: dt.datetime) -> str:
-        return value.isoformat()
-
-
 class KpiQuerySerializer(serializers.Serializer):
     """``?system=&from=&to=``: one system (slug, all when absent) over ``[from, to)``.
 

@@ -199,12 +199,11 @@ def webhooks_enqueue(*, cases: Iterable[Case]) -> list[WebhookDelivery]:
 
 def _schedule_delivery(delivery_ids: list[int]) -> None:
     """Hand the ids to the worker; if the broker is down the sweeper still finds the rows."""
+    from hitl_portal.queueing import enqueue
     from reviews.tasks_webhooks import deliver_webhooks
 
-    try:
-        deliver_webhooks.delay(delivery_ids)
-    except Exception:  # never fail the committed request because the broker hiccupped
-        logger.exception("could not enqueue webhook delivery task; the sweeper will deliver %s", delivery_ids)
+    # Once, no retry loop: a committed request never waits for (or fails on) the broker.
+    enqueue(deliver_webhooks, delivery_ids)
 
 
 # --- Claiming ---------------------------------------------------------------------

@@ -125,7 +125,7 @@ class UserSerializer(serializers.Serializer):
         "UserRoleEnum", [(role, role) for role in (*GROUP_ROLES, ADMIN)], read_only=True, allow_null=True,
         help_text="admin for superusers; null for an account without a role (the system account).",
     )
-    email = serializers.EmailField(read_only=True)
+    email = serializers.CharField(read_only=True, help_text="The e-mail address; empty when none is on file.")
     is_active = serializers.BooleanField(read_only=True)
     systems = serializers.ListField(child=serializers.CharField(), read_only=True)
     date_joined = serializers.DateTimeField(read_only=True)

@@ -146,6 +146,7 @@ class TokenCursorPagination(IdCursorPagination):
 
 class UsernameCursorPagination(IdCursorPagination):
     ordering = "username"
+    numeric_position = False
 
 
 class UserViewSet(PortalViewSet):

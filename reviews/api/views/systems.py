@@ -48,6 +48,7 @@ class SlugCursorPagination(IdCursorPagination):
     """Systems and intervention points page in slug order (unique within the listing)."""
 
     ordering = "slug"
+    numeric_position = False
 
 
 class SystemViewSet(PortalViewSet):
