@@ -24,9 +24,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 
 from audit.services import record_event
-from hitl_portal.csv_export import FORMULA_PREFIXES as CSV_FORMULA_PREFIXES
 from hitl_portal.csv_export import csv_writer
-from hitl_portal.csv_export import safe_cell as csv_safe_cell
 from reviews.models import AISystem, Case, CaseStatus, Decision, DecisionOutcome, Resolution
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -42,8 +40,6 @@ COLUMNS = (
     "ai_label", "ai_confidence", "model_version", "final_label", "resolution", "override_rationale",
     "reviewers", "true_label",
 )
-# OWASP: a cell starting with one of these is read as a formula by spreadsheet programs.
-FORMULA_PREFIXES = CSV_FORMULA_PREFIXES
 
 
 @dataclass(frozen=True)
@@ -112,11 +108,6 @@ def _row(case: Case, include_subject: bool) -> dict[str, Any]:
     if include_subject:
         row["subject"] = case.subject
     return row
-
-
-def safe_cell(value: Any) -> Any:
-    """A CSV cell no spreadsheet runs as a formula: the portal's one rule (``hitl_portal.csv_export``)."""
-    return csv_safe_cell(value)
 
 
 def _jsonl(export: TrainingExport) -> Iterator[bytes]:
