@@ -52,6 +52,7 @@ for _name, _description in [
     ("case.sla_breached", "A case breached its SLA and the breach rule was applied."),
     ("case.outcome_reported", "Ground truth was reported for a case."),
     ("case.reassigned", "An administrator reassigned or unassigned a case."),
+    ("case.attachment_added", "An integration uploaded an attachment to a case (recorded by SHA-256)."),
     ("decision.recorded", "A reviewer recorded a decision."),
     ("webhook.delivered", "A webhook was delivered."),
     ("webhook.failed", "A webhook delivery gave up after its retries."),
