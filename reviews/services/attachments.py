@@ -56,21 +56,29 @@ def _sha256(upload: UploadedFile) -> str:
     return digest.hexdigest()
 
 
-@transaction.atomic
-def attachment_add(*, actor: Any, case: Case, name: str, upload: UploadedFile) -> CaseAttachment:
-    """Store ``upload`` as attachment ``name`` of ``case`` (the input refers to it as ``attachment:<name>``).
-
-    Refused: a bad or taken name, an empty, oversized or unaccepted file (400);
-    a case that is already decided (409 ``case_closed``: what reviewers saw must
-    not change afterwards).
-    """
+def attachment_check(*, name: Any, upload: UploadedFile) -> str:
+    """Check a file before anything is stored (name, size, sniffed type); returns the content type."""
     if not isinstance(name, str) or not ATTACHMENT_NAME_RE.match(name):
         raise ValidationError({"name": [
             "1-200 letters, digits, '.', '_' or '-', starting with a letter or digit."
         ]})
-    content_type = _checked_type(upload)
+    return _checked_type(upload)
+
+
+@transaction.atomic
+def attachment_add(
+    *, actor: Any, case: Case, name: str, upload: UploadedFile, with_submission: bool = False
+) -> CaseAttachment:
+    """Store ``upload`` as attachment ``name`` of ``case`` (the input refers to it as ``attachment:<name>``).
+
+    Refused: a bad or taken name, an empty, oversized or unaccepted file (400);
+    a case that is already decided (409 ``case_closed``: what reviewers saw must
+    not change afterwards), unless the file comes with the case's own submission
+    (``with_submission``: an auto-accepted case keeps the files it was accepted on).
+    """
+    content_type = attachment_check(name=name, upload=upload)
     case = Case.objects.select_for_update(of=("self",)).select_related("system").get(pk=case.pk)
-    if case.status in (CaseStatus.DECIDED, CaseStatus.AUTO_ACCEPTED):
+    if not with_submission and case.status in (CaseStatus.DECIDED, CaseStatus.AUTO_ACCEPTED):
         raise Conflict("The case is already decided; its attachments can no longer change.", code="case_closed")
     existing = CaseAttachment.objects.filter(case=case)
     if existing.filter(name=name).exists():

@@ -359,3 +359,42 @@ def test_sniffer_refuses_svg_and_html() -> None:
     assert sniff(b"<!DOCTYPE html>") is None
     assert sniff(PNG[:16]) == "image/png"
     assert sniff(PDF[:16]) == "application/pdf"
+
+
+# --- a case submitted together with its files (multipart) ----------------------------------------------
+
+
+def _multipart_case(external_id: str, files: list[Any], **input_extra: Any) -> dict[str, Any]:
+    body = {"system": "credit-scoring", "intervention_point": "loan-review", "external_id": external_id,
+            "input": {"amount": 100, "scan": "attachment:scan.png", **input_extra},
+            "prediction": {"label": "approve", "confidence": 0.5}}
+    return {"case": json.dumps(body), "files": files}
+
+
+def test_case_with_files_in_one_request() -> None:
+    client = _integration()
+    files = [SimpleUploadedFile("scan.png", PNG, content_type="image/png"),
+             SimpleUploadedFile("report.pdf", PDF, content_type="application/pdf")]
+    response = client.post("/api/v1/cases/", _multipart_case("m-1", files), format="multipart")
+    assert response.status_code == 201, response.json()
+    case = Case.objects.get(pk=response.json()["id"])
+    assert sorted(case.attachments.values_list("name", flat=True)) == ["report.pdf", "scan.png"]
+    assert AuditEvent.objects.filter(action="case.attachment_added", case_id=case.pk).count() == 2
+
+
+def test_case_with_a_bad_file_creates_nothing() -> None:
+    client = _integration()
+    files = [SimpleUploadedFile("scan.png", PNG, content_type="image/png"),
+             SimpleUploadedFile("evil.svg", SVG, content_type="image/svg+xml")]
+    response = client.post("/api/v1/cases/", _multipart_case("m-2", files), format="multipart")
+    assert response.status_code == 400
+    assert "files.evil.svg" in response.json()
+    assert not Case.objects.filter(external_id="m-2").exists()
+    assert not CaseAttachment.objects.exists()
+
+
+def test_multipart_without_case_or_with_bad_json_is_400() -> None:
+    client = _integration()
+    assert "case" in client.post("/api/v1/cases/", {"files": []}, format="multipart").json()
+    response = client.post("/api/v1/cases/", {"case": "{not json"}, format="multipart")
+    assert response.status_code == 400 and "case" in response.json()
