@@ -17,7 +17,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from audit.services import record_event
-from hitl_portal.api.exceptions import Conflict
+from hitl_portal.errors import Conflict
 from reviews.content import ATTACHMENT_NAME_RE, SNIFF_BYTES, declared_type_matches, sniff
 from reviews.models import Case, CaseAttachment, CaseStatus
 
