@@ -31,6 +31,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
+def _catalog(transactional_db: Any) -> Any:
+    """Live-server tests flush the database: reload the catalog registering a system needs."""
+    from compliance.catalog import load_catalog
+
+    return load_catalog()
+
+
+@pytest.fixture(autouse=True)
 def _attachment_storage(tmp_path: Any) -> Any:
     storages = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -173,7 +181,7 @@ def test_image_case_renders_with_explanation_and_required_form_field(page, live_
     _claim(page, second)
     page.wait_for_function("document.querySelector('img.rc-image').complete")
     assert _no_sideways_scroll(page)
-    shoot(page, "workbench-image-390.png")
+    shoot(page, "workbench-image-390.png", docs=True)
 
 
 def test_pdf_attachment_case_draws_on_canvas(page, live_server, login, make_user):
@@ -214,7 +222,7 @@ def test_pdf_attachment_case_draws_on_canvas(page, live_server, login, make_user
     page.reload()
     page.wait_for_function("document.querySelector('.rc-pdf').dataset.rendered !== undefined", timeout=60000)
     assert _no_sideways_scroll(page)
-    shoot(page, "workbench-pdf-390.png")
+    shoot(page, "workbench-pdf-390.png", docs=True)
 
 
 def test_chat_transcript_renders(page, live_server, login, make_user):
@@ -245,7 +253,7 @@ def test_chat_transcript_renders(page, live_server, login, make_user):
     shoot(page, "workbench-chat.png", docs=True)
     page.set_viewport_size({"width": 390, "height": 844})
     assert _no_sideways_scroll(page)
-    shoot(page, "workbench-chat-390.png")
+    shoot(page, "workbench-chat-390.png", docs=True)
 
 
 def test_hostile_content_is_escaped_and_never_loaded(page, live_server, login, make_user):
