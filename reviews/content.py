@@ -583,14 +583,14 @@ def _scalar(value: Any) -> str:
 def _table(value: Any) -> tuple[dict[str, Any] | None, str]:
     """A list of objects (or of lists) as columns and rows."""
     if isinstance(value, dict) and isinstance(value.get("rows"), list):
-        columns = value.get("columns")
+        declared = value.get("columns")
         rows = value["rows"]
-        if isinstance(columns, list) and all(isinstance(c, str) for c in columns):
+        if isinstance(declared, list) and all(isinstance(c, str) for c in declared):
             body = [[_scalar(cell) for cell in row[:TABLE_MAX_COLUMNS]] if isinstance(row, list)
-                    else [_scalar(row.get(c)) if isinstance(row, dict) else _scalar(row) for c in columns]
+                    else [_scalar(row.get(c)) if isinstance(row, dict) else _scalar(row) for c in declared]
                     for row in rows[:TABLE_MAX_ROWS]]
             more = max(0, len(rows) - TABLE_MAX_ROWS)
-            return {"columns": columns[:TABLE_MAX_COLUMNS], "rows": body, "more": more}, ""
+            return {"columns": declared[:TABLE_MAX_COLUMNS], "rows": body, "more": more}, ""
         value = rows
     if not isinstance(value, list):
         return None, "not a list of rows"

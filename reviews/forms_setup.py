@@ -16,16 +16,17 @@ from reviews.content import FIELD_TYPES, RENDERERS
 class DisplayEntryForm(forms.Form):
     field = forms.CharField(max_length=200, required=False, label="Input field (dotted path)",
                             widget=forms.TextInput(attrs={"placeholder": "e.g. documents.scan"}))
-    renderer = forms.ChoiceField(choices=[("", "—"), *RENDERERS.items()], required=False, label="Shown as")
+    # Not ``renderer``: a form's ``renderer`` attribute is its template renderer.
+    shown_as = forms.ChoiceField(choices=[("", "—"), *RENDERERS.items()], required=False, label="Shown as")
     label = forms.CharField(max_length=200, required=False, label="Heading")
     highlights = forms.CharField(max_length=200, required=False, label="Highlights (text only)",
                                  widget=forms.TextInput(attrs={"placeholder": "e.g. spans"}))
 
     def entry(self) -> dict[str, Any] | None:
         data = self.cleaned_data
-        if not data or data.get("DELETE") or not (data.get("field") or data.get("renderer")):
+        if not data or data.get("DELETE") or not (data.get("field") or data.get("shown_as")):
             return None
-        entry = {"field": data.get("field", ""), "renderer": data.get("renderer", "")}
+        entry = {"field": data.get("field", ""), "renderer": data.get("shown_as", "")}
         for key in ("label", "highlights"):
             if data.get(key):
                 entry[key] = data[key]
@@ -69,7 +70,7 @@ DecisionFieldFormSet = forms.formset_factory(DecisionFieldForm, extra=2, can_del
 
 
 def display_initial(display: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [dict(entry) for entry in display]
+    return [{**entry, "shown_as": entry["renderer"]} for entry in display]
 
 
 def fields_initial(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:

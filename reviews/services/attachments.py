@@ -88,7 +88,7 @@ def attachment_add(
             f"A case holds at most {settings.HITL_ATTACHMENT_MAX_PER_CASE} attachments."
         ]})
     attachment = CaseAttachment(
-        case=case, name=name, content_type=content_type, size=upload.size, sha256=_sha256(upload),
+        case=case, name=name, content_type=content_type, size=int(upload.size or 0), sha256=_sha256(upload),
         uploaded_by=actor if getattr(actor, "pk", None) else None,
     )
     attachment.file.save(name, upload, save=False)

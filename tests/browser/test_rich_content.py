@@ -295,7 +295,7 @@ def test_officer_edits_display_and_review_form(page, live_server, login, make_us
     page.goto(f"{live_server.url}/review/setup/")
     page.get_by_role("link", name="Radiology Second Read").click()
     page.fill("#id_display-0-field", "image")
-    page.select_option("#id_display-0-renderer", "image")
+    page.select_option("#id_display-0-shown_as", "image")
     page.fill("#id_display-0-label", "Chest X-ray")
     page.fill("#id_fields-0-name", "finding")
     page.fill("#id_fields-0-label", "Finding")

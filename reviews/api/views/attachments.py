@@ -9,6 +9,8 @@ browser session.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -74,7 +76,8 @@ class CaseAttachmentsView(PortalAPIView):
         upload = request.FILES.get("file")
         if upload is None:
             raise serializers.ValidationError({"file": ["This field is required (multipart/form-data)."]})
-        name = request.data.get("name") or upload.name or ""
+        form: Any = request.data  # a QueryDict (multipart)
+        name = form.get("name") or upload.name or ""
         attachment = attachment_add(actor=request.user, case=case, name=name, upload=upload)
         return Response(attachment_representation(attachment), status=status.HTTP_201_CREATED)
 

@@ -172,7 +172,8 @@ def _submission_of(request: Request) -> tuple[Any, list[tuple[str, Any]]]:
     """
     if not (request.content_type or "").startswith("multipart/form-data"):
         return request.data, []
-    raw = request.data.get("case")
+    form: Any = request.data  # a QueryDict for multipart bodies
+    raw = form.get("case")
     if raw is None:
         raise serializers.ValidationError({"case": ["Required: the case as JSON text, beside the files."]})
     if not isinstance(raw, str):
