@@ -53,7 +53,11 @@ for _name, _description in [
     ("case.outcome_reported", "Ground truth was reported for a case."),
     ("case.reassigned", "An administrator reassigned or unassigned a case."),
     ("case.attachment_added", "An integration uploaded an attachment to a case (recorded by SHA-256)."),
+    ("case.alert_raised", "Nobody eligible can take an open case (or it waits past its SLA): officers alerted."),
+    ("case.commented", "A comment was added to a case."),
+    ("case.skipped", "A reviewer skipped a claimed case with a reason; it went back to the queue."),
     ("decision.recorded", "A reviewer recorded a decision."),
+    ("decision.undone", "A reviewer undid their own decision while the case was still open."),
     ("webhook.delivered", "A webhook was delivered."),
     ("webhook.failed", "A webhook delivery gave up after its retries."),
     ("webhook.redelivery_requested", "A webhook redelivery was requested."),
@@ -79,5 +83,6 @@ for _name, _description in [
     ("obligation.updated", "An obligation's status, owner or evidence changed."),
     ("fria.saved", "A fundamental rights impact assessment was saved."),
     ("dossier.generated", "A compliance dossier was generated."),
+    ("training_data.exported", "Human-validated labels were exported for retraining (format, SHA-256)."),
 ]:
     register_action(_name, _description)

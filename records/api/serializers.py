@@ -61,3 +61,31 @@ class BiometricUseSerializer(serializers.Serializer):
 
 class BiometricUseEndSerializer(serializers.Serializer):
     ended_at = serializers.DateTimeField(required=False, help_text="Default: now.")
+
+
+class TrainingDataQuerySerializer(serializers.Serializer):
+    """``?from=&to=&format=jsonl|csv|parquet&include_subject=true``: cases by received time in ``[from, to)``."""
+
+    # ``from`` is a Python keyword: declared under another name and mapped in ``to_internal_value``.
+    from_ = serializers.CharField(required=False, help_text="ISO 8601 date or time (UTC when no zone); inclusive.")
+    to = serializers.CharField(required=False, help_text="ISO 8601 date or time (UTC when no zone); exclusive.")
+    format = serializers.ChoiceField(choices=["jsonl", "csv", "parquet"], required=False, default="jsonl")
+    include_subject = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Add the subject attributes (personal data): compliance officers and admins only.",
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        data = data.copy() if hasattr(data, "copy") else dict(data)
+        if "from" in data:
+            data["from_"] = data.pop("from")[-1] if hasattr(data, "getlist") else data.pop("from")
+        values = super().to_internal_value(data)
+        for name, key in (("from_", "from"), ("to", "to")):
+            if values.get(name):
+                seq, moment = parse_bound(values[name], key)
+                if seq is not None:
+                    raise serializers.ValidationError({key: ["must be an ISO 8601 date or time"]})
+                values[name] = moment
+        if values.get("from_") and values.get("to") and values["to"] <= values["from_"]:
+            raise serializers.ValidationError({"to": ["must be after from"]})
+        return values

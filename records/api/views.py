@@ -16,12 +16,20 @@ from rest_framework.response import Response
 
 from audit.api.views import AUDIT_READERS, READ_ERRORS
 from hitl_portal.api.exceptions import Forbidden
+from hitl_portal.api.schema import BAD_INPUT, ERROR_BODY, NOT_FOUND, UNAUTHENTICATED
 from hitl_portal.api.views import PortalAPIView, PortalViewSet
-from hitl_portal.roles import COMPLIANCE_OFFICER, INTEGRATION, user_role
-from records.api.serializers import BiometricLogQuerySerializer, BiometricUseEndSerializer, BiometricUseSerializer
+from hitl_portal.permissions import has_role
+from hitl_portal.roles import COMPLIANCE_OFFICER, INTEGRATION, MANAGER, user_role
+from records.api.serializers import (
+    BiometricLogQuerySerializer,
+    BiometricUseEndSerializer,
+    BiometricUseSerializer,
+    TrainingDataQuerySerializer,
+)
 from records.models import BiometricUse
 from records.selectors import biometric_searches, biometric_use_summary, biometric_uses, positive_label_of
 from records.services import biometric_use_end, biometric_use_start
+from records.training_data import CONTENT_TYPES, TrainingExport, stream_training_data
 from reviews.models import AISystem
 
 
@@ -207,4 +215,68 @@ class BiometricUseViewSet(PortalViewSet):
         return Response(BiometricUseSerializer(use).data)
 
 
-__all__ = ["BiometricLogView", "BiometricUseViewSet"]
+__all__ = ["BiometricLogView", "BiometricUseViewSet", "TrainingDataExportView"]
+
+
+class JSONLinesPassthroughRenderer(CSVPassthroughRenderer):
+    """Lets ``?format=jsonl`` through DRF's content negotiation (the view streams the file)."""
+
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+
+
+class ParquetPassthroughRenderer(CSVPassthroughRenderer):
+    """Lets ``?format=parquet`` through DRF's content negotiation (the view streams the file)."""
+
+    media_type = "application/vnd.apache.parquet"
+    format = "parquet"
+    charset = None
+
+
+TRAINING_DATA_READERS = {COMPLIANCE_OFFICER, MANAGER}
+# Subject attributes are personal data (and protected characteristics): officers only.
+SUBJECT_READERS = {COMPLIANCE_OFFICER}
+
+
+class TrainingDataExportView(PortalAPIView):
+    """``GET /systems/{slug}/training-data/``: human-validated labels for retraining, streamed."""
+
+    roles = {"GET": TRAINING_DATA_READERS}
+    # JSON first: errors are JSON whatever format was asked for.
+    renderer_classes = [JSONRenderer, JSONLinesPassthroughRenderer, CSVPassthroughRenderer, ParquetPassthroughRenderer]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # An unknown ?format= is bad input (a 400 naming ``format``), not DRF's 404.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        summary="Export human-validated labels for retraining (JSON Lines, CSV or Parquet)",
+        parameters=[TrainingDataQuerySerializer],
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description=(
+                "One row per case decided by people (reviewed or adjudicated; no gold items): case_id, "
+                "external_id, received_at, decided_at, intervention_point, rules_version, input, ai_label, "
+                "ai_confidence, model_version, final_label, resolution, override_rationale, reviewers, "
+                "true_label, and subject when include_subject=true. CSV cells are formula-safe; Parquet keeps "
+                "input and subject as JSON text.")),
+            400: BAD_INPUT,
+            401: UNAUTHENTICATED,
+            403: OpenApiResponse(ERROR_BODY, description="Role, or subject attributes not permitted "
+                                                         "(code subject_not_permitted)."),
+            404: NOT_FOUND,
+        },
+    )
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        params = TrainingDataQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        system = get_object_or_404(AISystem, slug=slug)
+        if data["include_subject"] and not has_role(request.user, SUBJECT_READERS):
+            raise Forbidden("Subject attributes are exported to compliance officers only.",
+                            code="subject_not_permitted")
+        export = TrainingExport(system=system, start=data.get("from_"), end=data.get("to"), fmt=data["format"],
+                                include_subject=data["include_subject"])
+        response = StreamingHttpResponse(stream_training_data(export, actor=request.user),
+                                         content_type=CONTENT_TYPES[export.fmt])
+        response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+        return response

@@ -27,7 +27,7 @@ def _system():
 
 
 def test_a_confident_match_goes_to_two_reviewers_and_is_decided_only_by_two() -> None:
-    system, point = _system()
+    system, _ = _system()
     integration = make_user("integration", systems=[system.slug])
     case = ingest(integration, system="face-id", point="verify", external_id="probe-1", label="match",
                   confidence=0.97)

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviews', '0002_system_non_match_label'),
+        ('reviews', '0003_review_loop_alerts_comments_skips'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
