@@ -72,24 +72,20 @@ ALLOWED_SCHEMES = ("http", "https")
 MAX_ERROR_CHARS = 500
 
 
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
-
-
 def webhook_timeout() -> float:
     """Seconds to wait for a receiver (connect + response)."""
-    return float(_setting("HITL_WEBHOOK_TIMEOUT_SECONDS", 5))
+    return float(settings.HITL_WEBHOOK_TIMEOUT_SECONDS)
 
 
 def max_attempts() -> int:
     """Attempts before a delivery gives up (status failed)."""
-    return int(_setting("HITL_WEBHOOK_MAX_ATTEMPTS", 8))
+    return int(settings.HITL_WEBHOOK_MAX_ATTEMPTS)
 
 
 def backoff_delay(attempts: int) -> timedelta:
     """Wait before the next attempt after ``attempts`` failed ones: ``min(base · 2^(attempts-1), cap)``."""
-    base = float(_setting("HITL_WEBHOOK_BACKOFF_BASE_SECONDS", 10))
-    cap = float(_setting("HITL_WEBHOOK_BACKOFF_CAP_SECONDS", 3600))
+    base = float(settings.HITL_WEBHOOK_BACKOFF_BASE_SECONDS)
+    cap = float(settings.HITL_WEBHOOK_BACKOFF_CAP_SECONDS)
     exponent = max(attempts - 1, 0)
     # Beyond 2^20 the cap has long applied; avoid building huge floats.
     seconds = cap if exponent > 20 else min(base * (2**exponent), cap)
@@ -379,7 +375,7 @@ def webhooks_sweep(*, now: datetime | None = None, batch: int | None = None, bud
     rows another does not hold. With ``now`` given (tests), every attempt uses it
     as the clock, so a retry is driven by passing a later ``now``, not by sleeping.
     """
-    limit = batch if batch is not None else int(_setting("HITL_WEBHOOK_SWEEP_BATCH", 100))
+    limit = batch if batch is not None else int(settings.HITL_WEBHOOK_SWEEP_BATCH)
     started = time.monotonic()
     attempted = 0
     while attempted < limit and time.monotonic() - started <= budget_seconds:
