@@ -58,6 +58,7 @@ for _name, _description in [
     ("case.sla_breached", "A case breached its SLA and the breach rule was applied."),
     ("case.outcome_reported", "Ground truth was reported for a case."),
     ("case.reassigned", "An administrator reassigned or unassigned a case."),
+    ("case.attachment_added", "An integration uploaded an attachment to a case (recorded by SHA-256)."),
     ("case.alert_raised", "Nobody eligible can take an open case (or it waits past its SLA): officers alerted."),
     ("case.commented", "A comment was added to a case."),
     ("case.skipped", "A reviewer skipped a claimed case with a reason; it went back to the queue."),

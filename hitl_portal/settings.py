@@ -220,6 +220,47 @@ WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 
+# --- Case attachments (images, PDFs, recordings uploaded with cases) ----------------------
+# Never served from MEDIA_URL: only the permission-checked attachment views hand them out.
+HITL_ATTACHMENT_STORAGE = env("HITL_ATTACHMENT_STORAGE", "filesystem")
+if HITL_ATTACHMENT_STORAGE == "s3":
+    # Any S3-compatible store through django-storages (boto3 must be installed:
+    # ``pip install 'boto3==…'``, see the README). Credentials come from the standard
+    # AWS_* variables or the instance's role; the bucket must not be public.
+    STORAGES["attachments"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("HITL_ATTACHMENT_S3_BUCKET"),
+            "endpoint_url": env("HITL_ATTACHMENT_S3_ENDPOINT_URL"),
+            "region_name": env("HITL_ATTACHMENT_S3_REGION"),
+            "location": env("HITL_ATTACHMENT_S3_PREFIX", "hitl-attachments"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+    if not env("HITL_ATTACHMENT_S3_BUCKET"):
+        raise ImproperlyConfigured("HITL_ATTACHMENT_STORAGE=s3 needs HITL_ATTACHMENT_S3_BUCKET")
+elif HITL_ATTACHMENT_STORAGE == "filesystem":
+    STORAGES["attachments"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT / "attachments"), "base_url": None},
+    }
+else:
+    raise ImproperlyConfigured("HITL_ATTACHMENT_STORAGE must be 'filesystem' or 's3'")
+# Largest attachment accepted (bytes); must stay below HITL_MAX_BODY_BYTES.
+HITL_ATTACHMENT_MAX_BYTES = env_int("HITL_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024)
+HITL_ATTACHMENT_MAX_PER_CASE = env_int("HITL_ATTACHMENT_MAX_PER_CASE", 20)
+# Types accepted, as sniffed from the file's first bytes (SVG is never accepted: it can carry script).
+HITL_ATTACHMENT_TYPES = env_list(
+    "HITL_ATTACHMENT_TYPES",
+    ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "audio/mpeg", "audio/wav",
+     "audio/ogg", "video/mp4", "video/webm"],
+)
+# Origins (scheme://host[:port]) from which the workbench may load images, audio and video
+# that a case's input names by URL; any other remote URL is shown as text, not loaded.
+HITL_MEDIA_ALLOWED_ORIGINS = env_list("HITL_MEDIA_ALLOWED_ORIGINS", [])
+
 # Mail (notifications): EMAIL_URL like smtp://user:password@host:587?tls=true, or console:// (the default:
 # printed to the worker's log). EMAIL_BACKEND/EMAIL_HOST/EMAIL_PORT still work when EMAIL_URL is unset.
 def _email_settings(url: str | None) -> dict[str, Any]:

@@ -38,7 +38,7 @@ HUMAN_RESOLUTIONS = (Resolution.REVIEWED, Resolution.ADJUDICATED)
 COLUMNS = (
     "case_id", "external_id", "received_at", "decided_at", "intervention_point", "rules_version", "input",
     "ai_label", "ai_confidence", "model_version", "final_label", "resolution", "override_rationale",
-    "reviewers", "true_label",
+    "reviewers", "true_label", "form_values",
 )
 
 
@@ -104,6 +104,8 @@ def _row(case: Case, include_subject: bool) -> dict[str, Any]:
         "override_rationale": overrides[-1] if overrides else "",
         "reviewers": len({d.reviewer_id for d in decisions}),
         "true_label": case.true_label,
+        # Answers to the point's extra decision fields, as given in the final decision.
+        "form_values": decisions[-1].form_values if decisions else {},
     }
     if include_subject:
         row["subject"] = case.subject

@@ -10,6 +10,7 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -150,6 +151,10 @@ ROUTING_FIELDS: tuple[str, ...] = (
     "gold_rate",
     "guidelines",
     "name",
+    # How the workbench shows a case and which extra answers a decision carries are
+    # part of the reviewing rules too: a case records the version it was reviewed under.
+    "display",
+    "decision_fields",
 )
 
 
@@ -175,6 +180,13 @@ class InterventionPoint(models.Model):
     blind_review_rate = models.FloatField(default=0.0)
     gold_rate = models.FloatField(default=0.0)
     guidelines = models.TextField(blank=True)
+    # Display configuration: ``[{field, renderer, label?, highlights?}]`` maps dotted
+    # input paths to the workbench's renderers (``reviews.content``). Empty: the
+    # generic readable view of the whole input.
+    display = models.JSONField(default=list, blank=True)
+    # Extra decision fields (custom review form): ``[{name, label, type, required,
+    # choices?, min?, max?, max_length?}]``, validated by ``reviews.content``.
+    decision_fields = models.JSONField(default=list, blank=True)
     version = models.PositiveIntegerField(default=1)
     # Keys the random sample ("{salt}:{system}:{external_id}"): secret, in no API response
     # and not in history rows (an old salt would let anyone replay past draws); rotated
@@ -329,6 +341,10 @@ class Case(models.Model):
     prediction_label = models.CharField(max_length=100, null=True, blank=True)
     prediction_confidence = models.FloatField(null=True, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
+    # The model's explanation (Art. 14(4)(c)): ``{"reason_codes": [str], "attributions":
+    # [{feature, value?, weight}]}`` or null. Feature values are personal data: kept out
+    # of history and audit payloads like ``input``.
+    explanation = models.JSONField(null=True, blank=True)
     subject = models.JSONField(default=dict, blank=True)
     callback_url = models.URLField(max_length=2000, blank=True)
 
@@ -362,7 +378,7 @@ class Case(models.Model):
     # Personal data (input, subject) stays out of the history tables: history
     # grows several times faster than the table and would multiply every copy a
     # lawful purge must later erase.
-    history = tracked_history(excluded_fields=["input", "subject", "callback_url"])
+    history = tracked_history(excluded_fields=["input", "subject", "callback_url", "explanation"])
 
     class Meta:
         ordering = ["-id"]
@@ -430,6 +446,10 @@ class Decision(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     time_spent_ms = models.PositiveIntegerField(default=0)
     decided_at = models.DateTimeField(default=timezone.now)
+    # Answers to the intervention point's extra decision fields, ``{name: value}``, as
+    # validated against the point's ``decision_fields`` when the decision was made.
+    # One JSON object per decision so the training-data export reads it as is.
+    form_values = models.JSONField(default=dict, blank=True)
 
     history = tracked_history()
 
@@ -448,6 +468,46 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} on case {self.case_id} by {self.reviewer_id}"
+
+
+def attachment_storage() -> Storage:
+    """The storage of case attachments (a callable, so settings decide at run time)."""
+    return storages["attachments"]
+
+
+def attachment_path(instance: CaseAttachment, filename: str) -> str:
+    """Storage key: per case, under a random name (the original name is metadata only)."""
+    return f"attachments/{instance.case_id}/{uuid.uuid4().hex}"
+
+
+class CaseAttachment(models.Model):
+    """A file an integration uploaded with a case (an image, a PDF, a recording).
+
+    Stored through Django's storage API (``STORAGES["attachments"]``: the file system
+    under ``MEDIA_ROOT`` by default, S3-compatible in production). ``content_type`` is
+    the type sniffed from the file's first bytes, never the one the client declared.
+    The input refers to it as ``"attachment:<name>"``.
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
+    name = models.CharField(max_length=200)
+    file = models.FileField(upload_to=attachment_path, storage=attachment_storage, max_length=300)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["case_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "name"], name="caseattachment_unique_name_per_case")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.name}"
 
 
 class IdempotencyKey(models.Model):

@@ -13,6 +13,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -26,8 +27,10 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from hitl_portal.api.exceptions import Forbidden
 from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import REVIEWER
-from reviews.forms import ClaimForm, DecisionForm
+from reviews.content import build_blocks, explanation_chart, remaining_input
+from reviews.forms import EXTRA_PREFIX, ClaimForm, DecisionForm
 from reviews.models import AISystem, Case, InterventionPoint, ReviewerProfile, ReviewerStatus
+from reviews.selectors.attachments import attachment_url, attachments_of
 from reviews.selectors.people import missing_trainings, reviewer_profile_get
 from reviews.selectors.queue import claim_payload, live_claim_of, queue_overview, recent_decisions
 from reviews.selectors.systems import intervention_point_get, system_get
@@ -169,6 +172,21 @@ def _routing_explained(case: Case, routing: dict[str, Any], *, blind: bool) -> l
     return explained
 
 
+def _rich_input(case: Case, case_input: Any, display: list[dict[str, Any]]) -> dict[str, Any]:
+    """The input as the point's display configuration shows it, plus the generic view of the rest.
+
+    Without a configuration: the generic readable view of the whole input.
+    """
+    if not display:
+        return {"blocks": [], "input_tree": _display_tree(case_input), "other_input": False, "has_pdf": False}
+    attachments = {a.name: (attachment_url(a), a.content_type) for a in attachments_of(case)}
+    blocks = build_blocks(case_input, display, attachment_url=attachments.get,
+                          allowed_origins=settings.HITL_MEDIA_ALLOWED_ORIGINS, tree=_display_tree)
+    rest = remaining_input(case_input, display)
+    return {"blocks": blocks, "input_tree": _display_tree(rest) if rest else None, "other_input": True,
+            "has_pdf": any(b["renderer"] == "pdf" and b.get("url") for b in blocks)}
+
+
 def _adjudicating(case: Case) -> bool:
     """The held case stands escalated: its holder adjudicates (the blind phase is over)."""
     return case.pk in escalated_case_ids([case])
@@ -200,7 +218,13 @@ def _keep_draft(request: HttpRequest, case_id: int, data: dict[str, Any]) -> Non
     """Keep what the reviewer typed for a claim they lost, to fill it in if they get the case again."""
     drafts: dict[str, Any] = dict(request.session.get(DRAFTS_KEY) or {})
     drafts.pop(str(case_id), None)
-    drafts[str(case_id)] = {key: str(data.get(key) or "")[:10_000] for key in ("outcome", "label", "rationale")}
+    draft: dict[str, Any] = {key: str(data.get(key) or "")[:10_000] for key in ("outcome", "label", "rationale")}
+    for key in data:
+        # Answers to the point's extra decision fields (a multiple choice has several values).
+        if key.startswith(EXTRA_PREFIX) and len(draft) < 40:
+            values = data.getlist(key) if hasattr(data, "getlist") else [data.get(key)]
+            draft[key] = [str(v)[:10_000] for v in values] if len(values) > 1 else str(values[0] or "")[:10_000]
+    drafts[str(case_id)] = draft
     request.session[DRAFTS_KEY] = dict(list(drafts.items())[-MAX_DRAFTS:])
 
 
@@ -319,7 +343,7 @@ class CaseView(ReviewerPageMixin, View):
             return redirect("reviews:queue")
         except (ValidationError, DRFValidationError) as exc:
             for field, errors in _error_dict(exc).items():
-                target = field if field in form.fields else None
+                target = form.error_target(field)
                 for error in errors:
                     form.add_error(target, error)
             return self._render(request, case, payload, form, status=400)
@@ -336,7 +360,8 @@ class CaseView(ReviewerPageMixin, View):
     @staticmethod
     def _form(case: Case, payload: dict[str, Any], **kwargs: Any) -> DecisionForm:
         return DecisionForm(labels=list(payload.get("labels") or case.system.labels),
-                            blind=payload.get("prediction") is None, final=_adjudicating(case), **kwargs)
+                            blind=payload.get("prediction") is None, final=_adjudicating(case),
+                            extra_fields=case.intervention_point.decision_fields or [], **kwargs)
 
     def _claim_lost_on_submit(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The lease ran out (or the case moved on) before the decision was saved: say so, keep the draft."""
@@ -356,10 +381,13 @@ class CaseView(ReviewerPageMixin, View):
         prediction = payload.get("prediction")
         blind = prediction is None
         confidence = prediction.get("confidence") if prediction else None
+        case_input = payload.get("input", case.input)
+        display = case.intervention_point.display or []
         context = {
             "case": case,
             "payload": payload,
-            "input_tree": _display_tree(payload.get("input", case.input)),
+            **_rich_input(case, case_input, display),
+            "explanation": None if blind else explanation_chart(case.explanation),
             "prediction": prediction,
             "confidence_pct": None if confidence is None else round(confidence * 100, 1),
             "blind": blind,

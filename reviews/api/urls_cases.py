@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from reviews.api.views.attachments import CaseAttachmentFileView, CaseAttachmentsView
 from reviews.api.views.cases import CaseBatchView, CaseDetailView, CaseListCreateView, CaseOutcomeView
 
 urlpatterns = [
@@ -9,4 +10,6 @@ urlpatterns = [
     path("cases/batch/", CaseBatchView.as_view(), name="cases-batch"),
     path("cases/<int:pk>/", CaseDetailView.as_view(), name="cases-detail"),
     path("cases/<int:pk>/outcome/", CaseOutcomeView.as_view(), name="cases-outcome"),
+    path("cases/<int:pk>/attachments/", CaseAttachmentsView.as_view(), name="cases-attachments"),
+    path("cases/<int:pk>/attachments/<str:name>/", CaseAttachmentFileView.as_view(), name="cases-attachment"),
 ]

@@ -53,6 +53,7 @@ from django.utils import timezone
 from audit.services import bulk_record_events, record_event
 from hitl_portal.errors import Conflict
 from hitl_portal.sql import RowShape, load_row, row_shape
+from reviews.content import clean_form_values
 from reviews.models import (
     AISystem,
     Case,
@@ -75,7 +76,7 @@ MAX_TIME_SPENT_MS = 2**31 - 1
 MAX_PK = 2**63 - 1
 # Read with the case but not needed to decide it (personal data, possibly large):
 # left deferred, loaded only if something asks.
-_DEFERRED_CASE_FIELDS = frozenset(("input", "subject"))
+_DEFERRED_CASE_FIELDS = frozenset(("input", "subject", "explanation"))
 
 
 def enqueue_decided_webhooks(cases: list[Case]) -> None:
@@ -381,9 +382,15 @@ def _later_than(earlier: datetime) -> datetime:
 
 @transaction.atomic
 def decision_record(
-    *, reviewer: User, case: Case, outcome: str | None, label: str | None, rationale: str
+    *, reviewer: User, case: Case, outcome: str | None, label: str | None, rationale: str,
+    form_values: dict[str, Any] | None = None,
 ) -> Case:
-    """Record the claim holder's verdict and move the case on (decided, escalated or back to the queue)."""
+    """Record the claim holder's verdict and move the case on (decided, escalated or back to the queue).
+
+    ``form_values`` answers the intervention point's extra decision fields: required
+    ones must be answered for a verdict (an escalation may leave them open); errors
+    name the field as ``form_values.<name>``.
+    """
     case = _locked_for_decision(case, reviewer)
     now = timezone.now()
     if not holds_live_claim(case, reviewer, now):
@@ -397,6 +404,8 @@ def decision_record(
     outcome, verdict = resolve_outcome(case, outcome=outcome, label=label, rationale=rationale)
     if adjudication and outcome == DecisionOutcome.ESCALATE:
         raise ValidationError({"outcome": ["An adjudicator's decision is final: approve or override."]})
+    answers = clean_form_values(case.intervention_point.decision_fields or [], form_values,
+                                require=outcome != DecisionOutcome.ESCALATE)
 
     blind = is_served_blind(case)
     claimed_at = case.claimed_at or now
@@ -404,7 +413,7 @@ def decision_record(
     decision = Decision(
         case=case, reviewer=reviewer, round=case.review_round, outcome=outcome, label=verdict,
         rationale=rationale, ai_shown=not blind, is_adjudication=adjudication, claimed_at=case.claimed_at,
-        time_spent_ms=spent_ms, decided_at=now,
+        time_spent_ms=spent_ms, decided_at=now, form_values=answers,
     )
     decision._history_user = reviewer  # type: ignore[attr-defined]
     # When ``decision.save()`` would have written the decision's history row.
@@ -445,6 +454,9 @@ def decision_record(
     }
     if rationale:
         data["rationale"] = _text_digest(rationale)
+    if answers:
+        # Which extra fields were answered, never the answers (free text may hold personal data).
+        data["form_fields"] = sorted(answers)
     events: list[dict[str, Any]] = [
         dict(action="decision.recorded", actor=reviewer, obj=decision, object_label=f"decision on case {case.pk}",
              case_id=case.pk, system_id=case.system_id, data=data, before=before, after={"status": case.status})

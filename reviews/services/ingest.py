@@ -14,7 +14,7 @@ multi-row INSERTs.
 ``reviews.api.serializers.cases.CaseSubmissionValidator``::
 
     {"intervention_point": <InterventionPoint with .system>, "external_id": str,
-     "input": dict, "prediction": {"label", "confidence", "model_version"} | None,
+     "input": dict, "prediction": {"label", "confidence", "model_version", "explanation"} | None,
      "subject": dict, "callback_url": str}
 
 Refusals: a blocked (prohibited) system → ``CaseConflict(code="system_prohibited")``
@@ -131,6 +131,7 @@ def build_case(
         prediction_label=label,
         prediction_confidence=confidence,
         model_version=(prediction.get("model_version") or "") if prediction else "",
+        explanation=prediction.get("explanation") if prediction else None,
         subject=subject or {},
         callback_url=callback_url or "",
         routed=decision.routed,

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_event
+from reviews.content import validate_decision_fields, validate_display
 from reviews.models import (
     ROUTING_FIELDS,
     AISystem,
@@ -75,6 +76,14 @@ def _validate_system_values(values: dict[str, Any]) -> None:
         raise ValidationError(errors)
     if "bias_thresholds" in values:
         values["bias_thresholds"] = clean_bias_thresholds(values["bias_thresholds"] or {})
+
+
+def _clean_review_content(values: dict[str, Any]) -> None:
+    """Normalise the display configuration and decision fields in ``values`` (in place), or refuse them."""
+    if "display" in values:
+        values["display"] = validate_display(values["display"])
+    if "decision_fields" in values:
+        values["decision_fields"] = validate_decision_fields(values["decision_fields"])
 
 
 def _validate_point_rules(system: AISystem, values: dict[str, Any]) -> None:
@@ -250,6 +259,7 @@ def system_resume(*, actor: Any, system: AISystem, reason: str) -> AISystem:
 def intervention_point_create(*, actor: Any, system: AISystem, slug: str, name: str, **rules: Any) -> InterventionPoint:
     if system.is_remote_biometric:
         rules.setdefault("reviewers_required", 2)
+    _clean_review_content(rules)
     _validate_point_rules(system, rules)
     duplicate = {"slug": ["This system already has an intervention point with this slug."]}
     if InterventionPoint.objects.filter(system=system, slug=slug).exists():
@@ -271,10 +281,15 @@ def intervention_point_create(*, actor: Any, system: AISystem, slug: str, name: 
 def intervention_point_update(
     *, actor: Any, point: InterventionPoint, changes: dict[str, Any], reason: str = ""
 ) -> InterventionPoint:
-    """Change routing rules; any change bumps ``version`` (cases record the version that routed them)."""
+    """Change routing rules, the display configuration or the decision fields; any change bumps ``version``.
+
+    Cases record the version that routed them.
+    """
     unknown = sorted(set(changes) - set(ROUTING_FIELDS))
     if unknown:
         raise ValidationError({name: ["not a writable rule of an intervention point"] for name in unknown})
+    changes = dict(changes)
+    _clean_review_content(changes)
     point = InterventionPoint.objects.select_for_update().select_related("system").get(pk=point.pk)
     merged = {name: changes.get(name, getattr(point, name)) for name in ROUTING_FIELDS}
     _validate_point_rules(point.system, merged)

@@ -275,7 +275,7 @@ def test_standing_read_with_the_case_agrees_with_require_may_review(state: str) 
     assert outcome(lambda: _require_standing(reviewer, locked)) == outcome(lambda: require_may_review(reviewer, case))
     assert locked.system.pk == point.system_id and locked.intervention_point.pk == point.pk
     # Personal data is not read to decide; it loads when asked for.
-    assert locked.get_deferred_fields() == {"input", "subject"}
+    assert locked.get_deferred_fields() == {"input", "subject", "explanation"}
     assert locked.input == case.input
 
 

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from rest_framework import serializers
 
+from reviews.content import validate_explanation
 from reviews.models import AISystem, CaseStatus, InterventionPoint, Resolution, Stage
 from reviews.selectors.cases import ingest_targets
 from reviews.services.webhook_guard import callback_url_problem
@@ -39,7 +40,7 @@ BATCH_MAX = 1000
 SUBMISSION_FIELDS = frozenset(
     ("system", "intervention_point", "external_id", "input", "prediction", "subject", "callback_url")
 )
-PREDICTION_FIELDS = frozenset(("label", "confidence", "model_version"))
+PREDICTION_FIELDS = frozenset(("label", "confidence", "model_version", "explanation"))
 REQUIRED = "This field is required."
 
 _url_validator = URLValidator(schemes=["http", "https"])
@@ -248,7 +249,11 @@ class CaseSubmissionValidator:
             errors["model_version"] = ["Must be a string."]
         elif len(model_version) > MODEL_VERSION_MAX:
             errors["model_version"] = [f"At most {MODEL_VERSION_MAX} characters."]
-        return {"label": label, "confidence": confidence, "model_version": model_version}
+        explanation, problem = validate_explanation(prediction.get("explanation"))
+        if problem:
+            errors["explanation"] = [problem]
+        return {"label": label, "confidence": confidence, "model_version": model_version,
+                "explanation": explanation}
 
     def _validate_subject(self, subject: Any, errors: dict[str, Any]) -> dict[str, Any]:
         if subject is None:
@@ -297,11 +302,30 @@ def validate_batch_envelope(data: Any) -> list[Any]:
 # --- Schema shapes (and the single-case serializer the view validates with) ---------------
 
 
+class AttributionSerializer(serializers.Serializer):
+    feature = serializers.CharField(max_length=200)
+    value = serializers.JSONField(required=False, allow_null=True, help_text="The feature's value (a scalar).")
+    weight = serializers.FloatField(help_text="Signed contribution to the predicted label.")
+
+
+class ExplanationSerializer(serializers.Serializer):
+    """As stored and returned. Submitted also as a plain list of attributions and/or reason codes."""
+
+    reason_codes = serializers.ListField(child=serializers.CharField(max_length=200), max_length=50)
+    attributions = AttributionSerializer(many=True, max_length=100)
+
+
 class CasePredictionSerializer(serializers.Serializer):
     label = serializers.CharField(max_length=LABEL_MAX, help_text="One of the system's labels.")
     confidence = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
     model_version = serializers.CharField(max_length=MODEL_VERSION_MAX, required=False, allow_blank=True,
                                           allow_null=True)
+    explanation = ExplanationSerializer(
+        required=False, allow_null=True,
+        help_text="The model's explanation for reviewers (Art. 14(4)(c)): reason codes and/or feature "
+        "attributions [{feature, value?, weight}]. Submitted as that object or as a list mixing attribution "
+        "objects and reason-code strings. Hidden from reviewers of a blind case; never copied into audit events.",
+    )
 
 
 class CaseSubmissionSerializer(serializers.Serializer):
@@ -379,6 +403,7 @@ class DecisionViewSerializer(serializers.Serializer):
     label = serializers.CharField(allow_null=True)
     rationale = serializers.CharField(allow_blank=True)
     decided_at = serializers.DateTimeField()
+    form_values = serializers.DictField(help_text="Answers to the intervention point's extra decision fields.")
 
 
 class CaseSerializer(serializers.Serializer):

@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from reviews.content import FIELD_TYPES, RENDERERS, validate_decision_fields, validate_display
 from reviews.models import (
     MIN_RETENTION_DAYS,
     AISystem,
@@ -334,6 +336,12 @@ class HighStakesConditionSerializer(RejectUnknownFieldsMixin, serializers.Serial
         return attrs
 
 
+def _content(validate: Any, name: str, value: Any) -> list[dict[str, Any]]:
+    """Run a ``reviews.content`` validator, turning its error into this field's DRF error."""
+    try:
+        return validate(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.message_dict.get(name) or exc.messages) from exc
 
 
 class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
@@ -363,6 +371,18 @@ class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializ
     blind_review_rate = fraction_field(required=False, default=0.0)
     gold_rate = fraction_field(required=False, default=0.0)
     guidelines = StrictCharField(max_length=20000, required=False, allow_blank=True, trim_whitespace=False)
+    display = serializers.JSONField(
+        required=False,
+        help_text="Display configuration: [{field, renderer, label?, highlights?}] maps dotted input paths to the "
+        "workbench's renderers (" + ", ".join(RENDERERS) + "); highlights (text only) is the path of a list of "
+        "{start, end, label?} character offsets. Empty: the generic view of the whole input.",
+    )
+    decision_fields = serializers.JSONField(
+        required=False,
+        help_text="Extra decision fields (custom review form): [{name, label, type: "
+        + "|".join(FIELD_TYPES) + ", required?, choices? (choice types), min?/max? (number), "
+        "max_length? (text), help?}]. Reviewers answer them in the decision's form_values.",
+    )
     version = serializers.IntegerField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
@@ -376,6 +396,12 @@ class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializ
 
     def validate_always_review_labels(self, value: list[str]) -> list[str]:
         return unique_non_empty(value, allow_empty=True)
+
+    def validate_display(self, value: Any) -> list[dict[str, Any]]:
+        return _content(validate_display, "display", value)
+
+    def validate_decision_fields(self, value: Any) -> list[dict[str, Any]]:
+        return _content(validate_decision_fields, "decision_fields", value)
 
     def validate_high_stakes(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Stored exactly as {field, op, value}: the router reads these keys.

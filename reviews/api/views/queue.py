@@ -142,7 +142,7 @@ class DecisionView(PortalAPIView):
         try:
             case = decision_record(
                 reviewer=request.user, case=Case(pk=pk), outcome=data.get("outcome"), label=data.get("label"),
-                rationale=data.get("rationale", ""),
+                rationale=data.get("rationale", ""), form_values=data.get("form_values"),
             )
         except ClaimConflict as exc:
             if exc.code_name == "not_found":
