@@ -252,6 +252,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Cache (throttling, short-lived figures) ------------------------------------
 REDIS_URL = env("REDIS_URL")
+# hitl_portal.asgi: threads per process serving the sync views (the /wait/ long-polls need none).
+HITL_ASGI_THREADS = env_int("HITL_ASGI_THREADS", 16)
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

@@ -113,6 +113,14 @@ class SlaBreachAction(models.TextChoices):
     FAIL_CLOSED = "fail_closed", "Fail closed (no final label)"
 
 
+class CaseKind(models.TextChoices):
+    """What a case holds: a label to check, a text to review, or an agent's tool call to approve."""
+
+    CLASSIFICATION = "classification", "Classification (a label)"
+    GENERATION = "generation", "Generation (a text)"
+    ACTION = "action", "Action (an agent's tool call)"
+
+
 # The fields whose change bumps an intervention point's rules version.
 ROUTING_FIELDS: tuple[str, ...] = (
     "stage",
@@ -127,6 +135,9 @@ ROUTING_FIELDS: tuple[str, ...] = (
     "gold_rate",
     "guidelines",
     "name",
+    "tool_rules",
+    "text_rules",
+    "tool_schemas",
 )
 
 
@@ -147,6 +158,14 @@ class InterventionPoint(models.Model):
     blind_review_rate = models.FloatField(default=0.0)
     gold_rate = models.FloatField(default=0.0)
     guidelines = models.TextField(blank=True)
+    # Fixed at creation: cases of one point are all of one kind (see reviews.services.kinds).
+    kind = models.CharField(max_length=14, choices=CaseKind.choices, default=CaseKind.CLASSIFICATION)
+    # Actions: {"always": [tool names, or "*"], "never": [tool names]}.
+    tool_rules = models.JSONField(default=dict, blank=True)
+    # Generations: {"max_length": int, "regex": str, "keywords": [str]}.
+    text_rules = models.JSONField(default=dict, blank=True)
+    # Actions: {tool name: JSON Schema of its arguments}; modified arguments must satisfy it.
+    tool_schemas = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -178,6 +197,9 @@ class InterventionPoint(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(sla_seconds__isnull=True) | Q(sla_seconds__gte=1), name="interventionpoint_sla_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=CaseKind.values), name="interventionpoint_kind_valid"
             ),
         ]
 
@@ -298,6 +320,12 @@ class Case(models.Model):
     model_version = models.CharField(max_length=100, blank=True)
     subject = models.JSONField(default=dict, blank=True)
     callback_url = models.URLField(max_length=2000, blank=True)
+    # Generation and action cases: the AI output under review ({text, prompt?, conversation?,
+    # sources?} or {tool, arguments, agent, conversation?, rationale?}); null for classification.
+    payload = models.JSONField(null=True, blank=True)
+    # What the human oversight let through: {text, edited, diff} / {approved, arguments, modified,
+    # diff, reason}; null until decided (and for classification, whose outcome is final_label).
+    final_output = models.JSONField(null=True, blank=True)
 
     status = models.CharField(max_length=14, choices=CaseStatus.choices)
     routed = models.BooleanField(default=False)
@@ -329,7 +357,7 @@ class Case(models.Model):
     # Personal data (input, subject) stays out of the history tables: history
     # grows several times faster than the table and would multiply every copy a
     # lawful purge must later erase.
-    history = tracked_history(excluded_fields=["input", "subject", "callback_url"])
+    history = tracked_history(excluded_fields=["input", "subject", "callback_url", "payload", "final_output"])
 
     class Meta:
         ordering = ["-id"]
@@ -381,6 +409,30 @@ class DecisionOutcome(models.TextChoices):
     APPROVE = "approve", "Approve"
     OVERRIDE = "override", "Override"
     ESCALATE = "escalate", "Escalate"
+    # Generation cases.
+    EDIT = "edit", "Edit"
+    REJECT = "reject", "Reject"
+    # Action cases.
+    MODIFY = "modify", "Approve with modified arguments"
+    DENY = "deny", "Deny"
+
+
+# The verdicts each kind of case accepts (escalate: to an adjudicator, for every kind).
+CLASSIFICATION_OUTCOMES = (DecisionOutcome.APPROVE, DecisionOutcome.OVERRIDE, DecisionOutcome.ESCALATE)
+KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
+    CaseKind.CLASSIFICATION: CLASSIFICATION_OUTCOMES,
+    CaseKind.GENERATION: (DecisionOutcome.APPROVE, DecisionOutcome.EDIT, DecisionOutcome.REJECT,
+                          DecisionOutcome.ESCALATE),
+    CaseKind.ACTION: (DecisionOutcome.APPROVE, DecisionOutcome.MODIFY, DecisionOutcome.DENY,
+                      DecisionOutcome.ESCALATE),
+}
+
+
+class RejectionCategory(models.TextChoices):
+    FACTUALITY = "factuality", "Factuality"
+    SAFETY = "safety", "Safety"
+    POLICY = "policy", "Policy"
+    OTHER = "other", "Other"
 
 
 class Decision(models.Model):
@@ -397,8 +449,13 @@ class Decision(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     time_spent_ms = models.PositiveIntegerField(default=0)
     decided_at = models.DateTimeField(default=timezone.now)
+    # Generation/action verdicts: the edited text or modified arguments with their diff;
+    # kept out of history like the case's payload (they may hold personal data).
+    output = models.JSONField(null=True, blank=True)
+    # A rejected generation's category (blank otherwise).
+    category = models.CharField(max_length=12, choices=RejectionCategory.choices, blank=True)
 
-    history = tracked_history()
+    history = tracked_history(excluded_fields=["output"])
 
     class Meta:
         ordering = ["decided_at", "id"]

@@ -53,6 +53,7 @@ from reviews.models import (
 from reviews.routing import CaseInput, RoutingDecision, RoutingRules, blind_fraction, route
 from reviews.selectors.cases import mark_without_decisions
 from reviews.services.errors import CaseConflict
+from reviews.services.kinds import auto_output, payload_digest, routing_rule_fields
 from reviews.services.webhooks import webhooks_enqueue
 
 DUPLICATE_CONSTRAINT = "case_unique_external_id_per_system"
@@ -89,6 +90,7 @@ def rules_of(point: InterventionPoint) -> RoutingRules:
         high_stakes=tuple(point.high_stakes or ()),
         random_sample_rate=point.random_sample_rate,
         version=point.version,
+        **routing_rule_fields(point),
     )
     point._routing_rules = rules  # type: ignore[attr-defined]
     return rules
@@ -102,9 +104,10 @@ def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[
     confidence = prediction.get("confidence") if prediction else None
     external_id = data["external_id"]
     case_input = data["input"]
+    payload = data.get("payload")
     decision = route(
         rules_of(point),
-        CaseInput(external_id=external_id, input=case_input, label=label, confidence=confidence),
+        CaseInput(external_id=external_id, input=case_input, label=label, confidence=confidence, payload=payload),
         system_halted=system.status == SystemStatus.HALTED,
     )
     case = Case(
@@ -119,6 +122,7 @@ def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[
         model_version=(prediction.get("model_version") or "") if prediction else "",
         subject=data.get("subject") or {},
         callback_url=data.get("callback_url") or "",
+        payload=payload,
         routed=decision.routed,
         routing_reasons=decision.reasons,
         rules_version=point.version,
@@ -129,8 +133,13 @@ def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[
         case.status = CaseStatus.QUEUED
         if point.sla_seconds:
             case.sla_deadline = now + dt.timedelta(seconds=point.sla_seconds)
+        expires_at = data.get("expires_at")
+        if expires_at is not None and (case.sla_deadline is None or expires_at < case.sla_deadline):
+            # An agent's own deadline for its request (generation and action cases).
+            case.sla_deadline = expires_at
         # Without a prediction there is nothing to show: answered with a label, as a blind case.
-        case.blind = label is None or (
+        # A generation or action case is never blind: its output is what is reviewed.
+        case.blind = (label is None and payload is None) or (
             point.blind_review_rate > 0 and blind_fraction(system.slug, external_id) < point.blind_review_rate
         )
     else:
@@ -138,6 +147,8 @@ def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[
         case.resolution = Resolution.AUTO_ACCEPTED
         case.final_label = label
         case.decided_at = now
+        if payload is not None:
+            case.final_output = auto_output(case)
     case._history_user = actor  # type: ignore[attr-defined]
     return case, decision
 
@@ -169,6 +180,8 @@ def _event_specs(case: Case, actor: Any) -> list[dict[str, Any]]:
             "rules_version": case.rules_version,
         },
     }
+    if case.payload is not None:
+        created["data"].update(kind=case.intervention_point.kind, payload=payload_digest(case))
     verdict_data: dict[str, Any] = {"reasons": case.routing_reasons, "rules_version": case.rules_version}
     if case.routed:
         verdict_data.update(blind=case.blind, reviewers_required=case.reviewers_required,

@@ -9,8 +9,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_event
-from reviews.models import ROUTING_FIELDS, AISystem, InterventionPoint, RiskTier, SlaBreachAction, SystemStatus
+from reviews.models import (
+    ROUTING_FIELDS,
+    AISystem,
+    CaseKind,
+    InterventionPoint,
+    RiskTier,
+    SlaBreachAction,
+    SystemStatus,
+)
 from reviews.services.common import apply_changes, snapshot
+from reviews.services.kinds import point_defaults, validate_point_kind_rules
 
 SYSTEM_FIELDS = (
     "name", "purpose", "provider", "role", "sector", "declared_tier", "annex_iii_area", "labels",
@@ -60,7 +69,8 @@ def _validate_system_values(values: dict[str, Any]) -> None:
 
 
 def _validate_point_rules(system: AISystem, values: dict[str, Any]) -> None:
-    """Rules the database cannot express (they depend on the system)."""
+    """Rules the database cannot express (they depend on the system, or on the point's kind)."""
+    validate_point_kind_rules(values)
     if values.get("on_sla_breach") == SlaBreachAction.ACCEPT_AI and system.is_remote_biometric:
         raise ValidationError(
             {"on_sla_breach": ["accept_ai is not allowed for remote biometric identification (Annex III 1(a))."]}
@@ -155,7 +165,8 @@ def _check_points_allow_remote_biometric(system: AISystem) -> None:
     probe = AISystem(annex_iii_area="1a", labels=system.labels)
     for point in InterventionPoint.objects.filter(system=system):
         try:
-            _validate_point_rules(probe, {name: getattr(point, name) for name in ROUTING_FIELDS})
+            _validate_point_rules(probe, {**{name: getattr(point, name) for name in ROUTING_FIELDS},
+                                          "kind": point.kind})
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
             raise ValidationError({"annex_iii_area": [
@@ -216,6 +227,7 @@ def system_resume(*, actor: Any, system: AISystem, reason: str) -> AISystem:
 def intervention_point_create(*, actor: Any, system: AISystem, slug: str, name: str, **rules: Any) -> InterventionPoint:
     if system.is_remote_biometric:
         rules.setdefault("reviewers_required", 2)
+    point_defaults(rules.get("kind", CaseKind.CLASSIFICATION), rules)
     _validate_point_rules(system, rules)
     duplicate = {"slug": ["This system already has an intervention point with this slug."]}
     if InterventionPoint.objects.filter(system=system, slug=slug).exists():
@@ -229,7 +241,7 @@ def intervention_point_create(*, actor: Any, system: AISystem, slug: str, name: 
     except IntegrityError as exc:
         raise ValidationError(duplicate) from exc
     record_event("intervention_point.created", actor=actor, obj=point, system_id=system.pk,
-                 after=snapshot(point, ("slug", *ROUTING_FIELDS, "version")))
+                 after=snapshot(point, ("slug", "kind", *ROUTING_FIELDS, "version")))
     return point
 
 
@@ -243,7 +255,7 @@ def intervention_point_update(
         raise ValidationError({name: ["not a writable rule of an intervention point"] for name in unknown})
     point = InterventionPoint.objects.select_for_update().select_related("system").get(pk=point.pk)
     merged = {name: changes.get(name, getattr(point, name)) for name in ROUTING_FIELDS}
-    _validate_point_rules(point.system, merged)
+    _validate_point_rules(point.system, {**merged, "kind": point.kind})
     before = snapshot(point, [*changes, "version"])
     changed = [name for name, value in changes.items() if getattr(point, name) != value]
     if changed:
