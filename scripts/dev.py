@@ -193,8 +193,9 @@ def command_up(args: argparse.Namespace) -> int:
 
     base_url = f"http://{args.host}:{args.port}"
     specs = [
-        ("web", [str(BIN / "gunicorn"), "hitl_portal.wsgi", "--bind", f"{args.host}:{args.port}",
-                 "--workers", str(args.web_workers), "--access-logfile", "-", "--graceful-timeout", "10"]),
+        # uvicorn: /api/v1/cases/{id}/wait/ long-polls are async views (hitl_portal.asgi).
+        ("web", [str(BIN / "uvicorn"), "hitl_portal.asgi:application", "--host", args.host, "--port", str(args.port),
+                 "--workers", str(args.web_workers), "--timeout-graceful-shutdown", "10"]),
         ("worker", [str(BIN / "celery"), "-A", "hitl_portal", "worker", "-l", "info",
                     "--concurrency", str(args.worker_concurrency)]),
         ("beat", [str(BIN / "celery"), "-A", "hitl_portal", "beat", "-l", "info"]),
