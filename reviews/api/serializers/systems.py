@@ -364,7 +364,7 @@ class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializ
     blind_review_rate = fraction_field(required=False, default=0.0)
     gold_rate = fraction_field(required=False, default=0.0)
     guidelines = StrictCharField(max_length=20000, required=False, allow_blank=True, trim_whitespace=False)
-    kind = enum_field("CaseKindEnum", CaseKind.choices, required=False,
+    kind = enum_field("PointKindEnum", CaseKind.choices, required=False,
                       help_text="classification (default), generation or action; fixed at creation.")
     tool_rules = serializers.JSONField(
         required=False, help_text='Action points: {"always": [tools or "*"], "never": [tools]}.'

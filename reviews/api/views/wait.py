@@ -80,3 +80,34 @@ class CaseWaitView(View):
                 await watcher.signal(deadline - loop.time())
         response["Cache-Control"] = "no-store"
         return response
+
+
+def add_wait_operation(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: document ``GET /api/v1/cases/{id}/wait/``."""
+    case_get = result.get("paths", {}).get("/api/v1/cases/{id}/", {}).get("get")
+    if case_get is None:
+        return result
+    ok = case_get["responses"]["200"]
+    result["paths"]["/api/v1/cases/{id}/wait/"] = {"get": {
+        "operationId": "cases_wait",
+        "summary": "Wait for a case's decision (long-poll)",
+        "description": (
+            "Blocks until the case is decided (or auto-accepted) or the timeout passes, then answers 200 "
+            "with the case representation: its current state after a timeout, so the agent asks again. "
+            "Same access as GET /api/v1/cases/{id}/."
+        ),
+        "tags": case_get.get("tags", ["cases"]),
+        "security": case_get.get("security", []),
+        "parameters": [
+            {"in": "path", "name": "id", "required": True, "schema": {"type": "integer"}},
+            {"in": "query", "name": "timeout", "required": False,
+             "schema": {"type": "integer", "minimum": 0, "maximum": MAX_TIMEOUT, "default": DEFAULT_TIMEOUT},
+             "description": "Seconds to wait at most."},
+        ],
+        "responses": {
+            "200": ok,
+            "400": {"description": "Invalid timeout (errors keyed by \"timeout\")."},
+            **{code: body for code, body in case_get["responses"].items() if code in ("401", "403", "404")},
+        },
+    }}
+    return result
