@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -60,21 +61,22 @@ def notify_decided(case_ids: Iterable[int]) -> None:
 
 
 class _Hub:
-    """One Redis subscription per process and event loop, fanning out to the waiters of each case."""
+    """One Redis subscription per event loop, fanning out to the waiters of each case.
+
+    Under uvicorn a process has one loop, so one subscription. Served by a WSGI
+    server instead, each wait runs on a loop of its own (``async_to_sync``) and
+    gets its own hub, which ends with it.
+    """
 
     def __init__(self) -> None:
         self.waiters: dict[int, set[asyncio.Event]] = {}
         self.task: asyncio.Task[None] | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
         self.ready: asyncio.Event | None = None
 
     async def ensure_listening(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self.task is None or self.task.done() or self.loop is not loop:
-            self.loop = loop
+        if self.task is None or self.task.done():
             self.ready = asyncio.Event()
-            self.waiters = {}
-            self.task = loop.create_task(self._listen(self.ready))
+            self.task = asyncio.get_running_loop().create_task(self._listen(self.ready))
         assert self.ready is not None
         # The first waiter of a process waits (briefly) for the subscription, so a
         # decision published right after its first read of the case is not missed.
@@ -124,7 +126,15 @@ class _Hub:
                 del self.waiters[case_id]
 
 
-_hub = _Hub()
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Hub] = weakref.WeakKeyDictionary()
+
+
+def _hub_of_loop() -> _Hub:
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = _Hub()
+    return hub
 
 
 class Watch:
@@ -152,9 +162,10 @@ async def watch(case_id: int) -> Any:
     if not _redis_url():
         yield Watch(case_id, None)
         return
-    await _hub.ensure_listening()
-    event = _hub.register(case_id)
+    hub = _hub_of_loop()
+    await hub.ensure_listening()
+    event = hub.register(case_id)
     try:
         yield Watch(case_id, event)
     finally:
-        _hub.unregister(case_id, event)
+        hub.unregister(case_id, event)
