@@ -14,14 +14,17 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hitl_portal_client import Client, Denied, require_approval
+from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from audit.services import payload_of
 from reviews.models import Case, WebhookDelivery
 from reviews.services.kinds import digest
 from tests.clients.helpers import REPLIES, SYSTEM, TOOLS, agent_setup, wait_for_open_case
+from tests.reviews.queue_helpers import make_user
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -156,3 +159,18 @@ def test_generation_edited_in_the_browser(page: Any, live_server: Any, login: An
     body = json.loads(delivery.body)
     assert body["case"]["final_output"]["text"] == final["text"]
     assert body["case"]["final_output"]["diff"] == final["diff"]
+
+    # The edit-rate KPI counts it, in the API and on the dashboard.
+    officer = make_user("compliance_officer", "officer1")
+    with httpx.Client(base_url=live_server.url,
+                      headers={"Authorization": f"Token {Token.objects.create(user=officer).key}"}) as api:
+        rows = api.get("/api/v1/kpis/").json()["by_kind"]
+    replies = next(row for row in rows if row["intervention_point"] == REPLIES)
+    assert (replies["edited"], replies["edit_rate"]) == (1, 1.0)
+    page.get_by_role("button", name="Log out").click()
+    login("officer1")
+    page.goto(f"{live_server.url}/dashboard/")
+    table = page.locator("#kpi-kinds")
+    assert "credit-scoring / replies" in table.inner_text()
+    table.scroll_into_view_if_needed()
+    shoot(page, "agent-kpis-desktop.png")

@@ -77,3 +77,17 @@ def test_kind_kpis_count_each_outcome() -> None:
 
 def test_kind_kpis_denied_to_reviewers() -> None:
     assert client_for(make_reviewer()).get("/api/v1/kpis/").status_code == 403
+
+
+def test_bias_audits_skip_kinds_and_the_dossier_shows_their_figures() -> None:
+    from compliance.selectors.external import kpi_rows, system_kpis
+    from fairness.selectors import audit_cases
+
+    point = action_point()
+    client = integration()
+    submit_action(client, external_id="a1")
+    covered = audit_cases(system_id=point.system_id, period_from=timezone.now() - timedelta(days=1),
+                          period_to=timezone.now() + timedelta(days=1))
+    assert covered.count() == 0
+    rows = dict(kpi_rows(system_kpis(point.system)))
+    assert rows["Tool calls at agent-tools: approved / modified / denied"] == "0 / 0 / 0"
