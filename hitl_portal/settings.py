@@ -248,6 +248,11 @@ SPECTACULAR_SETTINGS = {
         "CaseStatusEnum": "reviews.models.CaseStatus",
         "BiasAuditStatusEnum": "fairness.models.AuditStatus",
     },
+    # The async long-poll view is no DRF view: its operation is added to the schema here.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "reviews.api.views.wait.add_wait_operation",
+    ],
 }
 
 # --- Cache (throttling, short-lived figures) ------------------------------------
