@@ -78,13 +78,16 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_celery_beat",
+    # The floors, bottom to top (docs/ARCHITECTURE.md; checked by import-linter).
     "hitl_portal",
     "audit",
     "reviews",
-    "compliance",
     "quality",
+    "incidents",
     "fairness",
+    "records",
     "dashboard",
+    "compliance",
 ]
 
 MIDDLEWARE = [

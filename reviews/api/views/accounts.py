@@ -7,13 +7,13 @@ from django.contrib.auth.models import User
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from hitl_portal.api.pagination import IdCursorPagination
 from hitl_portal.api.views import PortalAPIView, PortalViewSet
+from hitl_portal.permissions import PUBLIC
 from hitl_portal.roles import ADMIN, COMPLIANCE_OFFICER
 from reviews.api.serializers.accounts import (
     ReviewerSerializer,
@@ -41,7 +41,7 @@ class TokenObtainView(PortalAPIView):
     """
 
     authentication_classes: list = []
-    permission_classes = [AllowAny]
+    roles = {"POST": {PUBLIC}}
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
