@@ -63,7 +63,8 @@ def kind_kpis(scope: Any) -> list[dict[str, Any]]:
             row["expired"] += 1
         elif resolution in HUMAN:
             row["human_decided"] += 1
-            row["_seconds"].append((decided_at - received_at).total_seconds())
+            if decided_at is not None:
+                row["_seconds"].append((decided_at - received_at).total_seconds())
             if kind == CaseKind.GENERATION:
                 if final.get("rejected"):
                     row["_outcomes"]["rejected"] += 1

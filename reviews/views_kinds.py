@@ -11,7 +11,7 @@ next to the fields.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.http import HttpRequest, HttpResponse
@@ -56,8 +56,9 @@ class KindDecisionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.kind = case.intervention_point.kind
         payload = case.payload or {}
-        self.fields["outcome"].choices = list(OUTCOME_TEXT[self.kind].items())
-        self.fields["category"].choices = [("", "— no category —"), *RejectionCategory.choices]
+        cast(forms.ChoiceField, self.fields["outcome"]).choices = list(OUTCOME_TEXT[self.kind].items())
+        cast(forms.ChoiceField, self.fields["category"]).choices = [("", "— no category —"),
+                                                                   *RejectionCategory.choices]
         if self.kind == CaseKind.GENERATION:
             del self.fields["arguments"]
             self.fields["text"].initial = payload.get("text", "")

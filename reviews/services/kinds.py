@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs installed
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction

@@ -56,3 +56,13 @@ def decide_next(reviewer: Any, **verdict: Any) -> Case:
     decided = decision_record(reviewer=reviewer, case=case, label=None, **verdict)
     connection.close()
     return decided
+
+
+def run_async(coroutine: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: Playwright's sync API (session-wide in the browser
+    tests) leaves an event loop running in the main thread, where ``asyncio.run`` refuses to start."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from reviews.models import Case
 from tests.clients.conftest import SDK_SRC
-from tests.clients.helpers import REPLIES, SYSTEM, TOOLS, agent_setup, decide_next
+from tests.clients.helpers import REPLIES, SYSTEM, TOOLS, agent_setup, decide_next, run_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,7 +60,7 @@ def test_stdio_lists_tools_and_answers_request_approval(live_server: Any) -> Non
                                     arguments={"amount": 1000, "to": "ACME"}, rationale="Partial payment.")
             return tools, _structured(await call)
 
-    tools, answer = asyncio.run(scenario())
+    tools, answer = run_async(scenario())
     assert {"request_approval", "request_review", "get_case"} <= tools
     assert answer["decision"] == "approved"
     assert answer["arguments"] == {"amount": 1000, "to": "ACME"} and answer["modified"] is True
@@ -99,15 +99,15 @@ def test_streamable_http_needs_a_token_and_answers_request_review(live_server: A
                     await asyncio.to_thread(decide_next, setup["reviewer"], **decide)
                 return await task
 
-        refused = asyncio.run(call({}, "get_case", {"case_id": 1}))
+        refused = run_async(call({}, "get_case", {"case_id": 1}))
         assert refused.is_error and "Authorization" in str(refused.content)
-        answer = _structured(asyncio.run(call(
+        answer = _structured(run_async(call(
             {"Authorization": f"Bearer {setup['token']}"}, "request_review",
             {"text": "Refunds take 90 days.", "timeout_seconds": 60},
             decide={"outcome": "edit", "text": "Refunds take 30 days."},
         )))
         assert answer["decision"] == "edited" and answer["text"] == "Refunds take 30 days."
-        case = _structured(asyncio.run(call({"Authorization": f"Bearer {setup['token']}"}, "get_case",
+        case = _structured(run_async(call({"Authorization": f"Bearer {setup['token']}"}, "get_case",
                                             {"case_id": answer["case_id"]})))
         assert case["status"] == "decided" and case["kind"] == "generation"
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import threading
@@ -27,7 +26,7 @@ from hitl_portal_client import (
 from standardwebhooks import Webhook
 
 from audit.models import AuditEvent
-from tests.clients.helpers import REPLIES, SYSTEM, TOOLS, agent_setup, decide_next
+from tests.clients.helpers import REPLIES, SYSTEM, TOOLS, agent_setup, decide_next, run_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -103,7 +102,7 @@ def test_async_client_never_reviewed_tool_is_approved_at_once(live_server: Any) 
             return await arequest_approval(portal, system=SYSTEM, intervention_point=TOOLS, tool="lookup_balance",
                                            arguments={"account": "42"}, agent="billing-bot", timeout=10)
 
-    approval = asyncio.run(scenario())
+    approval = run_async(scenario())
     assert approval.arguments == {"account": "42"} and approval.modified is False
 
 

@@ -20,6 +20,16 @@ from tests.reviews.queue_helpers import make_point, make_reviewer, make_system, 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def _requirements_catalog(transactional_db: Any) -> None:
+    """Live-server tests flush the database: reload the catalog a migration loaded (obligations need it)."""
+    from compliance.catalog import load_catalog
+    from compliance.models import CatalogVersion
+
+    if not CatalogVersion.objects.filter(is_current=True).exists():
+        load_catalog()
+
+
 def _setup() -> tuple[Any, Any, Case]:
     point = make_point(slug="agent-tools", kind="action", confidence_below=None, tool_rules={"always": ["*"]})
     make_system()

@@ -40,13 +40,13 @@ _re_read = _UnthrottledCaseRead.as_view()
 
 def _read(request: HttpRequest, pk: int, *, first: bool) -> HttpResponse:
     response = (_first_read if first else _re_read)(request, pk=pk)
-    response.render()  # type: ignore[attr-defined]
+    response.render()
     return response
 
 
 def _timeout(request: HttpRequest) -> int | None:
     raw = request.GET.get("timeout")
-    if raw in (None, ""):
+    if raw is None or raw == "":
         return DEFAULT_TIMEOUT
     try:
         value = int(raw)
