@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviews', '0002_system_non_match_label'),
+        ('reviews', '0003_review_loop_alerts_comments_skips'),
     ]
 
     operations = [
