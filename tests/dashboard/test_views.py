@@ -212,10 +212,10 @@ def test_dashboard_query_count_is_pinned(make_user, scenario, django_assert_num_
     rollup_refresh()
     client = client_for(make_user, "manager")
     client.get("/dashboard/", CUSTOM)
-    with django_assert_num_queries(17):
+    with django_assert_num_queries(19):
         assert client.get("/dashboard/", CUSTOM).status_code == 200
     for hour in range(12):
         make_case(scenario.point, received_at=at(DAY1, hour), routed=False)
     rollup_refresh()
-    with django_assert_num_queries(17):
+    with django_assert_num_queries(19):
         assert client.get("/dashboard/", CUSTOM).status_code == 200
