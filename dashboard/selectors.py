@@ -28,6 +28,7 @@ from django.utils import timezone
 from dashboard.aggregation import UTC, aggregate, day_start, utc_day
 from dashboard.figures import CaseFigures, ReviewerFigures, case_kpis, reviewer_row
 from dashboard.figures import seconds_of as _seconds
+from dashboard.kinds import kind_kpis
 from dashboard.models import (
     DailyRollup,
     DailyTtrPercentiles,
@@ -268,6 +269,8 @@ def kpis(scope: KpiScope, *, figures: PeriodFigures | None = None, now: dt.datet
         "sla_breach_rate": values["sla_breach_rate"],
         "oldest_waiting_received_at": _iso(queue["oldest_waiting_received_at"]),
         "oldest_waiting_age_s": queue["oldest_waiting_age_s"],
+        # Generation and action points (issue 14), one row per point.
+        "by_kind": kind_kpis(scope),
     }
 
 

@@ -436,8 +436,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Every operation also documents the errors the shared layers give (hitl_portal/api/schema.py).
+    # The async long-poll view is no DRF view: its operation is added to the schema first, so the
+    # shared error statuses are documented on it too.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "reviews.api.views.wait.add_wait_operation",
         "hitl_portal.api.schema.document_shared_errors",
     ],
     "ENUM_NAME_OVERRIDES": {
@@ -448,6 +451,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Cache (throttling, short-lived figures) ------------------------------------
 REDIS_URL = env("REDIS_URL")
+# hitl_portal.asgi: threads per process serving the sync views (the /wait/ long-polls need none).
+HITL_ASGI_THREADS = env_int("HITL_ASGI_THREADS", 16)
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

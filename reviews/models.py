@@ -137,6 +137,14 @@ class SlaBreachAction(models.TextChoices):
     FAIL_CLOSED = "fail_closed", "Fail closed (no final label)"
 
 
+class CaseKind(models.TextChoices):
+    """What a case holds: a label to check, a text to review, or an agent's tool call to approve."""
+
+    CLASSIFICATION = "classification", "Classification (a label)"
+    GENERATION = "generation", "Generation (a text)"
+    ACTION = "action", "Action (an agent's tool call)"
+
+
 # The fields whose change bumps an intervention point's rules version.
 ROUTING_FIELDS: tuple[str, ...] = (
     "stage",
@@ -155,6 +163,9 @@ ROUTING_FIELDS: tuple[str, ...] = (
     # part of the reviewing rules too: a case records the version it was reviewed under.
     "display",
     "decision_fields",
+    "tool_rules",
+    "text_rules",
+    "tool_schemas",
 )
 
 
@@ -187,6 +198,14 @@ class InterventionPoint(models.Model):
     # Extra decision fields (custom review form): ``[{name, label, type, required,
     # choices?, min?, max?, max_length?}]``, validated by ``reviews.content``.
     decision_fields = models.JSONField(default=list, blank=True)
+    # Fixed at creation: cases of one point are all of one kind (see reviews.services.kinds).
+    kind = models.CharField(max_length=14, choices=CaseKind.choices, default=CaseKind.CLASSIFICATION)
+    # Actions: {"always": [tool names, or "*"], "never": [tool names]}.
+    tool_rules = models.JSONField(default=dict, blank=True)
+    # Generations: {"max_length": int, "regex": str, "keywords": [str]}.
+    text_rules = models.JSONField(default=dict, blank=True)
+    # Actions: {tool name: JSON Schema of its arguments}; modified arguments must satisfy it.
+    tool_schemas = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)
     # Keys the random sample ("{salt}:{system}:{external_id}"): secret, in no API response
     # and not in history rows (an old salt would let anyone replay past draws); rotated
@@ -223,6 +242,9 @@ class InterventionPoint(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(sla_seconds__isnull=True) | Q(sla_seconds__gte=1), name="interventionpoint_sla_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=CaseKind.values), name="interventionpoint_kind_valid"
             ),
         ]
 
@@ -347,6 +369,12 @@ class Case(models.Model):
     explanation = models.JSONField(null=True, blank=True)
     subject = models.JSONField(default=dict, blank=True)
     callback_url = models.URLField(max_length=2000, blank=True)
+    # Generation and action cases: the AI output under review ({text, prompt?, conversation?,
+    # sources?} or {tool, arguments, agent, conversation?, rationale?}); null for classification.
+    payload = models.JSONField(null=True, blank=True)
+    # What the human oversight let through: {text, edited, diff} / {approved, arguments, modified,
+    # diff, reason}; null until decided (and for classification, whose outcome is final_label).
+    final_output = models.JSONField(null=True, blank=True)
 
     status = models.CharField(max_length=14, choices=CaseStatus.choices)
     routed = models.BooleanField(default=False)
@@ -378,7 +406,8 @@ class Case(models.Model):
     # Personal data (input, subject) stays out of the history tables: history
     # grows several times faster than the table and would multiply every copy a
     # lawful purge must later erase.
-    history = tracked_history(excluded_fields=["input", "subject", "callback_url", "explanation"])
+    history = tracked_history(excluded_fields=["input", "subject", "callback_url", "explanation", "payload",
+                                              "final_output"])
 
     class Meta:
         ordering = ["-id"]
@@ -430,6 +459,30 @@ class DecisionOutcome(models.TextChoices):
     APPROVE = "approve", "Approve"
     OVERRIDE = "override", "Override"
     ESCALATE = "escalate", "Escalate"
+    # Generation cases.
+    EDIT = "edit", "Edit"
+    REJECT = "reject", "Reject"
+    # Action cases.
+    MODIFY = "modify", "Approve with modified arguments"
+    DENY = "deny", "Deny"
+
+
+# The verdicts each kind of case accepts (escalate: to an adjudicator, for every kind).
+CLASSIFICATION_OUTCOMES = (DecisionOutcome.APPROVE, DecisionOutcome.OVERRIDE, DecisionOutcome.ESCALATE)
+KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
+    CaseKind.CLASSIFICATION: CLASSIFICATION_OUTCOMES,
+    CaseKind.GENERATION: (DecisionOutcome.APPROVE, DecisionOutcome.EDIT, DecisionOutcome.REJECT,
+                          DecisionOutcome.ESCALATE),
+    CaseKind.ACTION: (DecisionOutcome.APPROVE, DecisionOutcome.MODIFY, DecisionOutcome.DENY,
+                      DecisionOutcome.ESCALATE),
+}
+
+
+class RejectionCategory(models.TextChoices):
+    FACTUALITY = "factuality", "Factuality"
+    SAFETY = "safety", "Safety"
+    POLICY = "policy", "Policy"
+    OTHER = "other", "Other"
 
 
 class Decision(models.Model):
@@ -450,8 +503,13 @@ class Decision(models.Model):
     # validated against the point's ``decision_fields`` when the decision was made.
     # One JSON object per decision so the training-data export reads it as is.
     form_values = models.JSONField(default=dict, blank=True)
+    # Generation/action verdicts: the edited text or modified arguments with their diff;
+    # kept out of history like the case's payload (they may hold personal data).
+    output = models.JSONField(null=True, blank=True)
+    # A rejected generation's category (blank otherwise).
+    category = models.CharField(max_length=12, choices=RejectionCategory.choices, blank=True)
 
-    history = tracked_history()
+    history = tracked_history(excluded_fields=["output"])
 
     class Meta:
         ordering = ["decided_at", "id"]

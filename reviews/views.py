@@ -29,7 +29,7 @@ from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import REVIEWER
 from reviews.content import build_blocks, explanation_chart, remaining_input
 from reviews.forms import EXTRA_PREFIX, ClaimForm, DecisionForm
-from reviews.models import AISystem, Case, InterventionPoint, ReviewerProfile, ReviewerStatus
+from reviews.models import AISystem, Case, CaseKind, InterventionPoint, ReviewerProfile, ReviewerStatus
 from reviews.selectors.attachments import attachment_url, attachments_of
 from reviews.selectors.people import missing_trainings, reviewer_profile_get
 from reviews.selectors.queue import claim_payload, live_claim_of, queue_overview, recent_decisions
@@ -38,6 +38,7 @@ from reviews.selectors.visibility import cases_visible_to
 from reviews.services.decisions import decision_record
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
 from reviews.services.queue import claim_next, claim_release, claim_renew, escalated_case_ids, holds_live_claim
+from reviews.views_kinds import KindDecisionForm, render_kind_case
 from reviews.views_own import workbench_extras
 
 NOTHING_TO_REVIEW = "Nothing to review right now."
@@ -59,6 +60,10 @@ REASON_TEXT: dict[str, str] = {
     "high_stakes": "A high-stakes condition on the input holds.",
     "high_stakes_field_missing": "A field a high-stakes rule checks is missing, so a person reviews it to be safe.",
     "random_sample": "Picked by the random quality-control sample.",
+    "tool_always_review": "This tool is always reviewed before an agent may call it.",
+    "text_length": "The generated text is longer than the review threshold.",
+    "text_pattern": "The generated text matches a pattern that is always reviewed.",
+    "text_keyword": "The generated text contains a keyword that is always reviewed.",
 }
 
 OPERATOR_TEXT = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "eq": "=", "ne": "≠", "in": "in"}
@@ -358,7 +363,9 @@ class CaseView(ReviewerPageMixin, View):
         )
 
     @staticmethod
-    def _form(case: Case, payload: dict[str, Any], **kwargs: Any) -> DecisionForm:
+    def _form(case: Case, payload: dict[str, Any], **kwargs: Any) -> DecisionForm | KindDecisionForm:
+        if case.intervention_point.kind != CaseKind.CLASSIFICATION:
+            return KindDecisionForm(case=case, **kwargs)
         return DecisionForm(labels=list(payload.get("labels") or case.system.labels),
                             blind=payload.get("prediction") is None, final=_adjudicating(case),
                             extra_fields=case.intervention_point.decision_fields or [], **kwargs)
@@ -376,8 +383,12 @@ class CaseView(ReviewerPageMixin, View):
         return redirect("reviews:queue")
 
     def _render(
-        self, request: HttpRequest, case: Case, payload: dict[str, Any], form: DecisionForm, status: int = 200
+        self, request: HttpRequest, case: Case, payload: dict[str, Any], form: DecisionForm | KindDecisionForm,
+        status: int = 200,
     ) -> HttpResponse:
+        if isinstance(form, KindDecisionForm):
+            reasons = _routing_explained(case, payload.get("routing") or {}, blind=False)
+            return render_kind_case(request, case, form, reasons=reasons, status=status)
         prediction = payload.get("prediction")
         blind = prediction is None
         confidence = prediction.get("confidence") if prediction else None

@@ -254,8 +254,9 @@ def command_up(args: argparse.Namespace) -> int:
         sys.exit(f"failed (exit {static.returncode}): manage.py collectstatic")
 
     specs = [
-        ("web", [str(BIN / "gunicorn"), "hitl_portal.wsgi", "--bind", f"{args.host}:{port}",
-                 "--workers", str(args.web_workers), "--access-logfile", "-", "--graceful-timeout", "10"]),
+        # uvicorn: /api/v1/cases/{id}/wait/ long-polls are async views (hitl_portal.asgi).
+        ("web", [str(BIN / "uvicorn"), "hitl_portal.asgi:application", "--host", args.host, "--port", str(port),
+                 "--workers", str(args.web_workers), "--timeout-graceful-shutdown", "10"]),
         ("worker", [str(BIN / "celery"), "-A", "hitl_portal", "worker", "-l", "info",
                     "--concurrency", str(args.worker_concurrency)]),
         ("beat", [str(BIN / "celery"), "-A", "hitl_portal", "beat", "-l", "info"]),

@@ -77,6 +77,35 @@ class PercentilesSerializer(serializers.Serializer):
     p90 = serializers.FloatField(allow_null=True)
 
 
+class KindKpiRowSerializer(serializers.Serializer):
+    """One generation or action intervention point (rates are fractions of the human-decided cases)."""
+
+    system = serializers.CharField()
+    intervention_point = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["generation", "action"])
+    cases = serializers.IntegerField()
+    auto_accepted = serializers.IntegerField()
+    open = serializers.IntegerField()
+    expired = serializers.IntegerField(help_text="Resolved by the breach rule (actions: denied by default).")
+    human_decided = serializers.IntegerField()
+    time_to_decision_s = PercentilesSerializer()
+    approved = serializers.IntegerField(required=False, help_text="Generation.")
+    edited = serializers.IntegerField(required=False, help_text="Generation.")
+    rejected = serializers.IntegerField(required=False, help_text="Generation.")
+    edit_rate = serializers.FloatField(required=False, allow_null=True, help_text="Generation.")
+    rejection_rate = serializers.FloatField(required=False, allow_null=True, help_text="Generation.")
+    mean_edit_distance = serializers.FloatField(
+        required=False, allow_null=True, help_text="Generation: mean normalised Levenshtein distance of the edits."
+    )
+    rejection_categories = serializers.DictField(child=serializers.IntegerField(), required=False)
+    approvals = serializers.IntegerField(required=False, help_text="Action.")
+    modifications = serializers.IntegerField(required=False, help_text="Action.")
+    denials = serializers.IntegerField(required=False, help_text="Action.")
+    modification_rate = serializers.FloatField(required=False, allow_null=True, help_text="Action.")
+    denial_rate = serializers.FloatField(required=False, allow_null=True, help_text="Action.")
+    approval_rate = serializers.FloatField(allow_null=True)
+
+
 class KpiResponseSerializer(serializers.Serializer):
     """``GET /api/v1/kpis/``: every rate is a fraction; ``null`` where undefined."""
 
@@ -107,6 +136,7 @@ class KpiResponseSerializer(serializers.Serializer):
     sla_breach_rate = serializers.FloatField(allow_null=True, help_text="SLA breaches / routed cases.")
     oldest_waiting_received_at = serializers.DateTimeField(allow_null=True)
     oldest_waiting_age_s = serializers.FloatField(allow_null=True)
+    by_kind = KindKpiRowSerializer(many=True, help_text="Generation and action intervention points.")
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()

@@ -113,6 +113,16 @@ def case_representation(case: Case, *, viewer: Any = None) -> dict[str, Any]:
     }
     if not as_reviewer:
         body["true_label"] = case.true_label
+    kind = case.intervention_point.kind
+    body["kind"] = kind
+    if case.payload is not None:
+        # Generation and action cases (reviews.services.kinds).
+        body[kind] = case.payload
+        body["final_output"] = case.final_output
+        body["expires_at"] = body["sla_deadline"]
+        for view, decision in zip(body["decisions"], decisions, strict=True):
+            if decision.category:
+                view["category"] = decision.category
     return body
 
 

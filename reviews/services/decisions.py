@@ -55,8 +55,10 @@ from hitl_portal.errors import Conflict
 from hitl_portal.sql import RowShape, load_row, row_shape
 from reviews.content import clean_form_values
 from reviews.models import (
+    CLASSIFICATION_OUTCOMES,
     AISystem,
     Case,
+    CaseKind,
     CaseStatus,
     Decision,
     DecisionOutcome,
@@ -87,9 +89,12 @@ def enqueue_decided_webhooks(cases: list[Case]) -> None:
     """
     if not cases:
         return
+    from reviews.services.waiting import notify_decided
     from reviews.services.webhooks import webhooks_enqueue
 
     webhooks_enqueue(cases=cases)
+    # Agents long-polling /wait/ learn of the decision once it is committed.
+    notify_decided([case.pk for case in cases])
 
 
 def _text_digest(text: str) -> dict[str, Any]:
@@ -104,8 +109,8 @@ def resolve_outcome(case: Case, *, outcome: str | None, label: str | None, ratio
     """
     labels = list(case.system.labels)
     ai_label = case.prediction_label
-    if outcome is not None and outcome not in DecisionOutcome.values:
-        raise ValidationError({"outcome": [f"must be one of: {', '.join(DecisionOutcome.values)}"]})
+    if outcome is not None and outcome not in CLASSIFICATION_OUTCOMES:
+        raise ValidationError({"outcome": [f"must be one of: {', '.join(CLASSIFICATION_OUTCOMES)}"]})
     if label is not None and label not in labels:
         raise ValidationError({"label": [f"not one of the system's labels: {', '.join(labels)}"]})
     if outcome == DecisionOutcome.ESCALATE:
@@ -384,14 +389,26 @@ def _later_than(earlier: datetime) -> datetime:
 def decision_record(
     *, reviewer: User, case: Case, outcome: str | None, label: str | None, rationale: str,
     form_values: dict[str, Any] | None = None,
+    text: str | None = None, arguments: Any = None, category: str = "",
 ) -> Case:
     """Record the claim holder's verdict and move the case on (decided, escalated or back to the queue).
 
     ``form_values`` answers the intervention point's extra decision fields: required
     ones must be answered for a verdict (an escalation may leave them open); errors
-    name the field as ``form_values.<name>``.
+    name the field as ``form_values.<name>``. Generation and action cases are decided
+    by ``reviews.services.kinds`` (``text``, ``arguments`` and ``category`` belong to them).
     """
     case = _locked_for_decision(case, reviewer)
+    if case.intervention_point.kind != CaseKind.CLASSIFICATION:
+        from reviews.services.kinds import kind_decision_record
+
+        if label is not None:
+            raise ValidationError({"label": ["A generation or action case has no labels."]})
+        return kind_decision_record(reviewer=reviewer, case=case, outcome=outcome, text=text, arguments=arguments,
+                                    rationale=rationale, category=category)
+    for name, value in (("text", text), ("arguments", arguments), ("category", category or None)):
+        if value is not None:
+            raise ValidationError({name: ["Only generation and action cases take this field."]})
     now = timezone.now()
     if not holds_live_claim(case, reviewer, now):
         raise ClaimConflict("You hold no live claim on this case (it expired, was released or decided).")

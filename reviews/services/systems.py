@@ -13,6 +13,7 @@ from reviews.content import validate_decision_fields, validate_display
 from reviews.models import (
     ROUTING_FIELDS,
     AISystem,
+    CaseKind,
     InterventionPoint,
     RiskTier,
     SlaBreachAction,
@@ -22,6 +23,7 @@ from reviews.models import (
 from reviews.routing import high_stakes_errors
 from reviews.rules import clean_bias_thresholds
 from reviews.services.common import apply_changes, snapshot
+from reviews.services.kinds import point_defaults, validate_point_kind_rules
 from reviews.signals import PROFILE_FIELDS, system_profile_changed
 
 SYSTEM_FIELDS = (
@@ -87,7 +89,8 @@ def _clean_review_content(values: dict[str, Any]) -> None:
 
 
 def _validate_point_rules(system: AISystem, values: dict[str, Any]) -> None:
-    """Rules the database cannot express (they depend on the system)."""
+    """Rules the database cannot express (they depend on the system, or on the point's kind)."""
+    validate_point_kind_rules(values)
     if values.get("on_sla_breach") == SlaBreachAction.ACCEPT_AI and system.is_remote_biometric:
         raise ValidationError(
             {"on_sla_breach": ["accept_ai is not allowed for remote biometric identification (Annex III 1(a))."]}
@@ -198,7 +201,8 @@ def _check_points_allow_remote_biometric(system: AISystem) -> None:
     probe = AISystem(annex_iii_area="1a", labels=system.labels)
     for point in InterventionPoint.objects.filter(system=system):
         try:
-            _validate_point_rules(probe, {name: getattr(point, name) for name in ROUTING_FIELDS})
+            _validate_point_rules(probe, {**{name: getattr(point, name) for name in ROUTING_FIELDS},
+                                          "kind": point.kind})
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
             raise ValidationError({"annex_iii_area": [
@@ -259,6 +263,7 @@ def system_resume(*, actor: Any, system: AISystem, reason: str) -> AISystem:
 def intervention_point_create(*, actor: Any, system: AISystem, slug: str, name: str, **rules: Any) -> InterventionPoint:
     if system.is_remote_biometric:
         rules.setdefault("reviewers_required", 2)
+    point_defaults(rules.get("kind", CaseKind.CLASSIFICATION), rules)
     _clean_review_content(rules)
     _validate_point_rules(system, rules)
     duplicate = {"slug": ["This system already has an intervention point with this slug."]}
@@ -273,7 +278,7 @@ def intervention_point_create(*, actor: Any, system: AISystem, slug: str, name: 
     except IntegrityError as exc:
         raise ValidationError(duplicate) from exc
     record_event("intervention_point.created", actor=actor, obj=point, system_id=system.pk,
-                 after=snapshot(point, ("slug", *ROUTING_FIELDS, "version")))
+                 after=snapshot(point, ("slug", "kind", *ROUTING_FIELDS, "version")))
     return point
 
 
@@ -292,7 +297,7 @@ def intervention_point_update(
     _clean_review_content(changes)
     point = InterventionPoint.objects.select_for_update().select_related("system").get(pk=point.pk)
     merged = {name: changes.get(name, getattr(point, name)) for name in ROUTING_FIELDS}
-    _validate_point_rules(point.system, merged)
+    _validate_point_rules(point.system, {**merged, "kind": point.kind})
     before = snapshot(point, [*changes, "version"])
     changed = [name for name, value in changes.items() if getattr(point, name) != value]
     if changed:

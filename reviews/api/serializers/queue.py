@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from reviews.models import DecisionOutcome
+from reviews.models import DecisionOutcome, RejectionCategory
 
 
 class ClaimRequestSerializer(serializers.Serializer):
@@ -135,6 +135,11 @@ class DecisionRequestSerializer(serializers.Serializer):
     rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
     form_values = serializers.DictField(required=False, allow_null=True, allow_empty=True,
                                         help_text="Answers to the extra decision fields, {name: value}.")
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=200_000,
+                                 help_text="Generation, outcome edit: the corrected text.")
+    arguments = serializers.JSONField(required=False, help_text="Action, outcome modify: the modified arguments.")
+    category = serializers.ChoiceField(choices=RejectionCategory.choices, required=False,
+                                       help_text="Generation, outcome reject: factuality, safety, policy, other.")
 
 
 class DecisionResponseSerializer(serializers.Serializer):

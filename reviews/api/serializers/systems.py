@@ -19,6 +19,7 @@ from reviews.content import FIELD_TYPES, RENDERERS, validate_decision_fields, va
 from reviews.models import (
     MIN_RETENTION_DAYS,
     AISystem,
+    CaseKind,
     OperatorRole,
     RiskTier,
     SlaBreachAction,
@@ -241,6 +242,11 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     reason = StrictCharField(max_length=2000, required=False, write_only=True,
                              help_text="Why the registration changed (audit trail).")
 
+    def validate_kind(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.kind:
+            raise serializers.ValidationError("The kind of an intervention point cannot change.")
+        return value
+
     def validate_slug(self, value: str) -> str:
         if self.instance is not None and value != self.instance.slug:
             raise serializers.ValidationError("The slug identifies the system to integrations and cannot change.")
@@ -288,6 +294,7 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         data.pop("reason", None)
         if self.instance is not None:
             data.pop("slug", None)  # validated unchanged above
+            data.pop("kind", None)
         if "risk_tier" in data:
             data["declared_tier"] = data.pop("risk_tier") or ""
         return data
@@ -367,7 +374,7 @@ class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializ
                                             help_text="Independent reviewers per case (2 = four eyes).")
     sla_seconds = StrictIntegerField(min_value=1, max_value=MAX_DB_INT, required=False, allow_null=True)
     on_sla_breach = enum_field("SlaBreachActionEnum", SlaBreachAction.choices, required=False,
-                               default=SlaBreachAction.ESCALATE)
+                               help_text="Default escalate; fail_closed (deny) at action points.")
     blind_review_rate = fraction_field(required=False, default=0.0)
     gold_rate = fraction_field(required=False, default=0.0)
     guidelines = StrictCharField(max_length=20000, required=False, allow_blank=True, trim_whitespace=False)
@@ -383,11 +390,27 @@ class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializ
         + "|".join(FIELD_TYPES) + ", required?, choices? (choice types), min?/max? (number), "
         "max_length? (text), help?}]. Reviewers answer them in the decision's form_values.",
     )
+    kind = enum_field("PointKindEnum", CaseKind.choices, required=False,
+                      help_text="classification (default), generation or action; fixed at creation.")
+    tool_rules = serializers.JSONField(
+        required=False, help_text='Action points: {"always": [tools or "*"], "never": [tools]}.'
+    )
+    text_rules = serializers.JSONField(
+        required=False, help_text='Generation points: {"max_length": int, "regex": str, "keywords": [str]}.'
+    )
+    tool_schemas = serializers.JSONField(
+        required=False, help_text="Action points: {tool: JSON Schema}; modified arguments must satisfy it."
+    )
     version = serializers.IntegerField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
     reason = StrictCharField(max_length=2000, required=False, write_only=True,
                              help_text="Why the rules changed (audit trail).")
+
+    def validate_kind(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.kind:
+            raise serializers.ValidationError("The kind of an intervention point cannot change.")
+        return value
 
     def validate_slug(self, value: str) -> str:
         if self.instance is not None and value != self.instance.slug:
@@ -412,6 +435,7 @@ class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializ
         data.pop("reason", None)
         if self.instance is not None:
             data.pop("slug", None)  # validated unchanged above
+            data.pop("kind", None)
         return data
 
 
