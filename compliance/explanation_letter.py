@@ -54,14 +54,17 @@ class RenderedLetter:
 
 def _verdicts(case: Case) -> list[dict[str, str]]:
     """The final round's verdicts, anonymised: what each person did and their own reasons."""
-    rows = case.decisions.filter(round=case.review_round).exclude(outcome=DecisionOutcome.ESCALATE)
+    rows = list(case.decisions.filter(round=case.review_round).exclude(outcome=DecisionOutcome.ESCALATE)
+                .order_by("decided_at", "pk"))
+    reviewers = sum(not decision.is_adjudication for decision in rows)
     verdicts = []
-    for number, decision in enumerate(rows.order_by("decided_at", "pk"), start=1):
+    for number, decision in enumerate(rows, start=1):
         if decision.outcome == DecisionOutcome.APPROVE:
             what = "agreed with the system's suggestion"
         else:
             what = f"did not follow the system's suggestion and decided “{decision.label}”"
-        who = "An adjudicator" if decision.is_adjudication else f"Reviewer {number}"
+        who = ("An adjudicator" if decision.is_adjudication
+               else "The reviewer" if reviewers == 1 else f"Reviewer {number}")
         verdicts.append({"who": who, "what": what, "why": decision.rationale.strip()})
     return verdicts
 

@@ -319,3 +319,16 @@ def test_reminders_before_and_after_the_deadline_once_each(make_user) -> None:
     assert any("overdue" in s for s in subjects) and any("is due on" in s for s in subjects)
     explanation_answer(actor=officer, request=request)
     assert explanation_deadline_reminders(now=late + timedelta(days=2)) == 0
+
+
+def test_dossier_counts_requests_in_time_and_overturns(make_user) -> None:
+    from compliance.dossier import build_dossier
+
+    case, _ = _issued(make_user)
+    officer = make_user("compliance_officer", "officer-a")
+    explanation_answer(actor=officer, request=explanation_request_submit(case=case))
+    html = build_dossier(case.system, fmt="html", generated_by="test").content.decode()
+    section = html[html.index('id="art-86"'):html.index('id="obligations"')]
+    flat = " ".join(section.split())
+    assert "Requests received: 1 (0 open, 0 unanswered past the deadline)" in flat
+    assert "Answered: 1, of which in time: 1 (100 %)" in flat and "Contested after the explanation" in flat
