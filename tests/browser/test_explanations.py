@@ -41,6 +41,7 @@ def shoot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     size = page.viewport_size
     page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)  # let the narrow layout settle before the full-page capture
     page.screenshot(path=str(ARTIFACTS / f"{name}-390.png"), full_page=True)
     page.set_viewport_size(size)
 
