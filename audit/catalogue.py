@@ -29,6 +29,7 @@ for _name, _description in [
     ("system.classified", "A system's risk tier was classified."),
     ("intervention_point.created", "An intervention point was created."),
     ("intervention_point.updated", "An intervention point's rules changed (new version)."),
+    ("intervention_point.salt_rotated", "An intervention point's secret sampling salt was rotated."),
     # People
     ("user.created", "A user account was created."),
     ("user.secret_rotated", "An integration's webhook secret was rotated."),

@@ -37,7 +37,6 @@ from django.utils import timezone
 
 from audit.services import record_event
 from fairness.metrics import (
-    DEFAULT_MIN_GROUP_SIZE,
     compute_results,
     merge_counts,
     resolve_min_group_size,
@@ -53,7 +52,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PERIOD = dt.timedelta(days=30)
 MAX_PERIOD = dt.timedelta(days=3660)
-DEFAULT_CHUNK_SECONDS = 86_400
 MAX_CHUNKS = 400
 ERROR_MAX = 2000
 # An audit still open this long after it was requested lost its messages (e.g. a worker
@@ -62,7 +60,7 @@ STALE_AFTER = dt.timedelta(hours=1)
 
 
 def min_group_size_default() -> int:
-    return int(getattr(settings, "HITL_BIAS_MIN_GROUP_SIZE", DEFAULT_MIN_GROUP_SIZE))
+    return int(settings.HITL_BIAS_MIN_GROUP_SIZE)
 
 
 def chunk_seconds(period: dt.timedelta) -> int:
@@ -72,7 +70,7 @@ def chunk_seconds(period: dt.timedelta) -> int:
     make thousands of tasks, so the slice grows by whole multiples until the
     plan has at most ``MAX_CHUNKS`` chunks.
     """
-    base = max(60, int(getattr(settings, "HITL_BIAS_AUDIT_CHUNK_SECONDS", DEFAULT_CHUNK_SECONDS)))
+    base = max(60, int(settings.HITL_BIAS_AUDIT_CHUNK_SECONDS))
     factor = max(1, math.ceil(period.total_seconds() / (base * MAX_CHUNKS)))
     return base * factor
 

@@ -17,6 +17,8 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from hitl_portal.webhook_allow import AllowListError, parse_allow_list
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Runtime state of the embedded default (SQLite files, embedded broker, collected
 # static files) lives here; the folder is git-ignored.
@@ -41,6 +43,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value is not None else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = env(name)
+    return float(value) if value is not None else default
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = env(name)
     if value is None:
@@ -52,8 +59,20 @@ DJANGO_ENV = env("DJANGO_ENV", "development")
 PRODUCTION = DJANGO_ENV == "production"
 TESTING = "pytest" in sys.modules or env_bool("HITL_TESTING")
 
+# Production refuses to start half-configured: every process (web, worker, beat,
+# manage.py) stops here, naming what is missing, instead of failing at first use.
+# The audit signing key may come as PEM in the variable or as a file
+# (HITL_AUDIT_SIGNING_KEY_FILE); the embedded default generates one, production never does.
+PRODUCTION_REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "HITL_AUDIT_SIGNING_KEY")
 if PRODUCTION:
-    missing = [name for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL") if not env(name)]
+    missing = [name for name in PRODUCTION_REQUIRED if not env(name)]
+    if "HITL_AUDIT_SIGNING_KEY" in missing and env("HITL_AUDIT_SIGNING_KEY_FILE"):
+        if not Path(env("HITL_AUDIT_SIGNING_KEY_FILE", "")).is_file():
+            raise ImproperlyConfigured(
+                "DJANGO_ENV=production: HITL_AUDIT_SIGNING_KEY_FILE names no readable file "
+                f"({env('HITL_AUDIT_SIGNING_KEY_FILE')}); set HITL_AUDIT_SIGNING_KEY or fix the path"
+            )
+        missing.remove("HITL_AUDIT_SIGNING_KEY")
     if missing:
         raise ImproperlyConfigured(
             "DJANGO_ENV=production needs these environment variables: " + ", ".join(missing)
@@ -74,7 +93,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
-    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
@@ -251,6 +269,15 @@ HITL_EXPLANATION_DEADLINE_DAYS = env_int("HITL_EXPLANATION_DEADLINE_DAYS", 30)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HITL_MAX_BODY_BYTES
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 
+# --- Webhooks -------------------------------------------------------------------
+# Callback URLs go to public addresses only (SSRF guard, reviews.services.webhook_guard);
+# on-premises receivers are let through by CIDR (10.20.0.0/16) or host name (hooks.corp.example).
+HITL_WEBHOOK_ALLOW = env_list("HITL_WEBHOOK_ALLOW", [])
+try:
+    parse_allow_list(HITL_WEBHOOK_ALLOW)  # a typo in a CIDR stops the start, not the first delivery
+except AllowListError as _exc:
+    raise ImproperlyConfigured(str(_exc)) from _exc
+
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -261,7 +288,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["hitl_portal.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "hitl_portal.api.pagination.IdCursorPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "hitl_portal.api.exceptions.exception_handler",
@@ -330,19 +356,53 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # default always go through a real broker and worker).
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("HITL_REAL_CELERY")
 CELERY_TASK_EAGER_PROPAGATES = True
+# --- Behaviour: every tunable the services read, from the environment, in one place ------
+# (README.md, "Environment variables", lists each with its default.) Code reads
+# ``settings.HITL_...`` directly; tests change them with pytest-django's ``settings``.
+# Review queue (lease, maximum hold and undo window: above, with the request limits)
+HITL_IDEMPOTENCY_KEEP_HOURS = env_int("HITL_IDEMPOTENCY_KEEP_HOURS", 48)  # never under 24 (enforced in code)
+# Webhooks (case decided / auto-accepted): per-attempt timeout, attempts, exponential backoff
+HITL_WEBHOOK_TIMEOUT_SECONDS = env_float("HITL_WEBHOOK_TIMEOUT_SECONDS", 5.0)
+HITL_WEBHOOK_MAX_ATTEMPTS = env_int("HITL_WEBHOOK_MAX_ATTEMPTS", 8)
+HITL_WEBHOOK_BACKOFF_BASE_SECONDS = env_float("HITL_WEBHOOK_BACKOFF_BASE_SECONDS", 10.0)
+HITL_WEBHOOK_BACKOFF_CAP_SECONDS = env_float("HITL_WEBHOOK_BACKOFF_CAP_SECONDS", 3600.0)
+HITL_WEBHOOK_SWEEP_BATCH = env_int("HITL_WEBHOOK_SWEEP_BATCH", 100)
+# Quality: gold accuracy, competence suspension, rubber-stamp flags, thresholds
+HITL_GOLD_WINDOW = env_int("HITL_GOLD_WINDOW", 50)
+HITL_COMPETENCE_WINDOW = env_int("HITL_COMPETENCE_WINDOW", 20)
+HITL_COMPETENCE_MIN_ACCURACY = env_float("HITL_COMPETENCE_MIN_ACCURACY", 0.8)
+HITL_REQUIRED_TRAINING_KINDS = tuple(env_list("HITL_REQUIRED_TRAINING_KINDS", ["ai_literacy"]))
+HITL_RUBBER_STAMP_MIN_DECISIONS = env_int("HITL_RUBBER_STAMP_MIN_DECISIONS", 30)
+HITL_RUBBER_STAMP_APPROVAL_RATE = env_float("HITL_RUBBER_STAMP_APPROVAL_RATE", 0.98)
+HITL_RUBBER_STAMP_TIME_FLOOR_S = env_float("HITL_RUBBER_STAMP_TIME_FLOOR_S", 3.0)
+HITL_QUALITY_PERIOD_DAYS = env_int("HITL_QUALITY_PERIOD_DAYS", 90)
+HITL_THRESHOLD_MIN_GROUND_TRUTH = env_int("HITL_THRESHOLD_MIN_GROUND_TRUTH", 50)
+HITL_THRESHOLD_TARGET_ERROR = env_float("HITL_THRESHOLD_TARGET_ERROR", 0.02)
+# Fairness: smallest group reported, time slice of one bias-audit chunk
+HITL_BIAS_MIN_GROUP_SIZE = env_int("HITL_BIAS_MIN_GROUP_SIZE", 30)
+HITL_BIAS_AUDIT_CHUNK_SECONDS = env_int("HITL_BIAS_AUDIT_CHUNK_SECONDS", 86_400)
+# Periods of beat's sweeps (seconds)
+HITL_AUDIT_SEAL_SWEEP_SECONDS = env_float("HITL_AUDIT_SEAL_SWEEP_SECONDS", 1.0)
+HITL_AUDIT_CHECKPOINT_SECONDS = env_float("HITL_AUDIT_CHECKPOINT_SECONDS", 600.0)
+HITL_LEASE_SWEEP_SECONDS = env_float("HITL_LEASE_SWEEP_SECONDS", 5.0)
+HITL_SLA_SWEEP_SECONDS = env_float("HITL_SLA_SWEEP_SECONDS", 15.0)
+HITL_WEBHOOK_SWEEP_SECONDS = env_float("HITL_WEBHOOK_SWEEP_SECONDS", 5.0)
+# django-simple-history's own switch (history rows on every save); only benchmarks turn it off.
+SIMPLE_HISTORY_ENABLED = env_bool("SIMPLE_HISTORY_ENABLED", True)
+
 CELERY_BEAT_SCHEDULE = {
-    "audit-seal": {"task": "audit.seal_pending", "schedule": 1.0},
+    "audit-seal": {"task": "audit.seal_pending", "schedule": HITL_AUDIT_SEAL_SWEEP_SECONDS},
     "portal-heartbeat": {"task": "hitl_portal.heartbeat", "schedule": 15.0},
     "portal-deliver-notifications": {"task": "hitl_portal.deliver_notifications", "schedule": 30.0},
     "reviews-training-expiry-alerts": {
         "task": "reviews.training_expiry_alerts", "schedule": crontab(minute=15, hour=6),
     },
-    "reviews-expire-leases": {"task": "reviews.expire_leases", "schedule": 5.0},
-    "reviews-apply-sla-breaches": {"task": "reviews.apply_sla_breaches", "schedule": 15.0},
-    "reviews-sweep-webhooks": {"task": "reviews.sweep_webhooks", "schedule": 5.0},
+    "reviews-expire-leases": {"task": "reviews.expire_leases", "schedule": HITL_LEASE_SWEEP_SECONDS},
+    "reviews-apply-sla-breaches": {"task": "reviews.apply_sla_breaches", "schedule": HITL_SLA_SWEEP_SECONDS},
+    "reviews-sweep-webhooks": {"task": "reviews.sweep_webhooks", "schedule": HITL_WEBHOOK_SWEEP_SECONDS},
     "reviews-purge-idempotency-keys": {"task": "reviews.purge_idempotency_keys", "schedule": 3600.0},
     "reviews-alert-stuck-cases": {"task": "reviews.alert_stuck_cases", "schedule": 60.0},
-    "audit-checkpoint": {"task": "audit.checkpoint", "schedule": 600.0},
+    "audit-checkpoint": {"task": "audit.checkpoint", "schedule": HITL_AUDIT_CHECKPOINT_SECONDS},
     "audit-verify-nightly": {"task": "audit.verify_nightly", "schedule": crontab(hour=2, minute=0)},
     "audit-purge-expired": {"task": "audit.purge_expired", "schedule": crontab(hour=3, minute=0)},
     "compliance-explanation-deadline-reminders": {

@@ -6,6 +6,7 @@ models carry data and the invariants the database can enforce.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -84,6 +85,14 @@ class AISystem(models.Model):
     # Per-system thresholds (bias audits, KPI targets); defaults apply where a key is absent.
     bias_thresholds = models.JSONField(default=dict, blank=True)
     kpi_targets = models.JSONField(default=dict, blank=True)
+    # Off: each integration reads and reports outcomes only for the cases it submitted.
+    # On (an officer's explicit, audited choice): every integration linked to the system
+    # reads all of its cases, e.g. a scoring service and the back office it reports to.
+    share_cases_between_integrations = models.BooleanField(
+        default=False,
+        help_text="Let every integration linked to this system read and report outcomes for all of its cases, "
+        "not only the ones it submitted.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -144,6 +153,11 @@ ROUTING_FIELDS: tuple[str, ...] = (
 )
 
 
+def new_sampling_salt() -> str:
+    """A secret per intervention point that keys its random sample (256 bits, hex)."""
+    return secrets.token_hex(32)
+
+
 class InterventionPoint(models.Model):
     """Where humans step in for one system, with the routing rules that send cases to them."""
 
@@ -162,10 +176,15 @@ class InterventionPoint(models.Model):
     gold_rate = models.FloatField(default=0.0)
     guidelines = models.TextField(blank=True)
     version = models.PositiveIntegerField(default=1)
+    # Keys the random sample ("{salt}:{system}:{external_id}"): secret, in no API response
+    # and not in history rows (an old salt would let anyone replay past draws); rotated
+    # only through ``intervention_point_rotate_salt`` (audited).
+    sampling_salt = models.CharField(max_length=128, default=new_sampling_salt, editable=False)
+    salt_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = tracked_history()
+    history = tracked_history(excluded_fields=["sampling_salt"])
 
     class Meta:
         ordering = ["system__slug", "slug"]

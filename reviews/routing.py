@@ -71,6 +71,9 @@ class RoutingRules:
     # Annex III 1(a) systems: every result but the declared non-match label is routed (Art. 14(5)).
     verify_identifications: bool = False
     non_match_label: str | None = None
+    # The intervention point's secret sampling salt: without it an integration could
+    # compute which of its external ids get sampled and steer around the sample.
+    salt: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,21 +97,26 @@ def _fraction(text: str) -> float:
     return int.from_bytes(digest[:8], "big") / _TWO_TO_64
 
 
-def sample_fraction(system_slug: str, external_id: str) -> float:
+def sample_fraction(system_slug: str, external_id: str, *, salt: str) -> float:
     """The contract's deterministic sampling draw in [0, 1).
 
-    First 8 bytes of SHA-256("{system}:{external_id}") as a big-endian integer,
-    divided by 2**64: the same case is always sampled the same way, on any node.
+    First 8 bytes of SHA-256("{salt}:{system}:{external_id}") as a big-endian
+    integer, divided by 2**64: the same case is always sampled the same way, on
+    any node, while the point's salt stays secret (it is in no API response), so
+    the integration cannot tell in advance which external ids will be sampled.
     """
-    return _fraction(f"{system_slug}:{external_id}")
+    return _fraction(f"{salt}:{system_slug}:{external_id}")
 
 
-def blind_fraction(system_slug: str, external_id: str) -> float:
-    """A second deterministic draw (another salt) for serving a routed case blind.
+def blind_fraction(system_slug: str, external_id: str, *, salt: str = "") -> float:
+    """A second deterministic draw (another prefix) for serving a routed case blind.
 
     Independent of ``sample_fraction`` so that the sampled cases are not also
-    exactly the blind ones.
+    exactly the blind ones; salted like it when a salt is given, so which cases
+    reviewers see blind cannot be predicted from the external id either.
     """
+    if salt:
+        return _fraction(f"blind:{salt}:{system_slug}:{external_id}")
     return _fraction(f"blind:{system_slug}:{external_id}")
 
 
@@ -303,7 +311,10 @@ def route(rules: RoutingRules, case: CaseInput, *, system_halted: bool) -> Routi
             reasons.append(HIGH_STAKES)
         if unsafe:
             reasons.append(HIGH_STAKES_FIELD_MISSING)
-    if rules.random_sample_rate > 0 and sample_fraction(rules.system, case.external_id) < rules.random_sample_rate:
+    if (
+        rules.random_sample_rate > 0
+        and sample_fraction(rules.system, case.external_id, salt=rules.salt) < rules.random_sample_rate
+    ):
         reasons.append(RANDOM_SAMPLE)
     return RoutingDecision(routed=bool(reasons), reasons=reasons)
 

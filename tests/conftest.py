@@ -26,10 +26,40 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+def _restore_migrated_data_in_transactional_tests(item: pytest.Item) -> None:
+    """Give every transactional test the data the migrations load (serialized rollback).
+
+    A transactional test ends by emptying every table, including what migrations
+    loaded: the requirements catalog (compliance 0003) and the role groups
+    (hitl_portal 0002). Whichever test ran after one then found neither (creating
+    a system syncs its obligations from the catalog), so results depended on the
+    order. Django's answer is ``serialized_rollback``: the test starts from the
+    snapshot taken right after migrating. Applied here to each transactional test
+    rather than remembered in each file.
+    """
+    from pytest_django.fixtures import validate_django_db
+
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", [])
+    uses_transactions = "transactional_db" in fixtures or "live_server" in fixtures
+    if marker is None and not uses_transactions:
+        return
+    transaction, reset_sequences, databases, serialized, available_apps = (
+        validate_django_db(marker) if marker is not None else (True, False, None, False, None)
+    )
+    if not (transaction or reset_sequences or uses_transactions) or serialized:
+        return
+    item.add_marker(pytest.mark.django_db(
+        transaction=True, reset_sequences=reset_sequences, databases=databases, serialized_rollback=True,
+        available_apps=available_apps,
+    ), append=False)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     on_postgres = settings.IS_POSTGRES
     have_chromium = os.path.exists(CHROMIUM) or shutil.which("chromium") is not None
     for item in items:
+        _restore_migrated_data_in_transactional_tests(item)
         reason = None
         if "postgres" in item.keywords and not on_postgres:
             reason = "needs PostgreSQL: set DATABASE_URL=postgres://... to run it"
@@ -68,6 +98,56 @@ def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> None:
             cursor.execute("INSERT INTO audit_guard_bypass (enabled) SELECT 1 WHERE NOT EXISTS "
                            "(SELECT 1 FROM audit_guard_bypass)")
     connection.close()
+    _restore_snapshots_into_empty_tables(connection)
+
+
+def _restore_snapshots_into_empty_tables(conn: Any) -> None:
+    """Make ``serialized_rollback`` load its snapshot into empty tables, whatever ran before.
+
+    A transactional test without serialized rollback ends with Django's ``flush``,
+    which emits ``post_migrate`` again: content types and permissions come back
+    under new ids (sequences are not reset). A later ``serialized_rollback`` test
+    then loads the snapshot taken after migrating by primary key on top of them and
+    collides on their natural keys (``django_content_type_app_label_model_..._uniq``),
+    failing at setup. Emptying the tables first (as the teardown of a serialized
+    test does, without ``post_migrate``) restores exactly the migrated state.
+    """
+    from django.core.management import call_command
+
+    def deserialize_into_empty_tables(data: str) -> None:
+        call_command("flush", interactive=False, verbosity=0, database=conn.alias, inhibit_post_migrate=True,
+                     reset_sequences=False)
+        _load_snapshot_in_bulk(conn, data)
+
+    conn.creation.deserialize_db_from_string = deserialize_into_empty_tables
+
+
+def _load_snapshot_in_bulk(conn: Any, data: str) -> None:
+    """Django's snapshot load, as one INSERT per table (the tables are empty; every transactional test pays it).
+
+    Django saves each object (an UPDATE, then an INSERT: about 1,100 statements for
+    this snapshot); into empty tables a ``bulk_create`` per model and per
+    many-to-many table writes the same rows, primary keys included.
+    """
+    from collections import defaultdict
+
+    from django.core import serializers
+    from django.db import transaction
+
+    rows: dict[type, list[Any]] = defaultdict(list)
+    links: dict[type, list[Any]] = defaultdict(list)
+    for found in serializers.deserialize("json", data, using=conn.alias):
+        obj = found.object
+        rows[type(obj)].append(obj)
+        for name, values in (found.m2m_data or {}).items():
+            field = type(obj)._meta.get_field(name)
+            through = field.remote_field.through
+            source, target = f"{field.m2m_field_name()}_id", f"{field.m2m_reverse_field_name()}_id"
+            links[through].extend(through(**{source: obj.pk, target: value}) for value in values)
+    with transaction.atomic(using=conn.alias), conn.constraint_checks_disabled():
+        for model, objects in [*rows.items(), *links.items()]:
+            model._base_manager.using(conn.alias).bulk_create(objects, ignore_conflicts=model in links)
+        conn.check_constraints(table_names=[model._meta.db_table for model in [*rows, *links]])
 
 
 @pytest.fixture

@@ -340,7 +340,7 @@ def _write_decision(*, decision: Decision, case: Case, fields: list[str], review
     given history dates), in one statement on PostgreSQL. With history disabled
     (``SIMPLE_HISTORY_ENABLED = False``) it is exactly those two saves.
     """
-    if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+    if not settings.SIMPLE_HISTORY_ENABLED:
         decision.save()
         case.save(update_fields=fields)
         return

@@ -91,6 +91,7 @@ def rules_of(point: InterventionPoint) -> RoutingRules:
         version=point.version,
         verify_identifications=point.system.is_remote_biometric,
         non_match_label=point.system.non_match_label or None,
+        salt=point.sampling_salt,
     )
     point._routing_rules = rules  # type: ignore[attr-defined]
     return rules
@@ -147,7 +148,8 @@ def build_case(
             case.sla_deadline = now + dt.timedelta(seconds=point.sla_seconds)
         # Without a prediction there is nothing to show: answered with a label, as a blind case.
         case.blind = label is None or (
-            point.blind_review_rate > 0 and blind_fraction(system.slug, external_id) < point.blind_review_rate
+            point.blind_review_rate > 0
+            and blind_fraction(system.slug, external_id, salt=point.sampling_salt) < point.blind_review_rate
         )
     else:
         case.status = CaseStatus.AUTO_ACCEPTED

@@ -54,7 +54,7 @@ MAX_REASON_CHARS = 2_000
 
 def undo_seconds() -> int:
     """How long after a decision its reviewer may undo it; ``HITL_UNDO_SECONDS`` (default 120)."""
-    return int(getattr(settings, "HITL_UNDO_SECONDS", 120))
+    return int(settings.HITL_UNDO_SECONDS)
 
 
 def _digest(text: str) -> dict[str, Any]:

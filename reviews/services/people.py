@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import secrets
 from typing import Any
@@ -21,7 +22,13 @@ from reviews.models import AISystem, IntegrationProfile, ReviewerProfile, Review
 
 
 def new_webhook_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+    """A Standard Webhooks secret: ``whsec_`` + standard base64 of 32 random bytes.
+
+    The spec's libraries base64-decode what follows the prefix to get the HMAC
+    key; secrets issued before used the URL-safe alphabet (see
+    ``reviews.services.webhooks.signing_key`` for how those keep working).
+    """
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 def _systems_by_slug(slugs: list[str], field: str = "systems") -> list[AISystem]:

@@ -57,12 +57,12 @@ MAX_HANDBACKS = 50
 
 def lease_seconds() -> int:
     """Lease length; ``HITL_LEASE_SECONDS`` (default 5 minutes)."""
-    return int(getattr(settings, "HITL_LEASE_SECONDS", 300))
+    return int(settings.HITL_LEASE_SECONDS)
 
 
 def max_hold_seconds() -> int:
     """Longest total hold of one claim through renewals; ``HITL_LEASE_MAX_HOLD_SECONDS`` (default 1 hour)."""
-    return max(lease_seconds(), int(getattr(settings, "HITL_LEASE_MAX_HOLD_SECONDS", 3600)))
+    return max(lease_seconds(), int(settings.HITL_LEASE_MAX_HOLD_SECONDS))
 
 
 def _duration(seconds: int) -> str:

@@ -9,7 +9,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_event
-from reviews.models import ROUTING_FIELDS, AISystem, InterventionPoint, RiskTier, SlaBreachAction, SystemStatus
+from reviews.models import (
+    ROUTING_FIELDS,
+    AISystem,
+    InterventionPoint,
+    RiskTier,
+    SlaBreachAction,
+    SystemStatus,
+    new_sampling_salt,
+)
 from reviews.routing import high_stakes_errors
 from reviews.rules import clean_bias_thresholds
 from reviews.services.common import apply_changes, snapshot
@@ -18,7 +26,7 @@ from reviews.signals import PROFILE_FIELDS, system_profile_changed
 SYSTEM_FIELDS = (
     "name", "purpose", "provider", "role", "sector", "declared_tier", "annex_iii_area", "labels",
     "positive_label", "non_match_label", "required_trainings", "protected_attributes", "retention_days",
-    "is_public_body", "bias_thresholds", "kpi_targets",
+    "is_public_body", "bias_thresholds", "kpi_targets", "share_cases_between_integrations",
 )
 
 
@@ -277,4 +285,29 @@ def intervention_point_update(
         record_event("intervention_point.updated", actor=actor, obj=point, system_id=point.system_id,
                      reason=reason, before={k: before[k] for k in [*changed, "version"]},
                      after=snapshot(point, [*changed, "version"]))
+    return point
+
+
+@transaction.atomic
+def intervention_point_rotate_salt(*, actor: Any, point: InterventionPoint, reason: str) -> InterventionPoint:
+    """Give a point a new secret sampling salt (after a suspected leak, or routinely).
+
+    Which cases fall into the random sample changes from now on; cases already
+    routed keep their routing. The rules ``version`` is not bumped (no rule
+    changed), and neither salt enters the audit trail or history: the event
+    records who rotated it, when and why.
+    """
+    if not reason.strip():
+        raise ValidationError({"reason": ["A reason is required to rotate the sampling salt."]})
+    point = InterventionPoint.objects.select_for_update().select_related("system").get(pk=point.pk)
+    previous_rotation = point.salt_rotated_at
+    point.sampling_salt = new_sampling_salt()
+    point.salt_rotated_at = timezone.now()
+    point._history_user = actor  # type: ignore[attr-defined]
+    point.save(update_fields=["sampling_salt", "salt_rotated_at", "updated_at"])
+    record_event(
+        "intervention_point.salt_rotated", actor=actor, obj=point, system_id=point.system_id, reason=reason,
+        before={"salt_rotated_at": previous_rotation.isoformat() if previous_rotation else None},
+        after={"salt_rotated_at": point.salt_rotated_at.isoformat()},
+    )
     return point

@@ -21,6 +21,7 @@ from rest_framework import serializers
 
 from reviews.models import AISystem, CaseStatus, InterventionPoint, Resolution, Stage
 from reviews.selectors.cases import ingest_targets
+from reviews.services.webhook_guard import callback_url_problem
 
 SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,80}$")
 EXTERNAL_ID_MAX = 255
@@ -161,6 +162,11 @@ class CaseSubmissionValidator:
                 _url_validator(callback_url)
             except DjangoValidationError:
                 errors["callback_url"] = ["Must be an http(s) URL."]
+            else:
+                # SSRF: what can be refused without DNS is refused now; the rest at send time.
+                problem = callback_url_problem(callback_url)
+                if problem:
+                    errors["callback_url"] = [problem]
 
         if errors:
             return None, errors
@@ -313,8 +319,11 @@ class CaseSubmissionSerializer(serializers.Serializer):
     prediction = CasePredictionSerializer(required=False, allow_null=True)
     subject = serializers.DictField(required=False, allow_null=True,
                                     help_text="Attributes of the data subject (scalars), for fairness audits.")
-    callback_url = serializers.URLField(max_length=CALLBACK_URL_MAX, required=False, allow_blank=True,
-                                        allow_null=True)
+    callback_url = serializers.URLField(
+        max_length=CALLBACK_URL_MAX, required=False, allow_blank=True, allow_null=True,
+        help_text="Where the decision is POSTed (signed, Standard Webhooks). Public addresses only, unless "
+        "the operator allow-listed the receiver (HITL_WEBHOOK_ALLOW); no credentials in the URL.",
+    )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         validator = self.context.get("validator") or CaseSubmissionValidator(actor=self.context.get("actor"))
@@ -392,15 +401,26 @@ class CaseSerializer(serializers.Serializer):
     decisions = DecisionViewSerializer(many=True)
 
 
+OUTCOME_REASON_MAX = 2000
+
+
 class OutcomeSerializer(serializers.Serializer):
-    """Ground truth reported by the integration, for accuracy KPIs."""
+    """Ground truth reported by the integration, for accuracy KPIs.
+
+    A case's first outcome needs no reason; replacing a reported outcome with a
+    different one needs ``reason`` (a correction is audited with both values).
+    """
 
     true_label = serializers.CharField(max_length=LABEL_MAX, help_text="One of the system's labels.")
+    reason = serializers.CharField(
+        max_length=OUTCOME_REASON_MAX, required=False,
+        help_text="Why a reported outcome is replaced; required when the case already has a different one.",
+    )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
-        unknown = sorted(str(key) for key in data if key != "true_label")
+        unknown = sorted(str(key) for key in data if key not in ("true_label", "reason"))
         if unknown:
             raise serializers.ValidationError({key: ["Unknown field."] for key in unknown[:20]})
         value = data.get("true_label")
@@ -410,4 +430,13 @@ class OutcomeSerializer(serializers.Serializer):
             raise serializers.ValidationError({"true_label": ["Must be a non-empty string."]})
         if len(value) > LABEL_MAX:
             raise serializers.ValidationError({"true_label": [f"At most {LABEL_MAX} characters."]})
-        return {"true_label": value}
+        reason = data.get("reason")
+        if reason is None:
+            reason = ""
+        elif not isinstance(reason, str):
+            raise serializers.ValidationError({"reason": ["Must be a string."]})
+        elif len(reason) > OUTCOME_REASON_MAX:
+            raise serializers.ValidationError({"reason": [f"At most {OUTCOME_REASON_MAX} characters."]})
+        elif "\x00" in reason:
+            raise serializers.ValidationError({"reason": ["Must not contain NUL characters."]})
+        return {"true_label": value, "reason": reason.strip()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -225,6 +226,11 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         child=StrictFloatField(allow_null=True), required=False,
         help_text="Per-system KPI targets, e.g. {\"agreement_percent\": 0.85}.",
     )
+    share_cases_between_integrations = StrictBooleanField(
+        required=False,
+        help_text="false (default): each integration reads and reports outcomes only for the cases it submitted. "
+        "true: every integration linked to the system reads all of its cases. Changes are audited.",
+    )
     status = enum_field("SystemStatusEnum", SystemStatus.choices, read_only=True)
     status_reason = serializers.CharField(read_only=True)
     status_changed_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -381,3 +387,46 @@ class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializ
         if self.instance is not None:
             data.pop("slug", None)  # validated unchanged above
         return data
+
+
+class InterventionPointPublicSerializer(serializers.Serializer):
+    """What an integration sees of an intervention point: where to send cases, never how they are routed.
+
+    Thresholds, high-stakes conditions and rates stay with the overseers: an
+    overseen system that could read them could steer its outputs around oversight.
+    """
+
+    slug = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    stage = enum_field("StageEnum", Stage.choices, read_only=True)
+    # Present once points have a ``kind`` (classification / generation / action); a
+    # read-only, not-required field whose attribute is missing is left out of the body.
+    kind = serializers.CharField(read_only=True, required=False)
+
+
+class InterventionPointPublicSchema(OpenApiSerializerExtension):
+    """Documents the public shape as closed (no other properties).
+
+    The points endpoints answer ``oneOf`` the full and the public shape; a full
+    point must not also match the public one, or no answer would be "one of".
+    """
+
+    target_class = "reviews.api.serializers.systems.InterventionPointPublicSerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        # Read-only fields count as always present; ``kind`` only is where points have one.
+        schema["required"] = [name for name in schema.get("required", []) if name != "kind"]
+        return schema
+
+
+class SaltRotationSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """Why the sampling salt is rotated (audit trail); the salt itself is never returned."""
+
+    reason = StrictCharField(max_length=2000)
+
+
+class SaltRotationResultSerializer(serializers.Serializer):
+    slug = serializers.CharField(read_only=True)
+    salt_rotated_at = serializers.DateTimeField(read_only=True)

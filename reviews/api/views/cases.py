@@ -329,5 +329,6 @@ class CaseOutcomeView(PortalAPIView):
         case = _visible_case(request, pk)
         serializer = OutcomeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        case_report_outcome(actor=request.user, case=case, true_label=serializer.validated_data["true_label"])
+        case_report_outcome(actor=request.user, case=case, true_label=serializer.validated_data["true_label"],
+                            reason=serializer.validated_data["reason"])
         return Response(case_representation(_visible_case(request, pk), viewer=request.user))
