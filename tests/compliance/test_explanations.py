@@ -53,6 +53,7 @@ def payload_of(event: AuditEvent) -> dict[str, Any]:
 def test_owning_integration_issues_a_code_once_and_reissuing_invalidates_it(make_user, api_client_for) -> None:
     case = decided_case(make_user)
     integration = api_client_for("integration", systems=[SYSTEM])
+    Case.objects.filter(pk=case.pk).update(submitted_by=integration.user)  # the integration that sent it
     first = integration.post(f"/api/v1/cases/{case.pk}/reference/")
     assert first.status_code == 201, first.content
     body = first.json()
@@ -75,8 +76,13 @@ def test_owning_integration_issues_a_code_once_and_reissuing_invalidates_it(make
 
 def test_reference_api_denies_other_integrations_404_and_reviewers_403(make_user, api_client_for) -> None:
     case = decided_case(make_user)
-    other = api_client_for("integration", systems=[])
-    assert other.post(f"/api/v1/cases/{case.pk}/reference/").status_code == 404
+    owner = make_user("integration", systems=[SYSTEM])
+    Case.objects.filter(pk=case.pk).update(submitted_by=owner)
+    unlinked = api_client_for("integration", systems=[])
+    assert unlinked.post(f"/api/v1/cases/{case.pk}/reference/").status_code == 404
+    # Linked to the same system but not the case's submitter: not its case either.
+    same_system = api_client_for("integration", systems=[SYSTEM])
+    assert same_system.post(f"/api/v1/cases/{case.pk}/reference/").status_code == 404
     reviewer = api_client_for("reviewer", systems=[SYSTEM])
     refused = reviewer.post(f"/api/v1/cases/{case.pk}/reference/")
     assert refused.status_code == 403
