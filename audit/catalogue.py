@@ -92,3 +92,13 @@ for _name, _description in [
     ("training_data.exported", "Human-validated labels were exported for retraining (format, SHA-256)."),
 ]:
     register_action(_name, _description)
+
+# Art. 86: the affected person's explanation and appeal channel (compliance app).
+for _name, _description in [
+    ("explanation.reference_issued", "A verification code for an affected person was issued for a case (hash kept)."),
+    ("explanation.requested", "An affected person asked for an explanation of a decision (Art. 86)."),
+    ("explanation.updated", "An officer changed an explanation request's status, assignee or note."),
+    ("explanation.answered", "An explanation letter was sent (its SHA-256 recorded)."),
+    ("explanation.contested", "A decision was contested after its explanation; the case was reopened."),
+]:
+    register_action(_name, _description)

@@ -385,6 +385,8 @@ HITL_MAX_BODY_BYTES = env_int("HITL_MAX_BODY_BYTES", 8 * 1024 * 1024)
 HITL_LEASE_SECONDS = env_int("HITL_LEASE_SECONDS", 300)
 HITL_LEASE_MAX_HOLD_SECONDS = env_int("HITL_LEASE_MAX_HOLD_SECONDS", 3600)
 HITL_UNDO_SECONDS = env_int("HITL_UNDO_SECONDS", 120)
+# Art. 86: days an officer has to answer an affected person's explanation request.
+HITL_EXPLANATION_DEADLINE_DAYS = env_int("HITL_EXPLANATION_DEADLINE_DAYS", 30)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HITL_MAX_BODY_BYTES
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 
@@ -566,6 +568,9 @@ CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint": {"task": "audit.checkpoint", "schedule": HITL_AUDIT_CHECKPOINT_SECONDS},
     "audit-verify-nightly": {"task": "audit.verify_nightly", "schedule": crontab(hour=2, minute=0)},
     "audit-purge-expired": {"task": "audit.purge_expired", "schedule": crontab(hour=3, minute=0)},
+    "compliance-explanation-deadline-reminders": {
+        "task": "compliance.explanation_deadline_reminders", "schedule": 3600.0,
+    },
     "compliance-incident-overdue-alerts": {"task": "compliance.incident_overdue_alerts", "schedule": 3600.0},
     "quality-snapshot-reviewer-quality": {
         "task": "quality.snapshot_reviewer_quality", "schedule": crontab(hour=0, minute=30)

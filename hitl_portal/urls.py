@@ -37,6 +37,8 @@ urlpatterns = [
     # (its URL names predate the split of the two apps and stay as they were).
     path("audit/", include(([path("", include("audit.urls")), path("", include("records.urls"))], "audit"))),
     path("compliance/", include("compliance.urls")),
+    # Art. 86: the affected person's public page (no login).
+    path("explain/", include("compliance.urls_public")),
     path("quality/", include("quality.urls")),
     path("fairness/", include("fairness.urls")),
     path("dashboard/", include("dashboard.urls")),
