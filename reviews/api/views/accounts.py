@@ -7,12 +7,14 @@ from django.contrib.auth.models import User
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from hitl_portal.api.pagination import IdCursorPagination
+from hitl_portal.api.parsers import StrictJSONParser
 from hitl_portal.api.views import PortalAPIView, PortalViewSet
 from hitl_portal.roles import ADMIN, COMPLIANCE_OFFICER
 from reviews.api.serializers.accounts import (
@@ -44,6 +46,9 @@ class TokenObtainView(PortalAPIView):
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
+    # Form fields too (``curl -d username=… -d password=…``, OAuth-style clients): a new
+    # user's first call should not fail on the content type. JSON stays the documented body.
+    parser_classes = [StrictJSONParser, FormParser]
 
     @extend_schema(
         summary="Obtain an API token",
