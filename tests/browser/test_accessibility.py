@@ -109,7 +109,8 @@ def overflowing_elements(page: Any) -> list[str]:
         for (const el of document.body.querySelectorAll('*')) {
             if (el.getBoundingClientRect().right > window.innerWidth + 0.5
                 && ![...el.children].some(c => c.getBoundingClientRect().right > window.innerWidth + 0.5)) {
-                out.push(el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ').join('.') : '')
+                const cls = el.className ? '.' + String(el.className).split(' ').join('.') : '';
+                out.push(el.tagName.toLowerCase() + cls
                          + ' "' + (el.textContent || '').trim().slice(0, 30) + '"');
             }
         }
