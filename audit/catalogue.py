@@ -78,5 +78,6 @@ for _name, _description in [
     ("obligation.updated", "An obligation's status, owner or evidence changed."),
     ("fria.saved", "A fundamental rights impact assessment was saved."),
     ("dossier.generated", "A compliance dossier was generated."),
+    ("training_data.exported", "Human-validated labels were exported for retraining (format, SHA-256)."),
 ]:
     register_action(_name, _description)

@@ -12,7 +12,7 @@ File format ``hitl-audit-export/1``, one JSON object per line, UTF-8:
    the stored ``hash``, and ``payload``: the canonical JSON text as stored (a
    string, hashed as its UTF-8 bytes), or null once purged (or, in a purge
    archive, when the purge did not remove it);
-3. a purge archive (``audit.retention``) then adds ``case`` and ``history``
+3. a purge archive (``records.retention``) then adds ``case`` and ``history``
    records: the personal data and history rows the purge erased.
 
 An export is one unbroken stretch of the chain, so it verifies on its own from

@@ -14,13 +14,13 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.canonical import GENESIS_HASH, canonical_json, event_hash, normalize, sha256_hex
 from audit.catalogue import ACTIONS
-from audit.models import ActorType, AuditEvent, BiometricUse, Checkpoint, LegalHold
+from audit.models import ActorType, AuditEvent, Checkpoint
+from audit.signals import chain_broken
 from hitl_portal.actors import SYSTEM_USERNAME, current_actor, current_request_id
 from hitl_portal.roles import INTEGRATION, user_role
 
@@ -316,15 +316,13 @@ def _prev_hash_of(seq: int) -> str:
 
 
 def chain_verification_record(*, result: Any, actor: Any = _UNSET) -> Any:
-    """Record a verification (``audit.verified``) and, when the chain is broken, file an incident.
+    """Record a verification (``audit.verified``) and, when the chain is broken, announce it.
 
-    One incident per break: an open ``chain_verification`` incident for the same
-    first bad seq is not filed again night after night. Returns the incident filed,
-    or None.
+    The ledger does not know the incident register (a higher floor): a broken
+    chain is announced with ``audit.signals.chain_broken`` inside this same
+    transaction, and the register files the incident (once per break). Returns
+    what the first receiver returned (the incident filed), or None.
     """
-    from django.apps import apps
-
-    incident = None
     with transaction.atomic():
         record_event(
             "audit.verified",
@@ -336,160 +334,17 @@ def chain_verification_record(*, result: Any, actor: Any = _UNSET) -> Any:
         )
         if result.ok:
             return None
-        Incident = apps.get_model("compliance", "Incident")
-        source_ref = f"seq:{result.first_bad_seq}"
-        already = Incident.objects.filter(source="chain_verification", source_ref=source_ref).exclude(status="closed")
-        if already.exists():
-            return None
-        from compliance.services.incidents import incident_create
-
-        incident = incident_create(
-            actor=current_actor() if actor is _UNSET else actor,
-            system=None,
-            kind="other",
-            aware_at=timezone.now(),
-            source="chain_verification",
-            source_ref=source_ref,
-            title=f"Audit chain broken at seq {result.first_bad_seq}",
-            description=(
-                f"The nightly verification of the audit chain failed at seq {result.first_bad_seq}: "
-                f"{result.problem}. {result.events} events verified before it. Compare with the last signed "
-                "checkpoint and the latest export (tools/verify_audit_export.py) to find what changed."
-            ),
+        responses = chain_broken.send(
+            sender=chain_verification_record, result=result, actor=current_actor() if actor is _UNSET else actor
         )
-    return incident
-
-
-# --- Legal holds -------------------------------------------------------------------------
-
-
-@transaction.atomic
-def legal_hold_place(*, actor: Any, reason: str, system: Any = None, reference: str = "") -> LegalHold:
-    """Place a legal hold: no retention purge runs for ``system`` (every system when None) until released."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": ["A legal hold needs a reason."]})
-    hold = LegalHold(system=system, reason=reason, reference=(reference or "").strip(),
-                     placed_by=actor if getattr(actor, "pk", None) else None)
-    hold.full_clean()
-    hold._history_user = actor  # type: ignore[attr-defined]
-    hold.save()
-    record_event(
-        "audit.legal_hold_placed",
-        actor=actor,
-        obj=hold,
-        system_id=hold.system_id,
-        reason=reason,
-        data={"scope": system.slug if system is not None else "all", "reference": hold.reference},
-    )
-    return hold
-
-
-@transaction.atomic
-def legal_hold_release(*, actor: Any, hold: LegalHold, reason: str) -> LegalHold:
-    """Release a legal hold (it stays on record); purges may run again unless another hold applies."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": ["Releasing a legal hold needs a reason."]})
-    hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
-    if hold.released_at is not None:
-        raise ValidationError({"hold": [f"Legal hold #{hold.pk} was already released on {hold.released_at:%Y-%m-%d}."]})
-    hold.released_at = timezone.now()
-    hold.released_by = actor if getattr(actor, "pk", None) else None
-    hold.release_reason = reason
-    hold._history_user = actor  # type: ignore[attr-defined]
-    hold.save(update_fields=["released_at", "released_by", "release_reason"])
-    record_event(
-        "audit.legal_hold_released",
-        actor=actor,
-        obj=hold,
-        system_id=hold.system_id,
-        reason=reason,
-        before={"released_at": None},
-        after={"released_at": hold.released_at},
-    )
-    return hold
-
-
-# --- Art. 12(3): periods of use of a remote biometric identification system ----------------
-
-
-@transaction.atomic
-def biometric_use_start(
-    *,
-    actor: Any,
-    system: Any,
-    reference_database: str,
-    started_at: Any = None,
-    purpose: str = "",
-    authorisation_ref: str = "",
-) -> BiometricUse:
-    """Open a period of use (Art. 12(3)(a)) of an Annex III 1(a) system against a reference database (b)."""
-    if not system.is_remote_biometric:
-        raise ValidationError(
-            {"system": ["Only remote biometric identification systems (Annex III 1(a)) record uses."]}
-        )
-    reference_database = (reference_database or "").strip()
-    if not reference_database:
-        raise ValidationError({"reference_database": ["Name the reference database (and its version)."]})
-    use = BiometricUse(
-        system=system,
-        started_at=started_at or timezone.now(),
-        reference_database=reference_database,
-        purpose=purpose or "",
-        authorisation_ref=authorisation_ref or "",
-        started_by=actor if getattr(actor, "pk", None) else None,
-    )
-    use.full_clean()
-    use._history_user = actor  # type: ignore[attr-defined]
-    use.save()
-    record_event(
-        "biometric_use.started",
-        actor=actor,
-        obj=use,
-        system_id=system.pk,
-        data={
-            "started_at": use.started_at,
-            "reference_database": use.reference_database,
-            "authorisation_ref": use.authorisation_ref,
-        },
-    )
-    return use
-
-
-@transaction.atomic
-def biometric_use_end(*, actor: Any, use: BiometricUse, ended_at: Any = None) -> BiometricUse:
-    """Close a period of use (its end time is the second half of Art. 12(3)(a))."""
-    use = BiometricUse.objects.select_for_update().get(pk=use.pk)
-    if use.ended_at is not None:
-        raise ValidationError({"ended_at": [f"This use already ended at {use.ended_at.isoformat()}."]})
-    ended_at = ended_at or timezone.now()
-    if ended_at < use.started_at:
-        raise ValidationError({"ended_at": ["A use cannot end before it started."]})
-    use.ended_at = ended_at
-    use.ended_by = actor if getattr(actor, "pk", None) else None
-    use._history_user = actor  # type: ignore[attr-defined]
-    use.save(update_fields=["ended_at", "ended_by"])
-    record_event(
-        "biometric_use.ended",
-        actor=actor,
-        obj=use,
-        system_id=use.system_id,
-        before={"ended_at": None},
-        after={"ended_at": use.ended_at},
-    )
-    return use
+    return next((response for _receiver, response in responses if response is not None), None)
 
 
 __all__ = [
     "ChainBroken",
-    "biometric_use_end",
-    "biometric_use_start",
     "bulk_record_events",
     "chain_verification_record",
     "checkpoint_sign",
-    "legal_hold_place",
-    "legal_hold_release",
     "normalize",
     "payload_of",
     "record_event",

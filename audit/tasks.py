@@ -1,5 +1,5 @@
 """Celery tasks of the audit app: sealing (every second), signed checkpoints (every ten
-minutes), the nightly verification, and the nightly retention purge."""
+minutes) and the nightly verification."""
 
 from __future__ import annotations
 
@@ -53,14 +53,3 @@ def verify_nightly_task() -> dict[str, Any]:
     result = verify_chain()
     chain_verification_record(result=result)
     return result.as_report()
-
-
-@shared_task(name="audit.purge_expired", ignore_result=True, soft_time_limit=600, time_limit=660)
-def purge_expired_task() -> dict[str, Any]:
-    """Purge every system up to its retention (legal holds respected); continues in a new task if time runs out."""
-    from audit.retention import purge_expired
-
-    report = purge_expired(actor=current_actor(), budget_s=300.0)
-    if report["more"]:
-        purge_expired_task.apply_async(countdown=1)
-    return report

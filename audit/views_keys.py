@@ -16,13 +16,14 @@ from django.views.decorators.http import require_safe
 
 from audit.models import Checkpoint
 from audit.signing import PublicKeyInfo, parse_public_key, public_key
-from hitl_portal.permissions import has_role
+from hitl_portal.permissions import PUBLIC, declare_roles, has_role
 from hitl_portal.roles import COMPLIANCE_OFFICER
 
 RECENT_CHECKPOINTS = 20
 
 
 @require_safe
+@declare_roles({"GET": {PUBLIC}, "HEAD": {PUBLIC}})
 def public_key_page(request: HttpRequest) -> HttpResponse:
     key = public_key()
     fmt = request.GET.get("format", "")

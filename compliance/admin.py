@@ -1,7 +1,7 @@
 """The compliance workspace in the oversight console: read-only, with field-level history.
 
 Catalog rows are versioned reference data (a change is a new catalog version and
-migration); obligations, evidence, FRIA versions and incidents change through the
+migration); obligations, evidence and FRIA versions change through the
 services (the workspace pages and the API), which write the audit events. The
 console shows them, and their history, without a second way to change them.
 """
@@ -13,14 +13,12 @@ from django.contrib import admin
 from compliance.models import (
     CatalogVersion,
     FundamentalRightsAssessment,
-    Incident,
     Milestone,
     Obligation,
     ObligationEvidence,
     Requirement,
 )
-from hitl_portal.admin import ReadOnlyAdminMixin
-from reviews.admin import ConsoleHistoryAdmin
+from hitl_portal.admin import ConsoleHistoryAdmin, ReadOnlyAdminMixin
 
 
 class MilestoneInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -71,11 +69,3 @@ class ObligationAdmin(ReadOnlyAdminMixin, ConsoleHistoryAdmin):
 class FriaAdmin(ReadOnlyAdminMixin, ConsoleHistoryAdmin):
     list_display = ("system", "version", "created_by", "created_at", "authority_notified_on")
     list_filter = ("system",)
-
-
-@admin.register(Incident)
-class IncidentAdmin(ReadOnlyAdminMixin, ConsoleHistoryAdmin):
-    list_display = ("id", "system", "kind", "status", "aware_at", "report_due_at", "source")
-    list_filter = ("kind", "status", "source", "system")
-    search_fields = ("title", "description")
-    list_select_related = ("system",)

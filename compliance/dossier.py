@@ -21,13 +21,15 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.selectors import latest_checkpoint, verify_chain
-from compliance.models import Framework, Incident, Requirement
+from compliance.models import Framework, Requirement
 from compliance.selectors import evidence as portal
 from compliance.selectors import external
 from compliance.selectors.catalog import current_catalog
 from compliance.selectors.fria import fria_latest, fria_required
-from compliance.selectors.incidents import incident_clock
 from compliance.selectors.obligations import obligation_list, obligations_progress
+from incidents.models import Incident
+from incidents.selectors import incident_clock
+from records.selectors import two_person_evidence
 from reviews.models import AISystem, Case, InterventionPoint
 
 DOSSIER_FORMATS = ("pdf", "html")
@@ -120,6 +122,7 @@ def dossier_context(system: AISystem, *, generated_by: str, now: datetime | None
         "steps": rationale.get("steps") or [],
         "model_versions": model_versions,
         "oversight": portal.intervention_points(system),
+        "two_person": two_person_evidence(system=system) if system.is_remote_biometric else None,
         "competence": portal.reviewer_competence(system),
         "kpis": kpis,
         "kpi_rows": external.kpi_rows(kpis) if kpis is not None else [],

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -32,11 +32,10 @@ from compliance.classification import (
     describe_conditions,
     requirement_applies,
 )
-from compliance.models import Framework, Incident, ObligationEvidence, ObligationStatus
+from compliance.models import Framework, ObligationEvidence, ObligationStatus
 from compliance.selectors import evidence as portal
 from compliance.selectors.catalog import calendar, current_catalog, requirement_list
 from compliance.selectors.fria import fria_get, fria_required, fria_requirement, fria_versions
-from compliance.selectors.incidents import incident_clock
 from compliance.selectors.obligations import (
     obligation_get_by_pk,
     obligation_list,
@@ -48,8 +47,10 @@ from compliance.services.classification import system_classify
 from compliance.services.dossier import dossier_generate
 from compliance.services.fria import fria_save
 from compliance.services.obligations import NewEvidence, obligation_update, obligations_sync
-from hitl_portal.permissions import RoleRequiredMixin, has_role
+from hitl_portal.permissions import RoleRequiredMixin, may_access
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
+from incidents.models import Incident
+from incidents.selectors import incident_clock
 from reviews.models import AISystem, InterventionPoint
 from reviews.selectors.systems import system_get, system_list
 from reviews.services.systems import system_create, system_halt, system_update
@@ -70,7 +71,8 @@ class OfficerPage(RoleRequiredMixin, View):
 
 
 def _is_officer(request: HttpRequest) -> bool:
-    return has_role(request.user, OFFICERS)
+    """Whether to offer the officers' workspace actions: asked of the permission layer, not a role list."""
+    return may_access(request.user, "compliance:system_create")
 
 
 def _apply_errors(form: Any, exc: ValidationError, aliases: dict[str, str] | None = None) -> None:
@@ -494,6 +496,8 @@ def _oversight_text(system: AISystem) -> str:
 
 
 class FriaView(ReaderPage):
+    roles = {"GET": READERS, "POST": OFFICERS}
+
     def get(self, request: HttpRequest, slug: str) -> HttpResponse:
         system = system_get(slug=slug)
         versions = list(fria_versions(system=system))
@@ -511,8 +515,6 @@ class FriaView(ReaderPage):
         })
 
     def post(self, request: HttpRequest, slug: str) -> HttpResponse:
-        if not _is_officer(request):
-            raise PermissionDenied("Managers read the FRIA; compliance officers save it.")
         system = system_get(slug=slug)
         form = f.FriaForm(request.POST)
         if form.is_valid():

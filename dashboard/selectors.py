@@ -25,7 +25,6 @@ from django.db.models import Count, Max, Min, Model, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from compliance.models import Incident, IncidentKind, IncidentStatus
 from dashboard.aggregation import UTC, aggregate, day_start, utc_day
 from dashboard.figures import CaseFigures, ReviewerFigures, case_kpis, reviewer_row
 from dashboard.figures import seconds_of as _seconds
@@ -40,6 +39,7 @@ from dashboard.models import (
 )
 from dashboard.services import STATE_KEY
 from dashboard.targets import target_status, targets_for
+from incidents.models import Incident, IncidentKind, IncidentStatus
 from quality import stats
 from reviews.models import OPEN_STATUSES, AISystem, Case, InterventionPoint
 

@@ -14,8 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from fairness.models import BiasAudit, BiasAuditChunk
-from hitl_portal.admin import ReadOnlyAdminMixin
-from reviews.admin import ConsoleHistoryAdmin
+from hitl_portal.admin import ConsoleHistoryAdmin, ReadOnlyAdminMixin
 
 
 class BiasAuditChunkInline(admin.TabularInline):

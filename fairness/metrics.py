@@ -56,7 +56,8 @@ CountRow = Sequence[Any]
 
 
 def resolve_thresholds(system_thresholds: Mapping[str, Any] | None) -> dict[str, float]:
-    """The defaults overridden by the system's valid numeric keys (anything else is ignored)."""
+    """The defaults overridden by the system's keys (validated on the way in: reviews.rules.clean_bias_thresholds;
+    rows stored before that validation may hold junk, which is skipped here)."""
     resolved = dict(DEFAULT_THRESHOLDS)
     for key in DEFAULT_THRESHOLDS:
         value = (system_thresholds or {}).get(key)
@@ -68,8 +69,9 @@ def resolve_thresholds(system_thresholds: Mapping[str, Any] | None) -> dict[str,
 def resolve_min_group_size(system_thresholds: Mapping[str, Any] | None, default: int) -> int:
     """A system may set ``min_group_size`` in its thresholds; otherwise the setting's default."""
     value = (system_thresholds or {}).get("min_group_size")
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
+    # A whole number stored as a float (20.0) is that number: it was silently ignored once.
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 1 and value == int(value):
+        return int(value)
     return default
 
 

@@ -56,7 +56,7 @@ class BiasAudit(models.Model):
     results = models.JSONField(default=dict, blank=True)
     flagged = models.BooleanField(default=False)
     incident = models.ForeignKey(
-        "compliance.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     error = models.TextField(blank=True)
     requested_at = models.DateTimeField(default=timezone.now)

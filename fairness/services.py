@@ -46,6 +46,7 @@ from fairness.metrics import (
 from fairness.models import AuditStatus, BiasAudit, BiasAuditChunk
 from fairness.selectors import chunk_counts
 from hitl_portal.actors import system_user
+from hitl_portal.formatting import format_percent
 from reviews.models import AISystem, SystemStatus
 
 logger = logging.getLogger(__name__)
@@ -316,7 +317,7 @@ def _finish(audit: BiasAudit) -> BiasAudit:
 
 def _file_incident(audit: BiasAudit, *, now: dt.datetime) -> None:
     """A breach files a bias incident in the register and records ``bias_audit.flagged``."""
-    from compliance.services.incidents import incident_create
+    from incidents.services import incident_create
 
     breaches = audit.results["breaches"]
     incident = incident_create(
@@ -342,10 +343,6 @@ def _file_incident(audit: BiasAudit, *, now: dt.datetime) -> None:
     )
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f} %"
-
-
 def incident_description(audit: BiasAudit) -> str:
     """What the register shows: which metric breached which threshold, for which labels and groups."""
     results = audit.results
@@ -361,8 +358,8 @@ def incident_description(audit: BiasAudit) -> str:
         line = (f"- {breach['metric'].replace('_', ' ')} of the {names[breach['labels']]}: "
                 f"{breach['value']:.3f}, {comparison} the threshold {breach['threshold']:.3f}")
         if breach["metric"] != "equalized_odds_difference" and block.get("min_group") is not None:
-            line += (f" (lowest selection rate: {block['min_group']!r} {_pct(block['selection_rate_min'])}, "
-                     f"highest: {block['max_group']!r} {_pct(block['selection_rate_max'])})")
+            line += (f" (lowest selection rate: {block['min_group']!r} {format_percent(block['selection_rate_min'])}, "
+                     f"highest: {block['max_group']!r} {format_percent(block['selection_rate_max'])})")
         lines.append(line + ".")
     lines.append("Investigate the groups' figures on the audit page; no individual case data is copied here.")
     return "\n".join(lines)

@@ -79,13 +79,16 @@ INSTALLED_APPS = [
     "simple_history",
     "django_celery_beat",
     "csp",
+    # The floors, bottom to top (docs/ARCHITECTURE.md; checked by import-linter).
     "hitl_portal",
     "audit",
     "reviews",
-    "compliance",
     "quality",
+    "incidents",
     "fairness",
+    "records",
     "dashboard",
+    "compliance",
 ]
 
 MIDDLEWARE = [

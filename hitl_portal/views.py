@@ -5,20 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from hitl_portal.models import Heartbeat
+from hitl_portal.permissions import AUTHENTICATED, PUBLIC, RolePermission, declare_roles
 from hitl_portal.roles import ADMIN, COMPLIANCE_OFFICER, MANAGER, REVIEWER, user_role
 
 
 @never_cache
 @require_safe
+@declare_roles({"GET": {PUBLIC}, "HEAD": {PUBLIC}})
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness for load balancers, without authentication.
 
@@ -59,7 +61,7 @@ def _broker_status(url: str) -> str:
         return "error"
 
 
-@login_required
+@declare_roles({"GET": {AUTHENTICATED}})
 def home(request: HttpRequest) -> HttpResponse:
     """Send each role to where its work is."""
     role = user_role(request.user)
@@ -76,3 +78,18 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "404.html", status=404)
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI schema: public, as the contract is (declared like every other view)."""
+
+    permission_classes = [RolePermission]
+    roles = {"GET": {PUBLIC}}
+
+
+class SchemaDocsView(SpectacularSwaggerSplitView):
+    """The API docs page (local assets): public. The split view serves its start-up
+    script as a file (``?script``): the CSP allows no inline script."""
+
+    permission_classes = [RolePermission]
+    roles = {"GET": {PUBLIC}}

@@ -13,9 +13,8 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
-from hitl_portal.admin import ReadOnlyAdminMixin
+from hitl_portal.admin import ConsoleHistoryAdmin, ReadOnlyAdminMixin
 from quality.models import CalibrationSession, GoldItem, GoldServing, ReviewerQualitySnapshot
-from reviews.admin import ConsoleHistoryAdmin
 
 
 @admin.register(GoldItem)

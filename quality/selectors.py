@@ -109,7 +109,8 @@ def agreement_summary(units: Iterable[dict[Rater, Any]]) -> dict[str, Any]:
 
     ``units`` holds one ``{rater: label or None}`` mapping per unit (``None`` =
     missing). Fleiss' κ needs a fixed number of raters: it is computed over the
-    units with the most common number of ratings (``fleiss_units`` says how many).
+    units rated at least twice, whatever their number of ratings (``fleiss_units``;
+    ``quality.stats.fleiss_kappa_varying``, the same figure as the KPIs').
     ``kappa`` is Cohen's κ when exactly two raters rated everything, Fleiss' κ
     otherwise.
     """
@@ -122,14 +123,9 @@ def agreement_summary(units: Iterable[dict[Rater, Any]]) -> dict[str, Any]:
     percent = stats.percent_agreement(pairable)
     alpha = stats.krippendorff_alpha_nominal(pairable)
 
-    sizes = Counter(len(v) for v in pairable)
-    fleiss = None
-    fleiss_units = 0
-    if sizes:
-        size = max(sizes.items(), key=lambda item: (item[1], item[0]))[0]
-        fixed = [Counter(v) for v in pairable if len(v) == size]
-        fleiss = stats.fleiss_kappa(fixed)
-        fleiss_units = len(fixed)
+    # The one Fleiss' κ (quality.stats.fleiss_kappa_varying): every unit, whatever its number of ratings.
+    fleiss = stats.fleiss_kappa_varying(pairable)
+    fleiss_units = len(pairable)
 
     tables: dict[tuple[Any, Any], Counter[tuple[Any, Any]]] = defaultdict(Counter)
     for unit in rated_units:
@@ -184,8 +180,7 @@ def summary_from_pairs(
     ``pairs`` maps ``(label_a, label_b, unit_size)`` to the number of unordered rating
     pairs of units with that many ratings (``quality.stats.agreement_from_pairs``);
     ``tables`` maps a rater pair to its contingency table (Cohen's κ). Fleiss' κ is
-    the pairwise κ of the units with the most common size (with a fixed number of
-    raters the two are the same statistic).
+    the pairwise κ over every unit (``quality.stats.fleiss_kappa_varying``).
     """
     overall = stats.agreement_from_pairs(pairs)
     units_by_size: Counter[int] = Counter()
@@ -193,12 +188,9 @@ def summary_from_pairs(
         units_by_size[size] += count
     for size in units_by_size:
         units_by_size[size] = round(units_by_size[size] / (size * (size - 1) / 2))
-    fleiss = None
-    fleiss_units = 0
-    if units_by_size:
-        size = max(units_by_size.items(), key=lambda item: (item[1], item[0]))[0]
-        fleiss = stats.agreement_from_pairs({k: v for k, v in pairs.items() if k[2] == size}).kappa
-        fleiss_units = units_by_size[size]
+    # The one Fleiss' κ over every unit (quality.stats.fleiss_kappa_varying), as the KPIs report it.
+    fleiss = overall.kappa
+    fleiss_units = sum(units_by_size.values())
     tables = tables or {}
     ranked = sorted(tables.items(), key=lambda item: (-sum(item[1].values()), repr(item[0])))
     cohen = []

@@ -19,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views import View
 
-from hitl_portal.permissions import RoleRequiredMixin, has_role
+from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER, REVIEWER, user_role
 from quality.forms import (
     AgreementFilterForm,
@@ -62,10 +62,6 @@ def _errors_into(form: Any, exc: ValidationError) -> None:
             form.add_error(target, f"{field}: {error}" if named else error)
 
 
-def _is_officer(user: Any) -> bool:
-    return has_role(user, (COMPLIANCE_OFFICER,))
-
-
 class QualityIndexView(RoleRequiredMixin, View):
     """Reviewers at a glance: gold accuracy, status, automation bias, rubber-stamp flags."""
 
@@ -84,7 +80,7 @@ class QualityIndexView(RoleRequiredMixin, View):
 class ReviewerQualityPage(RoleRequiredMixin, View):
     """One reviewer's quality; officers suspend, reinstate and record training here."""
 
-    allowed_roles = (*OVERSIGHT, REVIEWER)
+    roles = {"GET": (*OVERSIGHT, REVIEWER), "POST": (COMPLIANCE_OFFICER,)}
 
     def _profile(self, request: HttpRequest, username: str) -> tuple[Any, bool]:
         as_self = user_role(request.user) == REVIEWER
@@ -97,8 +93,6 @@ class ReviewerQualityPage(RoleRequiredMixin, View):
         return self._render(request, profile, as_self)
 
     def post(self, request: HttpRequest, username: str) -> HttpResponse:
-        if not _is_officer(request.user):
-            raise PermissionDenied("Only compliance officers change a reviewer's standing.")
         profile, _ = self._profile(request, username)
         action = request.POST.get("action")
         if action == "status":
@@ -135,7 +129,7 @@ class ReviewerQualityPage(RoleRequiredMixin, View):
     def _render(self, request: HttpRequest, profile: Any, as_self: bool, *, status_form: Any = None,
                 training_form: Any = None, status: int = 200) -> HttpResponse:
         figures = reviewer_quality(profile, as_self=as_self)
-        officer = _is_officer(request.user)
+        officer = self.may(request, "POST")
         next_status = "active" if profile.status == "suspended" else "suspended"
         context = {
             "profile": profile,
@@ -179,14 +173,12 @@ class AgreementPage(RoleRequiredMixin, View):
 class CalibrationListPage(RoleRequiredMixin, View):
     """Calibration sessions; officers start new ones."""
 
-    allowed_roles = OVERSIGHT
+    roles = {"GET": OVERSIGHT, "POST": (COMPLIANCE_OFFICER,)}
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self._render(request, CalibrationForm() if _is_officer(request.user) else None)
+        return self._render(request, CalibrationForm() if self.may(request, "POST") else None)
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        if not _is_officer(request.user):
-            raise PermissionDenied("Only compliance officers start calibration sessions.")
         form = CalibrationForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
@@ -314,7 +306,7 @@ def curve_svg(curve: dict[str, Any]) -> dict[str, Any]:
 class ThresholdDetailPage(RoleRequiredMixin, View):
     """The curve of one point, the recommendation, and the officer's confirmation form."""
 
-    allowed_roles = OVERSIGHT
+    roles = {"GET": OVERSIGHT, "POST": (COMPLIANCE_OFFICER,)}
 
     def _point(self, slug: str, point: str) -> Any:
         return intervention_point_get(system=system_get(slug=slug), slug=point)
@@ -326,8 +318,6 @@ class ThresholdDetailPage(RoleRequiredMixin, View):
         return self._render(request, intervention_point, curve, ThresholdApplyForm(initial=initial))
 
     def post(self, request: HttpRequest, slug: str, point: str) -> HttpResponse:
-        if not _is_officer(request.user):
-            raise PermissionDenied("Only compliance officers change routing rules.")
         intervention_point = self._point(slug, point)
         form = ThresholdApplyForm(request.POST)
         if form.is_valid():
@@ -349,5 +339,5 @@ class ThresholdDetailPage(RoleRequiredMixin, View):
         table = [row for row in curve["curve"] if round(row["threshold"] * 100) % 5 == 0]
         return render(request, "quality/threshold_detail.html", {
             "point": point, "curve": curve, "svg": curve_svg(curve), "table": table, "form": form,
-            "officer": _is_officer(request.user), "section": "thresholds",
+            "officer": self.may(request, "POST"), "section": "thresholds",
         }, status=status)

@@ -1,28 +1,20 @@
 """The Django admin as the oversight console (see also admin_webhooks)."""
 
-from reviews import admin_webhooks  # noqa: F401  (registers the webhook delivery views)
+from reviews import admin_accounts, admin_webhooks  # noqa: F401  (register the account and webhook admin)
 
 # ruff: noqa: I001  (the registration import above must stay first)
 import json
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import capfirst
-from simple_history.admin import SimpleHistoryAdmin
-from simple_history.models import DeletedObject
-from simple_history.template_utils import HistoricalRecordContextHelper
 
-from hitl_portal.admin import ReadOnlyAdminMixin
+from hitl_portal.admin import ConsoleHistoryAdmin, ReadOnlyAdminMixin, ReadOnlyInline, ServiceBackedAdmin, reason_action
 from reviews.models import (
     ROUTING_FIELDS,
     AISystem,
@@ -46,177 +38,6 @@ from reviews.services.systems import (
     system_resume,
     system_update,
 )
-
-HIGH_STAKES_OPS = ("gt", "gte", "lt", "lte", "eq", "ne", "in")
-# The reason the services take is the forms' extra ``change_reason`` field.
-SERVICE_FIELD_ALIASES = {"reason": "change_reason"}
-
-# --- Shared pieces -------------------------------------------------------------------------
-
-
-class _DiffHelper(HistoricalRecordContextHelper):
-    """Show an empty foreign key as a dash, not simple-history's "Deleted user (pk=None)"."""
-
-    def prepare_delta_change_value(self, change: Any, value: Any) -> Any:
-        if isinstance(value, DeletedObject) and value.pk is None:
-            return "—"
-        return super().prepare_delta_change_value(change, value)
-
-
-class ConsoleHistoryAdmin(SimpleHistoryAdmin):
-    """Field-level history for every domain model, viewable but never "reverted".
-
-    simple-history's revert form saves a historical version straight back into
-    the table: a change of state with no service, no audit event and no version
-    bump. History here is evidence to read; changes go through the change form
-    (which calls the services), the actions, or the API.
-    """
-
-    def has_change_history_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def get_historical_record_context_helper(self, request: HttpRequest, historical_record: Any) -> Any:
-        return _DiffHelper(self.model, historical_record)
-
-    def history_form_view(
-        self, request: HttpRequest, object_id: str, version_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        if request.method == "POST":
-            raise PermissionDenied("Historical versions cannot be restored from the console.")
-        return super().history_form_view(request, object_id, version_id, extra_context)
-
-
-class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
-    """An inline for context only: the rows change through services, never through the parent form."""
-
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-
-class _DryRun(Exception):
-    """Raised to roll back a validation run of a service."""
-
-
-def _add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
-    """Show a service's refusal on the form: on its field when the form has it, else at the top."""
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc)
-        return
-    for field, field_messages in exc.message_dict.items():
-        target = SERVICE_FIELD_ALIASES.get(field, field)
-        if target in form.fields:
-            form.add_error(target, field_messages)
-        else:
-            form.add_error(None, [f"{field}: {message}" for message in field_messages])
-
-
-class ServiceBackedAdmin(ConsoleHistoryAdmin):
-    """A change form that writes only through a service, and is validated by that same service.
-
-    ``run_service`` is the one write; ``save_model`` calls it. So that a refusal
-    (a rule the database cannot express, e.g. "accept_ai is not allowed for Annex
-    III 1(a)") is shown on the form rather than as a server error, the form runs
-    the service once inside a savepoint that is always rolled back: the rules are
-    the services' own, never a copy that could drift. Nothing of the dry run
-    survives (rows, history, audit events and their on-commit sealing are all
-    discarded with the savepoint).
-    """
-
-    def run_service(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> Any:
-        """Abstract hook: each subclass (systems, points, reviewers) calls its own create/update service."""
-        raise NotImplementedError(f"{type(self).__name__} must define run_service()")
-
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-        model_admin = self
-
-        class ServiceValidatedForm(form_class):  # type: ignore[valid-type,misc]
-            def _post_clean(self) -> None:
-                super()._post_clean()
-                if self.errors:
-                    return
-                try:
-                    with transaction.atomic():
-                        model_admin.run_service(request, self.instance, self, change)
-                        raise _DryRun
-                except _DryRun:
-                    pass
-                except ValidationError as exc:
-                    _add_service_errors(self, exc)
-
-        return ServiceValidatedForm
-
-    def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> None:
-        created = self.run_service(request, obj, form, change)
-        if not change and created is not None:
-            # The service created the row; the admin goes on with (logs, redirects to) this object.
-            obj.pk = created.pk
-            obj._state.adding = False
-        obj.refresh_from_db()
-
-
-class ReasonForm(forms.Form):
-    """The reason an oversight action needs: it goes into the audit event and the history."""
-
-    reason = forms.CharField(
-        label="Reason",
-        max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
-        help_text="Required. Recorded in the audit trail with your name.",
-    )
-
-
-def _reason_action(
-    modeladmin: admin.ModelAdmin,
-    request: HttpRequest,
-    queryset: QuerySet[Any],
-    *,
-    action_name: str,
-    title: str,
-    explanation: str,
-    submit_label: str,
-    apply: Callable[[Any, str], bool],
-    done_message: str,
-) -> TemplateResponse | None:
-    """Ask for a reason on an intermediate page, then apply a service to each selected object.
-
-    ``apply(obj, reason)`` calls the service and returns whether anything changed.
-    Each object is its own transaction (the services are atomic), so one refusal
-    (e.g. a blocked system) does not undo the others; refusals are reported.
-    """
-    form = ReasonForm(request.POST if request.POST.get("post") == "yes" else None)
-    if form.is_bound and form.is_valid():
-        reason = form.cleaned_data["reason"]
-        changed: list[str] = []
-        unchanged: list[str] = []
-        for obj in queryset:
-            try:
-                (changed if apply(obj, reason) else unchanged).append(str(obj))
-            except ValidationError as exc:
-                modeladmin.message_user(request, f"{obj}: {' '.join(exc.messages)}", messages.ERROR)
-        if changed:
-            modeladmin.message_user(request, done_message.format(names=", ".join(changed)), messages.SUCCESS)
-        if unchanged:
-            modeladmin.message_user(request, f"Nothing to change for: {', '.join(unchanged)}.", messages.INFO)
-        return None
-    opts = modeladmin.model._meta
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": title,
-        "action_title": title,
-        "explanation": explanation,
-        "objects_heading": capfirst(opts.verbose_name_plural),
-        "submit_label": submit_label,
-        "queryset": queryset,
-        "opts": opts,
-        "form": form,
-        "action_name": action_name,
-        "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        "media": modeladmin.media,
-    }
-    request.current_app = modeladmin.admin_site.name
-    return TemplateResponse(request, "admin/reviews/action_reason_confirmation.html", context)
 
 
 def _json_pretty(value: Any) -> str:
@@ -319,7 +140,7 @@ class AISystemAdmin(ServiceBackedAdmin):
         def apply(system: AISystem, reason: str) -> bool:
             return system_halt(actor=request.user, system=system, reason=reason).status != system.status
 
-        return _reason_action(
+        return reason_action(
             self,
             request,
             queryset,
@@ -339,7 +160,7 @@ class AISystemAdmin(ServiceBackedAdmin):
         def apply(system: AISystem, reason: str) -> bool:
             return system_resume(actor=request.user, system=system, reason=reason).status != system.status
 
-        return _reason_action(
+        return reason_action(
             self,
             request,
             queryset,
@@ -365,35 +186,8 @@ class InterventionPointAdminForm(forms.ModelForm):
         model = InterventionPoint
         fields = "__all__"  # noqa: DJ007  (the admin narrows it to its fieldsets)
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        if "high_stakes" in cleaned:
-            try:
-                _check_high_stakes(cleaned["high_stakes"])
-            except ValidationError as exc:
-                self.add_error(None, exc)
-        return cleaned
-
-
-def _check_high_stakes(value: Any) -> None:
-    ok = isinstance(value, list) and all(
-        isinstance(rule, dict)
-        and set(rule) == {"field", "op", "value"}
-        and isinstance(rule["field"], str)
-        and rule["field"]
-        and rule["op"] in HIGH_STAKES_OPS
-        for rule in value
-    )
-    if not ok:
-        raise ValidationError(
-            {
-                "high_stakes": [
-                    'Must be a JSON list of {"field": ..., "op": one of '
-                    + "/".join(HIGH_STAKES_OPS)
-                    + ', "value": ...}.'
-                ]
-            }
-        )
+    # High-stakes conditions are checked by the service (reviews.routing.high_stakes_errors),
+    # whose refusal the service-backed form shows on the field.
 
 
 @admin.register(InterventionPoint)
@@ -567,7 +361,7 @@ class ReviewerProfileAdmin(ServiceBackedAdmin):
             )
 
         suspend = status == ReviewerStatus.SUSPENDED
-        return _reason_action(
+        return reason_action(
             self,
             request,
             queryset,
@@ -728,7 +522,7 @@ class CaseAdmin(ReadOnlyAdminMixin, ConsoleHistoryAdmin):
             case_reassign(actor=request.user, case=case, reviewer=None, reason=reason)
             return True
 
-        return _reason_action(
+        return reason_action(
             self,
             request,
             queryset,

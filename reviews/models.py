@@ -62,6 +62,11 @@ class AISystem(models.Model):
     is_public_body = models.BooleanField(default=False)
     labels = models.JSONField(default=list)
     positive_label = models.CharField(max_length=100, blank=True)
+    non_match_label = models.CharField(
+        max_length=100, blank=True,
+        help_text="Annex III 1(a): the label meaning \"no identification\". Every other result is verified by "
+                  "two people (Art. 14(5)); empty: every result is.",
+    )
     protected_attributes = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=SystemStatus.choices, default=SystemStatus.ACTIVE)
     status_reason = models.TextField(blank=True)

@@ -14,6 +14,8 @@ through; a missing confidence under a confidence rule routes too.
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +27,14 @@ ALWAYS_REVIEW_LABEL = "always_review_label"
 HIGH_STAKES = "high_stakes"
 HIGH_STAKES_FIELD_MISSING = "high_stakes_field_missing"
 RANDOM_SAMPLE = "random_sample"
+# Art. 14(5): an identification result of a remote biometric identification system (Annex III
+# 1(a)) is verified by two people, whatever its confidence.
+BIOMETRIC_IDENTIFICATION = "biometric_identification"
 
 # The contract's order; ``route`` always lists reasons in this order.
 REASON_ORDER: tuple[str, ...] = (
     SYSTEM_HALTED,
+    BIOMETRIC_IDENTIFICATION,
     LABELING,
     CONFIDENCE_BELOW,
     ALWAYS_REVIEW_LABEL,
@@ -37,7 +43,13 @@ REASON_ORDER: tuple[str, ...] = (
     RANDOM_SAMPLE,
 )
 
-OPERATORS: frozenset[str] = frozenset(("gt", "gte", "lt", "lte", "eq", "ne", "in"))
+HIGH_STAKES_OPS: tuple[str, ...] = ("gt", "gte", "lt", "lte", "eq", "ne", "in")
+OPERATORS: frozenset[str] = frozenset(HIGH_STAKES_OPS)
+NUMERIC_OPS: frozenset[str] = frozenset(("gt", "gte", "lt", "lte"))
+FIELD_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+MAX_HIGH_STAKES = 50
+MAX_IN_VALUES = 1000
+FIELD_PATH_MAX = 200
 LABELING_STAGE = "labeling"
 _TWO_TO_64 = float(2**64)
 
@@ -56,6 +68,9 @@ class RoutingRules:
     high_stakes: tuple[Mapping[str, Any], ...] = ()
     random_sample_rate: float = 0.0
     version: int = 1
+    # Annex III 1(a) systems: every result but the declared non-match label is routed (Art. 14(5)).
+    verify_identifications: bool = False
+    non_match_label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +192,68 @@ def compare(op: str, actual: Any, expected: Any) -> bool | None:
     return None
 
 
+# --- The one definition of a valid high-stakes condition (API, admin and services use it) ----------
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (booleans are not numbers here)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | bool) or is_number(value)
+
+
+def condition_errors(condition: Any) -> dict[str, list[str]]:
+    """Why one high-stakes condition is invalid, by key (empty when it is valid).
+
+    A condition is exactly ``{field, op, value}``: ``field`` a dotted path into the
+    case input, ``op`` one of ``HIGH_STAKES_OPS``, ``value`` a finite number for
+    the ordering operators, a non-empty list of scalars for ``in``, a scalar for
+    ``eq``/``ne``.
+    """
+    if not isinstance(condition, Mapping):
+        return {"non_field_errors": ['Must be an object {"field": ..., "op": ..., "value": ...}.']}
+    errors: dict[str, list[str]] = {}
+    unknown = sorted(set(condition) - {"field", "op", "value"})
+    for key in unknown:
+        errors[str(key)] = ["Unknown field."]
+    for key in ("field", "op", "value"):
+        if key not in condition:
+            errors[key] = ["This field is required."]
+    if errors:
+        return errors
+    path, op, value = condition["field"], condition["op"], condition["value"]
+    if not isinstance(path, str) or len(path) > FIELD_PATH_MAX or not FIELD_PATH_RE.match(path):
+        errors["field"] = ['Must be a dotted path of letters, digits, "_" or "-", e.g. "applicant.income".']
+    if op not in OPERATORS:
+        errors["op"] = [f"Must be one of {', '.join(HIGH_STAKES_OPS)}."]
+    elif op in NUMERIC_OPS:
+        if not is_number(value):
+            errors["value"] = [f"{op} needs a finite number."]
+    elif op == "in":
+        if not isinstance(value, list) or not value:
+            errors["value"] = ["in needs a non-empty list."]
+        elif len(value) > MAX_IN_VALUES or not all(is_scalar(item) for item in value):
+            errors["value"] = [f"in needs at most {MAX_IN_VALUES} strings, numbers, booleans or nulls."]
+    elif not is_scalar(value):
+        errors["value"] = [f"{op} needs a string, number, boolean or null."]
+    return errors
+
+
+def high_stakes_errors(conditions: Any) -> list[str]:
+    """Why a list of high-stakes conditions is invalid, each message naming the condition (empty: valid)."""
+    if not isinstance(conditions, list):
+        return ["Must be a list of conditions."]
+    if len(conditions) > MAX_HIGH_STAKES:
+        return [f"At most {MAX_HIGH_STAKES} conditions."]
+    messages: list[str] = []
+    for index, condition in enumerate(conditions):
+        for key, key_messages in condition_errors(condition).items():
+            messages += [f"[{index}].{key}: {message}" for message in key_messages]
+    return messages
+
+
 def evaluate_high_stakes(conditions: Sequence[Mapping[str, Any]], data: Any) -> tuple[bool, bool]:
     """``(any condition holds, any condition could not be evaluated)`` over the case input."""
     hit = unsafe = False
@@ -207,6 +284,9 @@ def route(rules: RoutingRules, case: CaseInput, *, system_halted: bool) -> Routi
     reasons: list[str] = []
     if system_halted:
         reasons.append(SYSTEM_HALTED)
+    if rules.verify_identifications and (case.label is None or case.label != rules.non_match_label):
+        # Not configurable away: no threshold, sampling or breach rule decides this one.
+        reasons.append(BIOMETRIC_IDENTIFICATION)
     if case.label is None:
         # No prediction: only allowed at a labeling point, and a person must label it.
         reasons.append(LABELING)

@@ -3,6 +3,5 @@
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("compliance.api.urls_incidents")),
     path("", include("compliance.api.urls_workspace")),
 ]

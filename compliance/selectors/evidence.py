@@ -18,8 +18,9 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.selectors import verify_chain
-from compliance.models import FundamentalRightsAssessment, Incident, IncidentStatus
+from compliance.models import FundamentalRightsAssessment
 from compliance.selectors import external
+from incidents.models import Incident, IncidentStatus
 from reviews.models import MIN_RETENTION_DAYS, AISystem, InterventionPoint, ReviewerProfile
 
 EVIDENCE_TITLES: dict[str, str] = {

@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Min
 from django.utils import timezone
 
+from hitl_portal.formatting import format_percent, format_pp
 from reviews.models import AISystem, Case
 
 
@@ -33,14 +34,6 @@ def system_kpis(system: AISystem, *, now: dt.datetime | None = None) -> dict[str
     return figures
 
 
-def _pct(value: Any) -> str:
-    return "—" if value is None else f"{value * 100:.1f} %"
-
-
-def _pp(value: Any) -> str:
-    return "—" if value is None else f"{value * 100:+.1f} pp"
-
-
 def _num(value: Any, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
@@ -53,13 +46,13 @@ def kpi_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("Cases", str(figures.get("cases_total", "—"))),
         ("Auto-accepted", str(figures.get("auto_accepted", "—"))),
         ("Reviewed", str(figures.get("reviewed", "—"))),
-        ("Automation rate", _pct(figures.get("automation_rate"))),
-        ("Override rate", _pct(figures.get("override_rate"))),
-        ("Accuracy of the AI", _pct(figures.get("accuracy_ai"))),
-        ("Accuracy of final decisions", _pct(figures.get("accuracy_final"))),
-        ("Accuracy lift", _pp(figures.get("accuracy_lift"))),
-        ("Error reduction rate", _pct(figures.get("error_reduction_rate"))),
-        ("Reviewer agreement (percent)", _pct(agreement.get("percent"))),
+        ("Automation rate", format_percent(figures.get("automation_rate"))),
+        ("Override rate", format_percent(figures.get("override_rate"))),
+        ("Accuracy of the AI", format_percent(figures.get("accuracy_ai"))),
+        ("Accuracy of final decisions", format_percent(figures.get("accuracy_final"))),
+        ("Accuracy lift", format_pp(figures.get("accuracy_lift"))),
+        ("Error reduction rate", format_percent(figures.get("error_reduction_rate"))),
+        ("Reviewer agreement (percent)", format_percent(agreement.get("percent"))),
         ("Reviewer agreement (kappa)", _num(agreement.get("kappa"))),
         ("Reviewer agreement (alpha)", _num(agreement.get("alpha"))),
         ("Time to resolution p50", "—" if ttr.get("p50") is None else f"{ttr['p50']:.1f} s"),
@@ -71,8 +64,9 @@ def kpi_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def kpi_summary_line(figures: dict[str, Any]) -> str:
-    return (f"{figures.get('cases_total', 0)} cases; automation {_pct(figures.get('automation_rate'))}, "
-            f"override {_pct(figures.get('override_rate'))}, accuracy lift {_pp(figures.get('accuracy_lift'))}.")
+    return (f"{figures.get('cases_total', 0)} cases; automation {format_percent(figures.get('automation_rate'))}, "
+            f"override {format_percent(figures.get('override_rate'))}, "
+            f"accuracy lift {format_pp(figures.get('accuracy_lift'))}.")
 
 
 MAX_AUDITS = 20

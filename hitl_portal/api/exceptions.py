@@ -7,33 +7,20 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from hitl_portal.errors import Conflict, DomainError, Forbidden, Unprocessable
 
-class Conflict(exceptions.APIException):
-    """409 with a code (and optional extra fields such as the existing object's id)."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "Conflict."
-    default_code = "conflict"
-
-    def __init__(self, detail: str, code: str = "conflict", **extra: Any) -> None:
-        super().__init__(detail=detail, code=code)
-        self.extra = extra
-        self.code_name = code
-
-
-class Forbidden(exceptions.PermissionDenied):
-    """403 with a specific code, e.g. ``reviewer_suspended``."""
-
-    def __init__(self, detail: str, code: str = "forbidden") -> None:
-        super().__init__(detail=detail, code=code)
-        self.code_name = code
+# The domain's errors, importable from here too: API views raise them like the services do.
+__all__ = ["Conflict", "DomainError", "Forbidden", "Unprocessable", "exception_handler"]
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """The one mapping of errors to API responses: domain refusals, Django's errors, DRF's."""
+    if isinstance(exc, DomainError):
+        return Response({"code": exc.code_name, "detail": str(exc.detail), **exc.extra}, status=exc.status)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
@@ -45,9 +32,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, Conflict):
-        response.data = {"code": exc.code_name, "detail": str(exc.detail), **exc.extra}
-    elif isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, exceptions.ValidationError):
         if not isinstance(response.data, dict):
             response.data = {"non_field_errors": response.data}
     elif isinstance(response.data, dict) and "detail" in response.data:

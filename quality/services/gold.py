@@ -34,17 +34,14 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from audit.canonical import canonical_json, sha256_hex
 from audit.services import bulk_record_events, record_event
 from quality.models import CalibrationSession, GoldItem, GoldServing, GoldSource
 from reviews.models import CLAIMABLE_STATUSES, Case, CaseStatus, InterventionPoint, SystemStatus
-from reviews.routing import CaseInput, RoutingDecision, blind_fraction, route
 from reviews.selectors.queue import claimable_cases, points_in_queue_order
-from reviews.services.ingest import rules_of
-from reviews.services.queue import ReviewerScope, escalated_case_ids, lease_seconds
+from reviews.services.ingest import build_case
+from reviews.services.queue import ReviewerScope, claim_first_of, claimed_event, lease_seconds
 
 CLAIM_FIELDS = ["status", "claimed_by", "claimed_at", "lease_expires_at"]
 # Own open copies tried per claim (compare-and-set; only the owner competes for them).
@@ -64,25 +61,6 @@ MSG_NOT_ROUTED = (
 def new_external_id() -> str:
     """An unguessable external id (a UUID, as many integrations use): never ``gold-…`` or a counter."""
     return str(uuid.uuid4())
-
-
-# --- Routing a gold case like a real one ---------------------------------------------------
-
-
-def _route(point: InterventionPoint, *, external_id: str, input: dict[str, Any], label: str | None,
-           confidence: float | None) -> RoutingDecision:
-    return route(
-        rules_of(point),
-        CaseInput(external_id=external_id, input=input, label=label, confidence=confidence),
-        system_halted=point.system.status == SystemStatus.HALTED,
-    )
-
-
-def _is_blind(point: InterventionPoint, *, external_id: str, label: str | None) -> bool:
-    """Blind sampling exactly as ingestion does it (deterministic in the external id)."""
-    return label is None or (
-        point.blind_review_rate > 0 and blind_fraction(point.system.slug, external_id) < point.blind_review_rate
-    )
 
 
 def _prediction_data(case: Case) -> dict[str, Any] | None:
@@ -129,21 +107,16 @@ def gold_item_create(
     external_id = external_id or new_external_id()
     if Case.objects.filter(system=system, external_id=external_id).exists():
         raise ValidationError({"external_id": ["A case with this external_id already exists for this system."]})
-    label = prediction["label"] if prediction else None
-    confidence = prediction.get("confidence") if prediction else None
-    decision = _route(point, external_id=external_id, input=input, label=label, confidence=confidence)
+    now = timezone.now()
+    case, decision = build_case(point=point, external_id=external_id, case_input=input, prediction=prediction,
+                                now=now, submitted_by=actor)
     if not decision.routed:
         raise ValidationError({"prediction": [MSG_NOT_ROUTED]})
-    now = timezone.now()
-    case = Case(
-        system=system, intervention_point=point, external_id=external_id,
-        submitted_by=actor if getattr(actor, "pk", None) else None,
-        input=input, input_hash=sha256_hex(canonical_json(input)),
-        prediction_label=label, prediction_confidence=confidence,
-        model_version=(prediction.get("model_version") or "") if prediction else "",
-        status=CaseStatus.QUEUED, routed=True, routing_reasons=decision.reasons, rules_version=point.version,
-        reviewers_required=point.reviewers_required, is_gold=True, gold_label=gold_label, received_at=now,
-    )
+    # The master is never served itself (only per-reviewer copies are): no SLA clock, never blind.
+    case.sla_deadline = None
+    case.blind = False
+    case.is_gold = True
+    case.gold_label = gold_label
     case._history_user = actor  # type: ignore[attr-defined]
     try:
         with transaction.atomic():
@@ -287,24 +260,29 @@ def _copy_case(item: GoldItem, *, reviewer: User, now: dt.datetime, calibration:
     """
     master = item.case
     point = master.intervention_point
-    external_id = new_external_id()
-    decision = _route(point, external_id=external_id, input=master.input, label=master.prediction_label,
-                      confidence=master.prediction_confidence)
+    prediction = _prediction_data(master)
+    if prediction is not None and not prediction["model_version"]:
+        # A copy must look like the point's real traffic: an empty model version would give it away.
+        prediction["model_version"] = latest_model_version(point)
+    copy, decision = build_case(point=point, external_id=new_external_id(), case_input=master.input,
+                                prediction=prediction, now=now)
     if not decision.routed:
         return None
-    copy = Case(
-        system=master.system, intervention_point=point, external_id=external_id,
-        submitted_by_id=master.submitted_by_id, input=master.input, input_hash=master.input_hash,
-        prediction_label=master.prediction_label, prediction_confidence=master.prediction_confidence,
-        model_version=master.model_version, status=CaseStatus.QUEUED, routed=True,
-        routing_reasons=decision.reasons, rules_version=point.version, reviewers_required=point.reviewers_required,
-        is_gold=True, gold_label=master.gold_label,
-        blind=_is_blind(point, external_id=external_id, label=master.prediction_label),
-        received_at=now,
-    )
-    if point.sla_seconds and not calibration:
-        copy.sla_deadline = now + dt.timedelta(seconds=point.sla_seconds)
+    copy.submitted_by_id = master.submitted_by_id
+    copy.is_gold = True
+    copy.gold_label = master.gold_label
+    if calibration:
+        copy.sla_deadline = None
     return copy
+
+
+def latest_model_version(point: InterventionPoint) -> str:
+    """The model version of the point's most recent real case ("" when it has none)."""
+    return (
+        Case.objects.filter(intervention_point=point, is_gold=False).exclude(model_version="")
+        .order_by("-received_at", "-id").values_list("model_version", flat=True).first()
+        or ""
+    )
 
 
 def _serving_event(serving: GoldServing, copy: Case, *, reviewer: User, actor: Any) -> dict[str, Any]:
@@ -313,15 +291,6 @@ def _serving_event(serving: GoldServing, copy: Case, *, reviewer: User, actor: A
         data={"kind": "serving", "gold_item": serving.item_id, "copy_of": serving.item.case_id,
               "reviewer": reviewer.get_username(), "session": serving.session_id, "blind": copy.blind,
               "reasons": copy.routing_reasons},
-    )
-
-
-def _claimed_event(case: Case, *, reviewer: User, from_status: str) -> dict[str, Any]:
-    """The same ``case.claimed`` event the queue writes for any claim."""
-    return dict(
-        action="case.claimed", actor=reviewer, obj=case, case_id=case.pk, system_id=case.system_id,
-        data={"lease_expires_at": case.lease_expires_at, "round": case.review_round},
-        before={"status": from_status}, after={"status": CaseStatus.CLAIMED},
     )
 
 
@@ -347,7 +316,7 @@ def serve_copy_claimed(*, item: GoldItem, reviewer: User, now: dt.datetime | Non
             serving = GoldServing.objects.create(item=item, case=copy, reviewer=reviewer, created_at=now)
             bulk_record_events([
                 _serving_event(serving, copy, reviewer=reviewer, actor=None),
-                _claimed_event(copy, reviewer=reviewer, from_status=CaseStatus.QUEUED),
+                claimed_event(copy, reviewer=reviewer, from_status=CaseStatus.QUEUED),
             ])
     except IntegrityError:
         return None
@@ -400,42 +369,9 @@ def _claim_own_copy(scope: ReviewerScope, *, system_id: int | None, point_id: in
     )
     if not candidates:
         return None
-    escalated = escalated_case_ids([c for c in candidates if c.status == CaseStatus.CLAIMED])
-    for case in candidates:
-        from_status = case.status
-        if from_status == CaseStatus.CLAIMED and case.pk in escalated and not scope.adjudicator:
-            continue  # the sweeper gives it back as escalated
-        with transaction.atomic():
-            lease_expires_at = now + dt.timedelta(seconds=lease_seconds())
-            still = Q(status__in=[CaseStatus.QUEUED, CaseStatus.ESCALATED]) | Q(
-                status=CaseStatus.CLAIMED, lease_expires_at__lt=now
-            )
-            won = Case.objects.filter(
-                still, pk=case.pk, status=from_status, claimed_by_id=case.claimed_by_id,
-                lease_expires_at=case.lease_expires_at,
-            ).update(status=CaseStatus.CLAIMED, claimed_by=reviewer, claimed_at=now,
-                     lease_expires_at=lease_expires_at) == 1
-            if not won:
-                continue
-            holder = case.claimed_by.get_username() if case.claimed_by else None
-            case.status = CaseStatus.CLAIMED
-            case.claimed_by = reviewer
-            case.claimed_at = now
-            case.lease_expires_at = lease_expires_at
-            # QuerySet.update writes no history: written explicitly, as the queue does.
-            Case.history.bulk_history_create([case], update=True, default_user=reviewer)
-            events: list[dict[str, Any]] = []
-            if from_status == CaseStatus.CLAIMED:
-                events.append(dict(
-                    action="case.lease_expired", actor=None, obj=case, case_id=case.pk, system_id=case.system_id,
-                    data={"previous_holder": holder, "detected_by": "claim", "round": case.review_round},
-                    before={"status": CaseStatus.CLAIMED},
-                    after={"status": CaseStatus.ESCALATED if case.pk in escalated else CaseStatus.QUEUED},
-                ))
-            events.append(_claimed_event(case, reviewer=reviewer, from_status=from_status))
-            bulk_record_events(events)
-            return case
-    return None
+    with transaction.atomic():
+        # The queue's own compare-and-set: only the copy's owner reaches it (claimable_cases).
+        return claim_first_of(scope, candidates, now=now)
 
 
 def _head_point(scope: ReviewerScope, *, system_id: int | None, point_id: int | None,

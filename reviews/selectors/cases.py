@@ -12,6 +12,7 @@ from django.db import connections, router
 from django.db.models import Prefetch, QuerySet
 
 from hitl_portal.roles import REVIEWER, user_role
+from hitl_portal.sql import RowShape, load_row, row_shape
 from reviews.models import AISystem, Case, Decision, IntegrationProfile, InterventionPoint
 from reviews.selectors.visibility import cases_visible_to
 
@@ -70,8 +71,10 @@ def case_representation(case: Case, *, viewer: Any = None) -> dict[str, Any]:
 
     ``viewer=None`` is the full view (webhooks, integrations, officers). A reviewer
     sees only their own decision, never ``true_label``, and no prediction on a case
-    served blind (the AI's answer would defeat the blind review). Gold markers are
-    never shown to anyone here. Uses prefetched decisions when present
+    served blind (the AI's answer would defeat the blind review), and neither the
+    external id nor the received time (a reviewer never needs them, and a gold copy
+    made at claim time would give itself away by them). Gold markers are never
+    shown to anyone here. Uses prefetched decisions when present
     (``case_queryset``), else one query.
     """
     as_reviewer = viewer is not None and user_role(viewer) == REVIEWER
@@ -80,11 +83,11 @@ def case_representation(case: Case, *, viewer: Any = None) -> dict[str, Any]:
         decisions = [d for d in decisions if d.reviewer_id == viewer.pk]
     body: dict[str, Any] = {
         "id": case.pk,
-        "external_id": case.external_id,
+        "external_id": None if as_reviewer else case.external_id,
         "system": case.system.slug,
         "intervention_point": case.intervention_point.slug,
         "status": case.status,
-        "received_at": _iso(case.received_at),
+        "received_at": None if as_reviewer else _iso(case.received_at),
         "prediction": None if (as_reviewer and case.blind) else _prediction(case),
         "routing": case_routing(case),
         "final_label": case.final_label,
@@ -153,9 +156,7 @@ def case_get(*, user: Any, pk: int) -> Case | None:
 @dataclass(frozen=True)
 class _LoadPlan:
     sql_head: str
-    point_names: list[str]
-    system_names: list[str]
-    converters: list[tuple[int, list[Any], Any]]
+    shape: RowShape
 
 
 _plans: dict[str, _LoadPlan] = {}
@@ -167,9 +168,7 @@ def _load_plan(alias: str) -> _LoadPlan:
         return plan
     conn = connections[alias]
     qn = conn.ops.quote_name
-    point_fields = list(InterventionPoint._meta.concrete_fields)
-    system_fields = list(AISystem._meta.concrete_fields)
-    columns = [f"p.{qn(f.column)}" for f in point_fields] + [f"s.{qn(f.column)}" for f in system_fields]
+    shape = row_shape(alias, (InterventionPoint, "p"), (AISystem, "s"))
     link = IntegrationProfile.systems.through
     link_system = qn(link._meta.get_field("aisystem").column)
     link_profile = qn(link._meta.get_field("integrationprofile").column)
@@ -180,25 +179,12 @@ def _load_plan(alias: str) -> _LoadPlan:
         f"WHERE l.{link_system} = s.{qn('id')} AND ip.{profile_user} = %s)"
     )
     sql_head = (
-        f"SELECT {', '.join(columns)}, {linked} "
+        f"SELECT {shape.columns}, {linked} "
         f"FROM {qn(InterventionPoint._meta.db_table)} p "
         f"INNER JOIN {qn(AISystem._meta.db_table)} s "
         f"ON s.{qn('id')} = p.{qn(InterventionPoint._meta.get_field('system').column)} WHERE "
     )
-    converters: list[tuple[int, list[Any], Any]] = []
-    for index, (model_field, table_alias) in enumerate(
-        [(f, "p") for f in point_fields] + [(f, "s") for f in system_fields]
-    ):
-        col = model_field.get_col(table_alias)
-        funcs = conn.ops.get_db_converters(col) + col.get_db_converters(conn)
-        if funcs:
-            converters.append((index, funcs, col))
-    plan = _LoadPlan(
-        sql_head=sql_head,
-        point_names=[f.attname for f in point_fields],
-        system_names=[f.attname for f in system_fields],
-        converters=converters,
-    )
+    plan = _LoadPlan(sql_head=sql_head, shape=shape)
     _plans[alias] = plan
     return plan
 
@@ -223,16 +209,11 @@ def ingest_targets(*, actor: Any, pairs: Iterable[tuple[str, str]]) -> dict[tupl
     with connections[alias].cursor() as cursor:
         cursor.execute(plan.sql_head + condition, params)
         rows = cursor.fetchall()
-    n_point = len(plan.point_names)
     found: dict[tuple[str, str], InterventionPoint] = {}
     for raw in rows:
-        row = list(raw)
-        for index, funcs, col in plan.converters:
-            for func in funcs:
-                row[index] = func(row[index], col, connections[alias])
-        point = InterventionPoint.from_db(alias, plan.point_names, row[:n_point])
-        system = AISystem.from_db(alias, plan.system_names, row[n_point:-1])
+        (point, system), extra = load_row(plan.shape, alias, raw)
+        assert isinstance(point, InterventionPoint) and isinstance(system, AISystem)
         point.system = system
-        point.linked_to_actor = bool(row[-1])  # type: ignore[attr-defined]
+        point.linked_to_actor = bool(extra[-1])  # type: ignore[attr-defined]
         found[(system.slug, point.slug)] = point
     return found

@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from reviews.hooks import own_gold_case_ids
 from reviews.models import (
     CLAIMABLE_STATUSES,
     AISystem,
@@ -55,12 +56,10 @@ def claimable_cases(
     derived from decisions are checked on the locked row by the claim service.
     Cases the reviewer already decided in the current round are left out.
 
-    Gold items never enter a queue as themselves: only the copies made for this
-    reviewer (``quality.GoldServing``) are claimable by them, and by nobody else.
+    Gold items never enter a queue as themselves: only the copies served to this
+    reviewer (registered by the quality app, ``reviews.hooks``) are claimable by
+    them, and by nobody else.
     """
-    # Late import: the quality app builds on this module.
-    from quality.models import GoldServing
-
     expired = Q(status=CaseStatus.CLAIMED, lease_expires_at__lt=now)
     if adjudicator:
         wanted = Q(status=CaseStatus.QUEUED) | Q(status=CaseStatus.ESCALATED) | expired
@@ -75,8 +74,10 @@ def claimable_cases(
         queryset = queryset.filter(system_id=system_id)
     if point_id is not None:
         queryset = queryset.filter(intervention_point_id=point_id)
-    own_gold = GoldServing.objects.filter(reviewer_id=reviewer_id).values("case_id")
-    queryset = queryset.filter(Q(is_gold=False) | Q(pk__in=own_gold))
+    not_gold_or_own = Q(is_gold=False)
+    for own_gold in own_gold_case_ids(reviewer_id):
+        not_gold_or_own |= Q(pk__in=own_gold)
+    queryset = queryset.filter(not_gold_or_own)
     return queryset.filter(~Exists(already_decided)).order_by(*queue_order())
 
 

@@ -49,7 +49,8 @@ from django.db import DatabaseError, connections, models, router, transaction
 from django.utils import timezone
 
 from audit.services import bulk_record_events, record_event
-from hitl_portal.api.exceptions import Conflict
+from hitl_portal.errors import Conflict
+from hitl_portal.sql import RowShape, load_row, row_shape
 from reviews.models import (
     AISystem,
     Case,
@@ -59,8 +60,8 @@ from reviews.models import (
     InterventionPoint,
     Resolution,
     ReviewerProfile,
-    ReviewerStatus,
 )
+from reviews.rules import is_escalated, require_standing
 from reviews.selectors.queue import is_served_blind
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
 from reviews.services.ingest import history_copy, insert_plan, prepared_row
@@ -133,11 +134,7 @@ def resolve_outcome(case: Case, *, outcome: str | None, label: str | None, ratio
 @dataclass(frozen=True)
 class _ReadPlan:
     sql: str
-    case_names: list[str]
-    system_names: list[str]
-    point_names: list[str]
-    # (column index, converter functions, column expression) for columns that need converting.
-    converters: list[tuple[int, list[Any], Any]]
+    shape: RowShape
 
 
 _read_plans: dict[str, _ReadPlan] = {}
@@ -150,10 +147,7 @@ def _read_plan(alias: str) -> _ReadPlan:
         return plan
     conn = connections[alias]
     qn = conn.ops.quote_name
-    case_fields = [f for f in Case._meta.concrete_fields if f.name not in _DEFERRED_CASE_FIELDS]
-    system_fields = list(AISystem._meta.concrete_fields)
-    point_fields = list(InterventionPoint._meta.concrete_fields)
-    selected = [(f, "c") for f in case_fields] + [(f, "s") for f in system_fields] + [(f, "p") for f in point_fields]
+    shape = row_shape(alias, (Case, "c", _DEFERRED_CASE_FIELDS), (AISystem, "s"), (InterventionPoint, "p"))
     profile_table = qn(ReviewerProfile._meta.db_table)
     profile_user = qn(ReviewerProfile._meta.get_field("user").column)
     qualifications = ReviewerProfile.qualifications.through
@@ -168,7 +162,7 @@ def _read_plan(alias: str) -> _ReadPlan:
         no_key = " NO KEY" if conn.features.has_select_for_no_key_update else ""
         lock = f" FOR{no_key} UPDATE" + (" OF c" if conn.features.has_select_for_update_of else "")
     sql = (
-        f"SELECT {', '.join(f'{table}.{qn(f.column)}' for f, table in selected)}, "
+        f"SELECT {shape.columns}, "
         f"(SELECT rp.{qn('status')} FROM {profile_table} rp WHERE rp.{profile_user} = %s), "
         f"(SELECT rp.{qn('adjudicator')} FROM {profile_table} rp WHERE rp.{profile_user} = %s), "
         f"EXISTS (SELECT 1 FROM {qn(qualifications._meta.db_table)} q "
@@ -183,19 +177,7 @@ def _read_plan(alias: str) -> _ReadPlan:
         f"ON p.{qn('id')} = c.{qn(Case._meta.get_field('intervention_point').column)} "
         f"WHERE c.{pk} = %s{lock}"
     )
-    converters: list[tuple[int, list[Any], Any]] = []
-    for index, (field, table) in enumerate(selected):
-        col = field.get_col(table)
-        funcs = conn.ops.get_db_converters(col) + col.get_db_converters(conn)
-        if funcs:
-            converters.append((index, funcs, col))
-    plan = _ReadPlan(
-        sql=sql,
-        case_names=[f.attname for f in case_fields],
-        system_names=[f.attname for f in system_fields],
-        point_names=[f.attname for f in point_fields],
-        converters=converters,
-    )
+    plan = _ReadPlan(sql=sql, shape=shape)
     _read_plans[alias] = plan
     return plan
 
@@ -222,17 +204,11 @@ def _locked_for_decision(case: Case, reviewer: User) -> Case:
         raw = cursor.fetchone()
     if raw is None:
         raise ClaimConflict("The case no longer exists.", code="not_found")
-    row = list(raw)
-    for index, funcs, col in plan.converters:
-        for func in funcs:
-            row[index] = func(row[index], col, conn)
-    n_case, n_system = len(plan.case_names), len(plan.system_names)
-    locked = Case.from_db(alias, plan.case_names, row[:n_case])
-    locked.system = AISystem.from_db(alias, plan.system_names, row[n_case:n_case + n_system])
-    locked.intervention_point = InterventionPoint.from_db(
-        alias, plan.point_names, row[n_case + n_system:n_case + n_system + len(plan.point_names)]
-    )
-    status, adjudicator, qualified, has_decisions = row[-4:]
+    (locked, system, point), extra = load_row(plan.shape, alias, raw)
+    assert isinstance(locked, Case)
+    locked.system = system  # type: ignore[assignment]
+    locked.intervention_point = point  # type: ignore[assignment]
+    status, adjudicator, qualified, has_decisions = extra
     locked.reviewer_status = status  # type: ignore[attr-defined]
     locked.reviewer_adjudicator = None if adjudicator is None else bool(adjudicator)  # type: ignore[attr-defined]
     locked.reviewer_qualified = bool(qualified)  # type: ignore[attr-defined]
@@ -241,16 +217,13 @@ def _locked_for_decision(case: Case, reviewer: User) -> Case:
 
 
 def _require_standing(reviewer: User, case: Case) -> bool:
-    """The holder must still be an active reviewer qualified for the case's system; returns ``adjudicator``.
-
-    The rule of ``reviews.services.queue.require_may_review``, read from the
-    annotations of ``_locked_for_decision`` instead of two more queries.
-    """
-    status = case.reviewer_status  # type: ignore[attr-defined]
-    if status is None or not case.reviewer_qualified:  # type: ignore[attr-defined]
-        raise ReviewerNotAllowed("You are not qualified for this AI system.", code="not_qualified")
-    if not (status == ReviewerStatus.ACTIVE and reviewer.is_active):
-        raise ReviewerNotAllowed("Your reviewer account is suspended.", code="reviewer_suspended")
+    """``reviews.rules.require_standing``, read from the annotations of ``_locked_for_decision``
+    instead of two more queries; returns whether the reviewer is an adjudicator."""
+    require_standing(
+        status=case.reviewer_status,  # type: ignore[attr-defined]
+        user_active=reviewer.is_active,
+        qualified=bool(case.reviewer_qualified),  # type: ignore[attr-defined]
+    )
     return bool(case.reviewer_adjudicator)  # type: ignore[attr-defined]
 
 
@@ -262,19 +235,15 @@ def round_verdicts(case: Case) -> list[tuple[str | None, str]]:
 
 
 def stands_escalated(case: Case, verdicts: list[tuple[str | None, str]]) -> bool:
-    """Whether an open case stands escalated, given its current round's verdicts.
-
-    The rule of ``reviews.services.queue.escalated_case_ids`` for one case whose
-    round's decisions are already read: reopened (a later round) or breached while
-    open; else a reviewer escalated, the verdicts differ (labels compared as
-    ``COUNT(DISTINCT label)`` does, without nulls), or as many as required were
-    given without closing the case.
-    """
-    if case.review_round > 1 or case.sla_breached:
-        return True
-    labels = {label for label, _ in verdicts if label is not None}
-    escalations = sum(1 for _, outcome in verdicts if outcome == DecisionOutcome.ESCALATE)
-    return bool(escalations) or len(labels) > 1 or (bool(verdicts) and len(verdicts) >= case.reviewers_required)
+    """``reviews.rules.is_escalated`` for one case whose current round's verdicts are already read."""
+    return is_escalated(
+        review_round=case.review_round,
+        sla_breached=case.sla_breached,
+        decisions=len(verdicts),
+        distinct_labels=len({label for label, _ in verdicts if label is not None}),
+        escalations=sum(1 for _, outcome in verdicts if outcome == DecisionOutcome.ESCALATE),
+        reviewers_required=case.reviewers_required,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
-"""Workflow errors the API maps to the contract's status codes."""
+"""Workflow refusals of the review pipeline (domain errors; the API maps them to the contract's codes)."""
 
 from __future__ import annotations
 
-from hitl_portal.api.exceptions import Conflict, Forbidden
+from hitl_portal.errors import Conflict, Forbidden
 
 
 class ClaimConflict(Conflict):

@@ -26,23 +26,19 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection
 from django.utils import timezone
-from rest_framework import status
-from rest_framework.exceptions import APIException
 
-from hitl_portal.api.exceptions import Conflict
+from hitl_portal.errors import Conflict, Unprocessable
 from reviews.models import IdempotencyKey
 
 KEY_MAX_LENGTH = 255
 MIN_KEEP_HOURS = 24
 
 
-class IdempotencyKeyReused(APIException):
+class IdempotencyKeyReused(Unprocessable):
     """422: the key was already used with a different request body."""
 
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "This Idempotency-Key was already used with a different request body."
     default_code = "idempotency_key_reused"
-    code_name = "idempotency_key_reused"
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from audit.canonical import canonical_json, sha256_hex
 from audit.services import bulk_record_events
-from hitl_portal.api.exceptions import Forbidden
+from hitl_portal.errors import Forbidden
 from hitl_portal.roles import INTEGRATION, user_role
 from reviews.models import (
     AISystem,
@@ -50,7 +50,7 @@ from reviews.models import (
     Resolution,
     SystemStatus,
 )
-from reviews.routing import CaseInput, RoutingDecision, RoutingRules, blind_fraction, route
+from reviews.routing import BIOMETRIC_IDENTIFICATION, CaseInput, RoutingDecision, RoutingRules, blind_fraction, route
 from reviews.selectors.cases import mark_without_decisions
 from reviews.services.errors import CaseConflict
 from reviews.services.webhooks import webhooks_enqueue
@@ -89,19 +89,32 @@ def rules_of(point: InterventionPoint) -> RoutingRules:
         high_stakes=tuple(point.high_stakes or ()),
         random_sample_rate=point.random_sample_rate,
         version=point.version,
+        verify_identifications=point.system.is_remote_biometric,
+        non_match_label=point.system.non_match_label or None,
     )
     point._routing_rules = rules  # type: ignore[attr-defined]
     return rules
 
 
-def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[Case, RoutingDecision]:
-    point: InterventionPoint = data["intervention_point"]
+def build_case(
+    *,
+    point: InterventionPoint,
+    external_id: str,
+    case_input: dict[str, Any],
+    prediction: dict[str, Any] | None,
+    now: dt.datetime,
+    submitted_by: Any = None,
+    subject: dict[str, Any] | None = None,
+    callback_url: str = "",
+) -> tuple[Case, RoutingDecision]:
+    """An unsaved case routed by ``point``'s current rules, as ingestion (and the gold copies) build it.
+
+    Routed: queued, with its SLA deadline and blind sampling (deterministic in the
+    external id); not routed: auto-accepted with the AI label as final label.
+    """
     system: AISystem = point.system
-    prediction = data.get("prediction") or None
     label = prediction["label"] if prediction else None
     confidence = prediction.get("confidence") if prediction else None
-    external_id = data["external_id"]
-    case_input = data["input"]
     decision = route(
         rules_of(point),
         CaseInput(external_id=external_id, input=case_input, label=label, confidence=confidence),
@@ -111,14 +124,14 @@ def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[
         system=system,
         intervention_point=point,
         external_id=external_id,
-        submitted_by=actor if getattr(actor, "pk", None) else None,
+        submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
         input=case_input,
         input_hash=sha256_hex(canonical_json(case_input)),
         prediction_label=label,
         prediction_confidence=confidence,
         model_version=(prediction.get("model_version") or "") if prediction else "",
-        subject=data.get("subject") or {},
-        callback_url=data.get("callback_url") or "",
+        subject=subject or {},
+        callback_url=callback_url or "",
         routed=decision.routed,
         routing_reasons=decision.reasons,
         rules_version=point.version,
@@ -127,6 +140,9 @@ def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[
     )
     if decision.routed:
         case.status = CaseStatus.QUEUED
+        if BIOMETRIC_IDENTIFICATION in decision.reasons:
+            # Art. 14(5): two separate verifications, even if the point was configured with fewer.
+            case.reviewers_required = max(case.reviewers_required, 2)
         if point.sla_seconds:
             case.sla_deadline = now + dt.timedelta(seconds=point.sla_seconds)
         # Without a prediction there is nothing to show: answered with a label, as a blind case.
@@ -138,6 +154,16 @@ def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[
         case.resolution = Resolution.AUTO_ACCEPTED
         case.final_label = label
         case.decided_at = now
+    return case, decision
+
+
+def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[Case, RoutingDecision]:
+    """A submitted case (validated ``data``), built and attributed to the submitting integration."""
+    case, decision = build_case(
+        point=data["intervention_point"], external_id=data["external_id"], case_input=data["input"],
+        prediction=data.get("prediction") or None, now=now, submitted_by=actor, subject=data.get("subject"),
+        callback_url=data.get("callback_url") or "",
+    )
     case._history_user = actor  # type: ignore[attr-defined]
     return case, decision
 

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from audit.services import bulk_record_events, record_event
 from hitl_portal.actors import system_user
+from reviews.hooks import check_claim_gates, serve_before_queue
 from reviews.models import (
     AISystem,
     Case,
@@ -39,6 +40,7 @@ from reviews.models import (
     ReviewerProfile,
     ReviewerStatus,
 )
+from reviews.rules import is_escalated, require_standing
 from reviews.selectors.queue import claimable_cases, points_in_queue_order
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
 
@@ -95,26 +97,24 @@ def reviewer_scope(
 def require_may_review(reviewer: User, case: Case) -> ReviewerProfile:
     """A holder must still be an active reviewer qualified for the case's system to renew or decide."""
     profile = ReviewerProfile.objects.filter(user_id=reviewer.pk).first()
-    if profile is None or not profile.qualifications.filter(pk=case.system_id).exists():
-        raise ReviewerNotAllowed("You are not qualified for this AI system.", code="not_qualified")
-    if not (profile.status == ReviewerStatus.ACTIVE and reviewer.is_active):
-        raise ReviewerNotAllowed("Your reviewer account is suspended.", code="reviewer_suspended")
+    require_standing(
+        status=profile.status if profile is not None else None, user_active=reviewer.is_active,
+        qualified=profile is not None and profile.qualifications.filter(pk=case.system_id).exists(),
+    )
+    assert profile is not None  # require_standing refused a missing profile
     return profile
 
 
 def escalated_case_ids(cases: Iterable[Case]) -> set[int]:
-    """Which of these open cases stand escalated, derived from facts rather than stored.
+    """Which of these open cases stand escalated (``reviews.rules.is_escalated`` on their round's decisions).
 
-    A case is escalated when it was reopened (a reopen always escalates), when it
-    breached its SLA while open (the breach rule escalated it; the other rules
-    close it), when a reviewer escalated it in the current round, or when the
-    current round's verdicts differ (or as many as required were given without
-    closing it: they disagreed). Used when a claim ends, to give the case back with the right status.
+    Used when a claim ends, to give the case back with the right status.
     """
     escalated: set[int] = set()
     pending: dict[int, Case] = {}
     for case in cases:
-        if case.review_round > 1 or case.sla_breached:
+        if is_escalated(review_round=case.review_round, sla_breached=case.sla_breached, decisions=0,
+                        distinct_labels=0, escalations=0, reviewers_required=case.reviewers_required):
             escalated.add(case.pk)
         else:
             pending[case.pk] = case
@@ -131,7 +131,9 @@ def escalated_case_ids(cases: Iterable[Case]) -> set[int]:
         )
         for row in rows:
             case = pending[row["case_id"]]
-            if row["escalations"] or row["verdicts"] > 1 or row["n"] >= case.reviewers_required:
+            if is_escalated(review_round=case.review_round, sla_breached=case.sla_breached, decisions=row["n"],
+                            distinct_labels=row["verdicts"], escalations=row["escalations"],
+                            reviewers_required=case.reviewers_required):
                 escalated.add(case.pk)
     return escalated
 
@@ -161,7 +163,7 @@ def _expired_event(case: Case, *, holder: str | None, status: str, by: str, acto
     )
 
 
-def _claimed_event(case: Case, *, reviewer: User, from_status: str) -> dict[str, Any]:
+def claimed_event(case: Case, *, reviewer: User, from_status: str) -> dict[str, Any]:
     return dict(
         action="case.claimed", actor=reviewer, obj=case, case_id=case.pk, system_id=case.system_id,
         data={"lease_expires_at": case.lease_expires_at, "round": case.review_round},
@@ -183,14 +185,10 @@ def claim_next(
     scope = reviewer_scope(reviewer, system=system, point=point)
     system_id = system.pk if system is not None else None
     point_id = point.pk if point is not None else None
-    # Late imports: the quality app builds on this module.
-    from quality.services.competence import enforce_at_claim
-    from quality.services.gold import gold_claim
-
     # Art. 4 / 26(2): expired required training or failing gold accuracy suspends now (403 reviewer_suspended).
-    enforce_at_claim(profile=scope.profile)
+    check_claim_gates(scope.profile)
     # Gold items mixed in at each point's gold_rate (and the reviewer's own open gold copies).
-    gold = gold_claim(scope=scope, system_id=system_id, point_id=point_id)
+    gold = serve_before_queue(scope, system_id=system_id, point_id=point_id)
     if gold is not None:
         return gold
     if connection.features.has_select_for_update_skip_locked:
@@ -257,7 +255,7 @@ def _claim_in_point(scope: ReviewerScope, *, point_id: int) -> Case | None:
             case.lease_expires_at = now + timedelta(seconds=lease_seconds())
             case._history_user = reviewer  # type: ignore[attr-defined]
             case.save(update_fields=CLAIM_FIELDS)
-            events.append(_claimed_event(case, reviewer=reviewer, from_status=from_status))
+            events.append(claimed_event(case, reviewer=reviewer, from_status=from_status))
             bulk_record_events(events)
             return case
         bulk_record_events(events)
@@ -282,49 +280,65 @@ def claim_by_conditional_update(
                 claimable_cases(
                     reviewer_id=reviewer.pk, system_ids=scope.system_ids, adjudicator=scope.adjudicator, now=now,
                     system_id=system_id, point_id=point_id,
-                ).select_related("system", "intervention_point")[:CAS_CANDIDATES]
+                ).select_related("system", "intervention_point", "claimed_by")[:CAS_CANDIDATES]
             )
             if not candidates:
                 return None
-            escalated = escalated_case_ids([c for c in candidates if c.status == CaseStatus.CLAIMED])
-            for case in candidates:
-                from_status = case.status
-                if from_status == CaseStatus.CLAIMED and case.pk in escalated and not scope.adjudicator:
-                    continue  # the sweeper gives it back to the adjudicators
-                still_claimable = Q(status__in=[CaseStatus.QUEUED, CaseStatus.ESCALATED]) | Q(
-                    status=CaseStatus.CLAIMED, lease_expires_at__lt=now
-                )
-                lease_expires_at = now + timedelta(seconds=lease_seconds())
-                won = (
-                    Case.objects.filter(
-                        still_claimable,
-                        pk=case.pk,
-                        status=from_status,
-                        claimed_by_id=case.claimed_by_id,
-                        lease_expires_at=case.lease_expires_at,
-                    ).update(
-                        status=CaseStatus.CLAIMED, claimed_by=reviewer, claimed_at=now,
-                        lease_expires_at=lease_expires_at,
-                    )
-                    == 1
-                )
-                if not won:
-                    continue  # another claimant changed the row since it was read
-                holder = case.claimed_by.get_username() if case.claimed_by else None
-                case.status = CaseStatus.CLAIMED
-                case.claimed_by = reviewer
-                case.claimed_at = now
-                case.lease_expires_at = lease_expires_at
-                Case.history.bulk_history_create([case], update=True, default_user=reviewer)
-                events: list[dict[str, Any]] = []
-                if from_status == CaseStatus.CLAIMED:
-                    events.append(_expired_event(
-                        case, holder=holder, by="claim", actor=None,
-                        status=CaseStatus.ESCALATED if case.pk in escalated else CaseStatus.QUEUED,
-                    ))
-                events.append(_claimed_event(case, reviewer=reviewer, from_status=from_status))
-                bulk_record_events(events)
+            case = claim_first_of(scope, candidates, now=now)
+            if case is not None:
                 return case
+    return None
+
+
+def claim_first_of(scope: ReviewerScope, candidates: list[Case], *, now: datetime) -> Case | None:
+    """Compare-and-set claim of the first of ``candidates`` still in the state read; the one CAS of the queue.
+
+    For each candidate: ``UPDATE … WHERE id = … AND`` the row is still in the state
+    read and still claimable; a row count of 1 means this claimant won. Used by the
+    SQLite claim and by the gold copies' claim (quality). ``QuerySet.update`` writes
+    no history, so the history row is written explicitly, with the same events as
+    any claim. Call inside a transaction; the candidates carry ``claimed_by``.
+    """
+    reviewer = scope.reviewer
+    escalated = escalated_case_ids([c for c in candidates if c.status == CaseStatus.CLAIMED])
+    for case in candidates:
+        from_status = case.status
+        if from_status == CaseStatus.CLAIMED and case.pk in escalated and not scope.adjudicator:
+            continue  # the sweeper gives it back to the adjudicators
+        still_claimable = Q(status__in=[CaseStatus.QUEUED, CaseStatus.ESCALATED]) | Q(
+            status=CaseStatus.CLAIMED, lease_expires_at__lt=now
+        )
+        lease_expires_at = now + timedelta(seconds=lease_seconds())
+        won = (
+            Case.objects.filter(
+                still_claimable,
+                pk=case.pk,
+                status=from_status,
+                claimed_by_id=case.claimed_by_id,
+                lease_expires_at=case.lease_expires_at,
+            ).update(
+                status=CaseStatus.CLAIMED, claimed_by=reviewer, claimed_at=now,
+                lease_expires_at=lease_expires_at,
+            )
+            == 1
+        )
+        if not won:
+            continue  # another claimant changed the row since it was read
+        holder = case.claimed_by.get_username() if case.claimed_by else None
+        case.status = CaseStatus.CLAIMED
+        case.claimed_by = reviewer
+        case.claimed_at = now
+        case.lease_expires_at = lease_expires_at
+        Case.history.bulk_history_create([case], update=True, default_user=reviewer)
+        events: list[dict[str, Any]] = []
+        if from_status == CaseStatus.CLAIMED:
+            events.append(_expired_event(
+                case, holder=holder, by="claim", actor=None,
+                status=CaseStatus.ESCALATED if case.pk in escalated else CaseStatus.QUEUED,
+            ))
+        events.append(claimed_event(case, reviewer=reviewer, from_status=from_status))
+        bulk_record_events(events)
+        return case
     return None
 
 

@@ -10,11 +10,15 @@ from django.utils import timezone
 
 from audit.services import record_event
 from reviews.models import ROUTING_FIELDS, AISystem, InterventionPoint, RiskTier, SlaBreachAction, SystemStatus
+from reviews.routing import high_stakes_errors
+from reviews.rules import clean_bias_thresholds
 from reviews.services.common import apply_changes, snapshot
+from reviews.signals import PROFILE_FIELDS, system_profile_changed
 
 SYSTEM_FIELDS = (
     "name", "purpose", "provider", "role", "sector", "declared_tier", "annex_iii_area", "labels",
-    "positive_label", "protected_attributes", "retention_days", "is_public_body", "bias_thresholds", "kpi_targets",
+    "positive_label", "non_match_label", "protected_attributes", "retention_days", "is_public_body",
+    "bias_thresholds", "kpi_targets",
 )
 
 
@@ -57,6 +61,8 @@ def _validate_system_values(values: dict[str, Any]) -> None:
         ]
     if errors:
         raise ValidationError(errors)
+    if "bias_thresholds" in values:
+        values["bias_thresholds"] = clean_bias_thresholds(values["bias_thresholds"] or {})
 
 
 def _validate_point_rules(system: AISystem, values: dict[str, Any]) -> None:
@@ -73,11 +79,17 @@ def _validate_point_rules(system: AISystem, values: dict[str, Any]) -> None:
     unknown = [label for label in values.get("always_review_labels") or [] if label not in labels]
     if unknown:
         raise ValidationError({"always_review_labels": [f"not in the system's labels: {', '.join(unknown)}"]})
+    if "high_stakes" in values:
+        problems = high_stakes_errors(values["high_stakes"] if values["high_stakes"] is not None else [])
+        if problems:
+            raise ValidationError({"high_stakes": problems})
 
 
 @transaction.atomic
 def system_create(*, actor: Any, slug: str, name: str, labels: list[str], **fields: Any) -> AISystem:
     """Register an AI system. A prohibited tier blocks it at once (Art. 5)."""
+    if "bias_thresholds" in fields:
+        fields["bias_thresholds"] = clean_bias_thresholds(fields["bias_thresholds"] or {})
     _validate_system_values({"labels": labels, **fields})
     if AISystem.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": ["An AI system with this slug already exists."]})
@@ -87,6 +99,8 @@ def system_create(*, actor: Any, slug: str, name: str, labels: list[str], **fiel
         system.status_changed_at = timezone.now()
     if system.positive_label and system.positive_label not in labels:
         raise ValidationError({"positive_label": ["must be one of the labels"]})
+    if system.non_match_label and system.non_match_label not in labels:
+        raise ValidationError({"non_match_label": ["must be one of the labels"]})
     system.full_clean()
     system._history_user = actor  # type: ignore[attr-defined]
     try:
@@ -100,6 +114,7 @@ def system_create(*, actor: Any, slug: str, name: str, labels: list[str], **fiel
     if system.status == SystemStatus.BLOCKED:
         record_event("system.blocked", actor=actor, obj=system, system_id=system.pk,
                      reason="Declared tier is prohibited (Art. 5).")
+    system_profile_changed.send(sender=AISystem, system=system, actor=actor, fields=PROFILE_FIELDS)
     return system
 
 
@@ -116,13 +131,17 @@ def system_update(*, actor: Any, system: AISystem, changes: dict[str, Any], reas
     unknown = sorted(set(changes) - set(SYSTEM_FIELDS))
     if unknown:
         raise ValidationError({name: ["not a writable field of an AI system"] for name in unknown})
-    _validate_system_values(changes)
+    changes = dict(changes)
+    _validate_system_values(changes)  # also cleans bias_thresholds in place (20.0 → 20)
     system = AISystem.objects.select_for_update().get(pk=system.pk)
     before = snapshot(system, [*changes])
     new_labels = changes.get("labels", system.labels)
     positive = changes.get("positive_label", system.positive_label)
     if positive and positive not in new_labels:
         raise ValidationError({"positive_label": ["must be one of the labels"]})
+    non_match = changes.get("non_match_label", system.non_match_label)
+    if non_match and non_match not in new_labels:
+        raise ValidationError({"non_match_label": ["must be one of the labels"]})
     if "labels" in changes:
         _check_points_keep_labels(system, set(new_labels))
     if (changes.get("annex_iii_area") or "").lower() == "1a" and not system.is_remote_biometric:
@@ -147,6 +166,9 @@ def system_update(*, actor: Any, system: AISystem, changes: dict[str, Any], reas
     if changed:
         record_event("system.updated", actor=actor, obj=system, system_id=system.pk, reason=reason,
                      before={k: before[k] for k in changed}, after=snapshot(system, changed))
+    if PROFILE_FIELDS & set(changed):
+        system_profile_changed.send(sender=AISystem, system=system, actor=actor,
+                                    fields=frozenset(PROFILE_FIELDS & set(changed)))
     return system
 
 

@@ -14,14 +14,14 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
-import hitl_portal.admin_auth  # noqa: F401  (the audited account admin replaces Django's stock one)
+import reviews.admin_accounts  # noqa: F401  (the audited account admin replaces Django's stock one)
 from audit.models import AuditEvent
-from compliance.models import Incident
-from compliance.tasks import incident_overdue_alerts_task
 from hitl_portal.actors import SYSTEM_USERNAME, clear_actor, current_actor, set_actor, system_user
+from incidents.models import Incident
+from incidents.tasks import incident_overdue_alerts_task
 from reviews.models import AISystem, Case
 from reviews.services.people import USER_UPDATED_ACTION
-from tests.compliance.incident_helpers import file_incident, make_case
+from tests.incidents.incident_helpers import file_incident, make_case
 
 pytestmark = pytest.mark.django_db
 

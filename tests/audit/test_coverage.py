@@ -41,7 +41,7 @@ from reviews.services.people import (
     user_update,
 )
 from reviews.services.queue import case_reassign, claim_next
-from tests.compliance.incident_helpers import make_case
+from tests.incidents.incident_helpers import make_case
 
 ROOT = Path(__file__).resolve().parents[2]
 # Where product code lives (not tests, migrations, virtualenvs or generated files).

@@ -13,7 +13,7 @@ from audit.models import AuditEvent, Checkpoint
 from audit.services import seal_pending
 from audit.signing import public_key
 from audit.tasks import verify_nightly_task
-from compliance.models import Incident
+from incidents.models import Incident
 from tests.audit.evidence_helpers import TABLE, audit_key_fixture, tamper  # noqa: F401
 from tests.audit.factories import write_events
 

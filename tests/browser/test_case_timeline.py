@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.audit.test_case_browser import decided_case
-from tests.compliance.incident_helpers import make_case
+from tests.incidents.incident_helpers import make_case
+from tests.records.test_case_browser import decided_case
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from compliance.models import Incident
-from tests.compliance.incident_helpers import make_case
+from incidents.models import Incident
+from tests.incidents.incident_helpers import make_case
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

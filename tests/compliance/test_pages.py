@@ -10,7 +10,8 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from compliance.models import FundamentalRightsAssessment, Incident, Obligation
+from compliance.models import FundamentalRightsAssessment, Obligation
+from incidents.models import Incident
 from reviews.models import AISystem
 from tests.compliance.helpers import classified, make_point, make_system
 from tests.compliance.test_services import FRIA_CONTENTS

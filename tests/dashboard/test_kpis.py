@@ -28,10 +28,10 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from compliance.models import Incident
 from dashboard.models import DailyRollup, ReviewerPairRollup, RollupState, RollupTtrBucket
 from dashboard.selectors import KpiScope, dashboard_data, kpi_series, kpis, period_figures, reviewer_table
 from dashboard.services import OVERLAP, rollup_refresh, touched_days
+from incidents.models import Incident
 from reviews.models import Case
 from reviews.services.outcomes import case_report_outcome
 from tests.dashboard.kpi_data import (

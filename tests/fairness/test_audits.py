@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from compliance.models import Incident
 from fairness import tasks
 from fairness.models import AuditStatus, BiasAudit, BiasAuditChunk
 from fairness.selectors import audit_get, audit_representation, chunk_counts
@@ -27,6 +26,7 @@ from fairness.services import (
     plan_slices,
     schedule_nightly_audits,
 )
+from incidents.models import Incident
 from reviews.models import AISystem
 from reviews.services.systems import system_halt
 from tests.fairness.factories import add_cases, make_audited_system

@@ -376,11 +376,11 @@ class CaseSerializer(serializers.Serializer):
     """The case representation (GET, webhooks). Reviewers get neither ``true_label`` nor others' decisions."""
 
     id = serializers.IntegerField()
-    external_id = serializers.CharField()
+    external_id = serializers.CharField(allow_null=True, help_text="null for reviewers (they never need it).")
     system = serializers.CharField()
     intervention_point = serializers.CharField()
     status = serializers.ChoiceField(choices=CaseStatus.choices)
-    received_at = serializers.DateTimeField()
+    received_at = serializers.DateTimeField(allow_null=True, help_text="null for reviewers.")
     prediction = CasePredictionSerializer(allow_null=True)
     routing = CaseRoutingSerializer()
     final_label = serializers.CharField(allow_null=True)

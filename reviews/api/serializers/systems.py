@@ -8,7 +8,6 @@ so the OpenAPI schema has one component (and one set of enums) per resource.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -23,17 +22,15 @@ from reviews.models import (
     Stage,
     SystemStatus,
 )
+from reviews.routing import FIELD_PATH_RE, HIGH_STAKES_OPS, MAX_HIGH_STAKES, condition_errors
+from reviews.rules import BIAS_THRESHOLD_KEYS
 from reviews.services.systems import ANNEX_III_POINTS
 
 # PostgreSQL ``integer`` columns hold at most this; larger numbers would fail at the database.
 MAX_DB_INT = 2_147_483_647
 MAX_LABELS = 1000
 LABEL_MAX_LENGTH = 100
-MAX_HIGH_STAKES = 50
 # A dotted path into a case's input, e.g. ``applicant.income``.
-FIELD_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
-HIGH_STAKES_OPS = ("gt", "gte", "lt", "lte", "eq", "ne", "in")
-NUMERIC_OPS = frozenset(("gt", "gte", "lt", "lte"))
 
 
 # --- Strict fields -------------------------------------------------------------------
@@ -206,11 +203,18 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     labels = string_list_field(max_items=MAX_LABELS, max_length=LABEL_MAX_LENGTH,
                                help_text="The label space: unique, non-empty strings.")
     positive_label = StrictCharField(max_length=LABEL_MAX_LENGTH, required=False, allow_null=True, allow_blank=True)
+    non_match_label = StrictCharField(
+        max_length=LABEL_MAX_LENGTH, required=False, allow_null=True, allow_blank=True,
+        help_text="Annex III 1(a): the label that means no identification; every other result is verified by two "
+                  "people whatever its confidence (Art. 14(5)). Empty: every result is.",
+    )
     protected_attributes = string_list_field(max_items=100, max_length=100, required=False)
     retention_days = StrictIntegerField(min_value=MIN_RETENTION_DAYS, max_value=MAX_DB_INT, required=False)
     bias_thresholds = serializers.DictField(
         child=StrictFloatField(allow_null=True), required=False,
-        help_text="Per-system bias audit thresholds, e.g. {\"disparate_impact_ratio\": 0.8}.",
+        help_text="Per-system bias audit thresholds; unknown keys are refused. Keys: "
+        + "; ".join(f"{key}: {meaning}" for key, meaning in BIAS_THRESHOLD_KEYS.items())
+        + '. Example: {"disparate_impact_min": 0.8, "min_group_size": 20}.',
     )
     kpi_targets = serializers.DictField(
         child=StrictFloatField(allow_null=True), required=False,
@@ -246,6 +250,9 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     def validate_positive_label(self, value: str | None) -> str:
         return value or ""
 
+    def validate_non_match_label(self, value: str | None) -> str:
+        return value or ""
+
     def validate_bias_thresholds(self, value: dict[str, float | None]) -> dict[str, float | None]:
         return _small_mapping(value)
 
@@ -272,7 +279,7 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     def to_representation(self, instance: AISystem) -> dict[str, Any]:
         data = super().to_representation(instance)
         data["risk_tier"] = instance.risk_tier or None
-        for name in ("declared_tier", "classified_tier", "annex_iii_area", "positive_label"):
+        for name in ("declared_tier", "classified_tier", "annex_iii_area", "positive_label", "non_match_label"):
             data[name] = getattr(instance, name) or None
         return data
 
@@ -306,28 +313,13 @@ class HighStakesConditionSerializer(RejectUnknownFieldsMixin, serializers.Serial
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        op, value = attrs["op"], attrs["value"]
-        if op in NUMERIC_OPS:
-            if not _is_number(value):
-                raise serializers.ValidationError({"value": [f"{op} needs a finite number."]})
-        elif op == "in":
-            if not isinstance(value, list) or not value:
-                raise serializers.ValidationError({"value": ["in needs a non-empty list."]})
-            if len(value) > MAX_LABELS or not all(_is_scalar(item) for item in value):
-                raise serializers.ValidationError(
-                    {"value": [f"in needs at most {MAX_LABELS} strings, numbers, booleans or nulls."]}
-                )
-        elif not _is_scalar(value):
-            raise serializers.ValidationError({"value": [f"{op} needs a string, number, boolean or null."]})
+        # The one rule (reviews.routing), also applied by the services and the admin.
+        errors = condition_errors(attrs)
+        if errors:
+            raise serializers.ValidationError(errors)
         return attrs
 
 
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
-
-
-def _is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, str | bool) or _is_number(value)
 
 
 class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializer):

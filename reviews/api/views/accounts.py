@@ -8,7 +8,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -16,6 +15,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from hitl_portal.api.pagination import IdCursorPagination
 from hitl_portal.api.parsers import StrictJSONParser
 from hitl_portal.api.views import PortalAPIView, PortalViewSet
+from hitl_portal.permissions import PUBLIC
 from hitl_portal.roles import ADMIN, COMPLIANCE_OFFICER
 from reviews.api.serializers.accounts import (
     ReviewerSerializer,
@@ -43,7 +43,7 @@ class TokenObtainView(PortalAPIView):
     """
 
     authentication_classes: list = []
-    permission_classes = [AllowAny]
+    roles = {"POST": {PUBLIC}}
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
     # Form fields too (``curl -d username=… -d password=…``, OAuth-style clients): a new

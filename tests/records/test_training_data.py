@@ -1,0 +1,102 @@
+"""``GET /api/v1/systems/{slug}/training-data/``: human-validated labels for retraining, in three formats."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from audit.models import AuditEvent
+from reviews.services.decisions import decision_record
+from reviews.services.queue import claim_next
+from tests.reviews.factories import ingest, make_system_with_point
+from tests.reviews.queue_helpers import make_reviewer, make_user
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/systems/credit-scoring/training-data/"
+
+
+@pytest.fixture
+def decided() -> dict[str, Any]:
+    system, _ = make_system_with_point(confidence_below=0.9, system_fields={"protected_attributes": ["gender"]})
+    integration = make_user("integration", systems=[system.slug])
+    reviewer = make_reviewer(systems=[system])
+    override = ingest(integration, external_id="=HYPERLINK(\"http://x\")", label="approve", confidence=0.5,
+                      subject={"gender": "f"})
+    claim_next(reviewer=reviewer)
+    decision_record(case=override, reviewer=reviewer, outcome="override", label="reject", rationale="income too low")
+    approved = ingest(integration, external_id="app-2", label="reject", confidence=0.4, subject={"gender": "m"})
+    claim_next(reviewer=reviewer)
+    decision_record(case=approved, reviewer=reviewer, outcome="approve", label=None, rationale="")
+    ingest(integration, external_id="auto-1", label="approve", confidence=0.99)  # auto-accepted: not exported
+    ingest(integration, external_id="open-1", label="approve", confidence=0.1)  # still queued: not exported
+    return {"system": system, "override": override, "approved": approved}
+
+
+def _body(response: Any) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def test_jsonl_holds_each_human_decision_and_is_audited_with_its_hash(api_client_for, decided) -> None:
+    response = api_client_for("manager").get(URL, {"format": "jsonl"})
+    assert response.status_code == 200
+    body = _body(response)
+    rows = [json.loads(line) for line in body.decode().splitlines()]
+    assert [r["case_id"] for r in rows] == [decided["override"].pk, decided["approved"].pk]
+    first = rows[0]
+    assert (first["ai_label"], first["final_label"], first["resolution"]) == ("approve", "reject", "reviewed")
+    assert first["override_rationale"] == "income too low" and first["model_version"] == "v3.1"
+    assert "subject" not in first
+    event = AuditEvent.objects.get(action="training_data.exported")
+    data = json.loads(event.payload)["data"]
+    assert data["sha256"] == hashlib.sha256(body).hexdigest() and data["format"] == "jsonl"
+
+
+def test_csv_is_formula_safe(api_client_for, decided) -> None:
+    response = api_client_for("compliance_officer").get(URL, {"format": "csv"})
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(_body(response).decode())))
+    assert rows[0]["external_id"].startswith("'=")
+    assert json.loads(rows[0]["input"])["amount"] == 2500
+
+
+def test_parquet_reads_back(api_client_for, decided) -> None:
+    response = api_client_for("compliance_officer").get(URL, {"format": "parquet"})
+    assert response.status_code == 200
+    table = pq.read_table(io.BytesIO(_body(response)))
+    assert table.num_rows == 2
+    assert table.column("final_label").to_pylist() == ["reject", "reject"]
+
+
+def test_subject_attributes_only_when_asked_and_permitted(api_client_for, decided) -> None:
+    officer = api_client_for("compliance_officer").get(URL, {"include_subject": "true"})
+    rows = [json.loads(line) for line in _body(officer).decode().splitlines()]
+    assert rows[0]["subject"] == {"gender": "f"}
+    manager = api_client_for("manager").get(URL, {"include_subject": "true"})
+    assert manager.status_code == 403 and manager.json()["code"] == "subject_not_permitted"
+
+
+@pytest.mark.parametrize("role", ["reviewer", "integration"])
+def test_other_roles_are_refused(api_client_for, decided, role) -> None:
+    assert api_client_for(role).get(URL).status_code == 403
+
+
+@pytest.mark.parametrize(("params", "field"), [({"format": "xlsx"}, "format"), ({"from": "yesterday"}, "from"),
+                                                ({"from": "2026-02-01", "to": "2026-01-01"}, "to")])
+def test_bad_parameters_are_a_400_naming_the_field(api_client_for, decided, params, field) -> None:
+    response = api_client_for("compliance_officer").get(URL, params)
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_time_window_and_unknown_system(api_client_for, decided) -> None:
+    client = api_client_for("compliance_officer")
+    assert _body(client.get(URL, {"from": "9999-12-31"})) == b""
+    assert len(_body(client.get(URL, {"from": "0001-01-01", "to": "9999-12-31"})).splitlines()) == 2
+    assert client.get("/api/v1/systems/nope/training-data/").status_code == 404
