@@ -138,7 +138,7 @@ def portal_data(transactional_db: Any) -> None:
 
     from fairness.services import bias_audit_request
     from reviews.models import AISystem
-    from tests.compliance.incident_helpers import file_incident
+    from tests.incidents.incident_helpers import file_incident
     from tests.reviews.factories import ingest
 
     officer = User.objects.get(username="officer")
