@@ -278,3 +278,47 @@ def test_every_page_for_every_role_is_accessible_and_fits_a_phone(browser, live_
     assert problems == [], "\n".join(problems)
     missing = page_routes() - visited - set(NOT_PAGES)
     assert missing == set(), f"page routes no role reached by following links: {sorted(missing)}"
+
+
+def test_the_menu_collapses_on_a_phone_and_works_by_keyboard(browser, live_server, make_user):
+    make_user("compliance_officer", "olga")
+    shots = {}
+    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        context = browser.new_context(viewport=viewport)
+        page = context.new_page()
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("input[name=username]", "olga")
+        page.fill("input[name=password]", "pass-word-123")
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        button = page.get_by_role("button", name="Menu")
+        dashboard_link = page.get_by_role("navigation", name="Main").get_by_role("link", name="KPI dashboard")
+        if label == "desktop":
+            assert not button.is_visible()
+            assert dashboard_link.is_visible()
+            # Keyboard focus is visible: the first Tab lands on the skip link, which appears.
+            page.keyboard.press("Tab")
+            assert page.evaluate("document.activeElement.className") == "skip-link"
+            assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+        else:
+            assert button.get_attribute("aria-expanded") == "false"
+            assert not dashboard_link.is_visible()
+            button.focus()
+            page.keyboard.press("Enter")
+            assert button.get_attribute("aria-expanded") == "true"
+            assert dashboard_link.is_visible()
+            assert sideways_overflow(page) <= 0
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "a11y-menu-open-390.png"))
+            page.keyboard.press("Escape")
+            assert button.get_attribute("aria-expanded") == "false"
+            assert not dashboard_link.is_visible()
+            assert page.evaluate("document.activeElement.classList.contains('nav-toggle')")
+            dashboard_link_after = page.get_by_role("button", name="Menu")
+            dashboard_link_after.click()
+            dashboard_link.click()
+            page.wait_for_url(re.compile(r"/dashboard/$"))
+        shots[label] = ARTIFACTS / f"a11y-home-{label}.png"
+        page.goto(f"{live_server.url}/")
+        page.screenshot(path=str(shots[label]), full_page=True)
+        context.close()
