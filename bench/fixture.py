@@ -10,6 +10,7 @@ uniformly from [0, 1), so about half of the cases are routed to humans.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -39,7 +40,7 @@ def main(reviewers: int) -> dict[str, object]:
     from django.contrib.auth.models import User
     from rest_framework.authtoken.models import Token
 
-    from reviews.services.people import user_create
+    from reviews.services.people import training_record_add, user_create
     from reviews.services.systems import intervention_point_create, system_create
 
     password = "bench-pass-word-123"
@@ -64,6 +65,9 @@ def main(reviewers: int) -> dict[str, object]:
             actor=admin, username=f"bench-rev{index + 1}", password=password, role="reviewer",
             systems=[SYSTEM], validate=False,
         )
+        # Every system requires AI literacy (Art. 4) by default: bench reviewers hold it.
+        training_record_add(actor=admin, profile=reviewer.reviewer_profile, title="AI literacy",
+                               completed_at=dt.date.today())
         reviewer_tokens.append(Token.objects.create(user=reviewer).key)
     return {
         "system": SYSTEM,

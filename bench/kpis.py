@@ -110,7 +110,7 @@ def setup_fixture() -> dict[str, Any]:
     from django.contrib.auth.models import User
 
     from reviews.models import ReviewerProfile
-    from reviews.services.people import user_create
+    from reviews.services.people import training_record_add, user_create
     from reviews.services.systems import intervention_point_create, system_create
 
     admin = User.objects.create_superuser(username="bench-admin", password=PASSWORD, email="bench@example.org")
@@ -136,6 +136,8 @@ def setup_fixture() -> dict[str, Any]:
     for index in range(30):
         user, _ = user_create(actor=admin, username=f"rev{index + 1:02d}", password=PASSWORD, role="reviewer",
                               systems=["credit", "fraud", "moderation"], validate=False)
+        training_record_add(actor=admin, profile=user.reviewer_profile, title="AI literacy",
+                               completed_at=dt.date.today())
         reviewers.append(user.pk)
     for profile in ReviewerProfile.objects.filter(user_id__in=reviewers[:3]):
         profile.adjudicator = True

@@ -26,6 +26,7 @@ from dashboard.forms import ScopeForm
 from dashboard.selectors import Card, DashboardData, KpiScope, dashboard_data, kpi_series, reviewer_table
 from dashboard.targets import TARGETS
 from hitl_portal.formatting import format_duration, format_number, format_percent, format_pp, format_ratio
+from hitl_portal.notifications import undelivered
 from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
 
@@ -199,6 +200,7 @@ class DashboardPage(RoleRequiredMixin, View):
             "rollup_run_at": state.rollup_run_at,
             "now": timezone.now(),
         }
+        context["undelivered_alerts"] = list(undelivered()[:10])
         return render(request, "dashboard/dashboard.html", context)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from celery.schedules import crontab
@@ -193,11 +194,45 @@ WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 
-# Mail (incident overdue alerts): printed to the console unless a backend is configured.
-EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = env("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25)
+# Mail (notifications): EMAIL_URL like smtp://user:password@host:587?tls=true, or console:// (the default:
+# printed to the worker's log). EMAIL_BACKEND/EMAIL_HOST/EMAIL_PORT still work when EMAIL_URL is unset.
+def _email_settings(url: str | None) -> dict[str, Any]:
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    if not url:
+        return {"EMAIL_BACKEND": env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
+                "EMAIL_HOST": env("EMAIL_HOST", "localhost"), "EMAIL_PORT": env_int("EMAIL_PORT", 25),
+                "EMAIL_HOST_USER": "", "EMAIL_HOST_PASSWORD": "", "EMAIL_USE_TLS": False, "EMAIL_USE_SSL": False}
+    parts = urlsplit(url)
+    backends = {"smtp": "django.core.mail.backends.smtp.EmailBackend",
+                "smtps": "django.core.mail.backends.smtp.EmailBackend",
+                "console": "django.core.mail.backends.console.EmailBackend",
+                "memory": "django.core.mail.backends.locmem.EmailBackend"}
+    if parts.scheme not in backends:
+        raise ImproperlyConfigured(f"EMAIL_URL: unknown scheme {parts.scheme!r} (smtp, smtps, console, memory)")
+    query = parse_qs(parts.query)
+    return {"EMAIL_BACKEND": backends[parts.scheme], "EMAIL_HOST": parts.hostname or "localhost",
+            "EMAIL_PORT": parts.port or (465 if parts.scheme == "smtps" else 25),
+            "EMAIL_HOST_USER": unquote(parts.username or ""), "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+            "EMAIL_USE_TLS": query.get("tls", ["false"])[0].lower() in {"1", "true", "yes"},
+            "EMAIL_USE_SSL": parts.scheme == "smtps"}
+
+
+_EMAIL = _email_settings(env("EMAIL_URL"))
+EMAIL_BACKEND = _EMAIL["EMAIL_BACKEND"]
+EMAIL_HOST = _EMAIL["EMAIL_HOST"]
+EMAIL_PORT = _EMAIL["EMAIL_PORT"]
+EMAIL_HOST_USER = _EMAIL["EMAIL_HOST_USER"]
+EMAIL_HOST_PASSWORD = _EMAIL["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS = _EMAIL["EMAIL_USE_TLS"]
+EMAIL_USE_SSL = _EMAIL["EMAIL_USE_SSL"]
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "hitl-portal@localhost")
+# Chat webhooks every alert also goes to (Apprise URLs, comma-separated: slack://…, msteams://…, json://…).
+HITL_NOTIFY_CHAT_URLS = env_list("HITL_NOTIFY_CHAT_URLS", [])
+# Delivery retries: attempts before giving up, and the first backoff (doubling each time).
+HITL_NOTIFY_MAX_ATTEMPTS = env_int("HITL_NOTIFY_MAX_ATTEMPTS", 6)
+HITL_NOTIFY_RETRY_BASE_S = env_int("HITL_NOTIFY_RETRY_BASE_S", 60)
 # Absolute links in mails (e.g. https://portal.example.org); relative when unset.
 HITL_BASE_URL = env("HITL_BASE_URL", "")
 
@@ -209,6 +244,11 @@ LOGOUT_REDIRECT_URL = "login"
 # A batch of 1000 cases fits comfortably; anything larger is answered by a JSON 413
 # (hitl_portal.middleware.BodySizeLimitMiddleware) before any parsing happens.
 HITL_MAX_BODY_BYTES = env_int("HITL_MAX_BODY_BYTES", 8 * 1024 * 1024)
+# The review loop: claim lease, the longest total hold through renewals (the workbench
+# renews while the reviewer is active), and how long a reviewer may undo a decision.
+HITL_LEASE_SECONDS = env_int("HITL_LEASE_SECONDS", 300)
+HITL_LEASE_MAX_HOLD_SECONDS = env_int("HITL_LEASE_MAX_HOLD_SECONDS", 3600)
+HITL_UNDO_SECONDS = env_int("HITL_UNDO_SECONDS", 120)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HITL_MAX_BODY_BYTES
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 
@@ -294,10 +334,15 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.seal_pending", "schedule": 1.0},
     "portal-heartbeat": {"task": "hitl_portal.heartbeat", "schedule": 15.0},
+    "portal-deliver-notifications": {"task": "hitl_portal.deliver_notifications", "schedule": 30.0},
+    "reviews-training-expiry-alerts": {
+        "task": "reviews.training_expiry_alerts", "schedule": crontab(minute=15, hour=6),
+    },
     "reviews-expire-leases": {"task": "reviews.expire_leases", "schedule": 5.0},
     "reviews-apply-sla-breaches": {"task": "reviews.apply_sla_breaches", "schedule": 15.0},
     "reviews-sweep-webhooks": {"task": "reviews.sweep_webhooks", "schedule": 5.0},
     "reviews-purge-idempotency-keys": {"task": "reviews.purge_idempotency_keys", "schedule": 3600.0},
+    "reviews-alert-stuck-cases": {"task": "reviews.alert_stuck_cases", "schedule": 60.0},
     "audit-checkpoint": {"task": "audit.checkpoint", "schedule": 600.0},
     "audit-verify-nightly": {"task": "audit.verify_nightly", "schedule": crontab(hour=2, minute=0)},
     "audit-purge-expired": {"task": "audit.purge_expired", "schedule": crontab(hour=3, minute=0)},

@@ -43,3 +43,11 @@ def prune_embedded_broker(max_age_s: int = 3600) -> int:
                 "DELETE FROM kombu_message WHERE visible = 0 AND timestamp < ?", (cutoff,)
             ).rowcount
     return deleted
+
+
+@shared_task(name="hitl_portal.deliver_notifications", ignore_result=True, soft_time_limit=240, time_limit=300)
+def deliver_notifications() -> int:
+    """Send the notification deliveries that are due (new ones, and retries whose backoff passed)."""
+    from hitl_portal.notifications import deliver_due
+
+    return deliver_due()

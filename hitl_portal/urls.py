@@ -30,6 +30,7 @@ urlpatterns = [
     path("api/schema/", views.SchemaView.as_view(), name="schema"),
     path("api/docs/", views.SchemaDocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include(api_v1)),
+    path("notifications/", include("hitl_portal.urls_notifications")),
     path("review/", include("reviews.urls")),
     # One page namespace ``audit`` for the ledger's pages and the case browser of ``records``
     # (its URL names predate the split of the two apps and stay as they were).

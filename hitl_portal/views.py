@@ -13,9 +13,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from hitl_portal import notifications
 from hitl_portal.models import Heartbeat
-from hitl_portal.permissions import AUTHENTICATED, PUBLIC, RolePermission, declare_roles
-from hitl_portal.roles import ADMIN, COMPLIANCE_OFFICER, MANAGER, REVIEWER, user_role
+from hitl_portal.permissions import AUTHENTICATED, PUBLIC, RolePermission, declare_roles, may_access
+from hitl_portal.roles import MANAGER, REVIEWER, user_role
 
 
 @never_cache
@@ -69,7 +70,9 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("reviews:queue")
     if role == MANAGER:
         return redirect("dashboard:index")
-    return render(request, "home.html", {"role": role, "oversight": role in (COMPLIANCE_OFFICER, ADMIN)})
+    oversight = may_access(request.user, "compliance:system_create")
+    undelivered = list(notifications.undelivered()[:10]) if oversight else []
+    return render(request, "home.html", {"role": role, "oversight": oversight, "undelivered_alerts": undelivered})
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

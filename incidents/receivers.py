@@ -8,6 +8,9 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from audit.signals import chain_broken
+from hitl_portal.models import NotificationKind
+from hitl_portal.notifications import notify
+from hitl_portal.roles import ADMIN, COMPLIANCE_OFFICER
 from incidents.models import Incident, IncidentKind, IncidentSource, IncidentStatus
 from incidents.services import incident_create
 
@@ -21,6 +24,10 @@ def file_chain_incident(sender: Any, *, result: Any, actor: Any, **kwargs: Any) 
     )
     if already.exists():
         return None
+    notify(kind=NotificationKind.CHAIN_VERIFICATION, severity="critical",
+           subject=f"Audit chain verification failed at seq {result.first_bad_seq}",
+           body=f"{result.problem}. An incident is filed in the register.", roles=(COMPLIANCE_OFFICER, ADMIN),
+           dedupe_key=f"chain-broken:{result.first_bad_seq}")
     return incident_create(
         actor=actor,
         system=None,

@@ -6,7 +6,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -134,17 +133,6 @@ def overdue_unalerted_ids(*, now: dt.datetime) -> list[int]:
         Incident.objects.filter(overdue_q(now), overdue_alerted_at__isnull=True)
         .order_by("report_due_at", "id")
         .values_list("pk", flat=True)
-    )
-
-
-def officer_recipients() -> list[tuple[str, str]]:
-    """``(username, e-mail)`` of the active compliance officers who have an e-mail address."""
-    return list(
-        User.objects.filter(groups__name=COMPLIANCE_OFFICER, is_active=True)
-        .exclude(email="")
-        .order_by("username")
-        .values_list("username", "email")
-        .distinct()
     )
 
 

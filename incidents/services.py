@@ -13,16 +13,17 @@ import hashlib
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mass_mail
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import bulk_record_events, record_event
+from hitl_portal.models import NotificationKind
+from hitl_portal.notifications import notify
+from hitl_portal.roles import COMPLIANCE_OFFICER
 from incidents.models import Incident, IncidentKind, IncidentSource, IncidentStatus
-from incidents.selectors import officer_recipients, overdue_unalerted_ids
+from incidents.selectors import overdue_unalerted_ids
 from reviews.models import AISystem, Case
 
 logger = logging.getLogger(__name__)
@@ -257,7 +258,6 @@ def incident_overdue_alerts(*, actor: Any = None, now: dt.datetime | None = None
 
         history_user = system_user()
     ids = overdue_unalerted_ids(now=now)
-    recipients = officer_recipients()
     alerted = 0
     for start in range(0, len(ids), ALERT_CHUNK):
         chunk = ids[start:start + ALERT_CHUNK]
@@ -278,6 +278,15 @@ def incident_overdue_alerts(*, actor: Any = None, now: dt.datetime | None = None
                 incident.overdue_alerted_at = now
                 incident._history_user = history_user  # type: ignore[attr-defined]
                 incident.save(update_fields=["overdue_alerted_at", "updated_at"])
+                subject, body = _overdue_message(incident, now=now)
+                # Delivered after commit (inbox, e-mail, chat), retried until it reaches someone.
+                notification = notify(
+                    kind=NotificationKind.INCIDENT_DEADLINE, severity="critical", subject=subject, body=body,
+                    link=reverse("compliance:incident_detail", args=[incident.pk]),
+                    roles=(COMPLIANCE_OFFICER,), dedupe_key=f"incident-overdue:{incident.pk}",
+                )
+                notified = sorted(notification.recipients.values_list("user__username", flat=True)) \
+                    if notification is not None else []
                 events.append(dict(
                     action="incident.updated",
                     actor=actor,
@@ -290,47 +299,30 @@ def incident_overdue_alerts(*, actor: Any = None, now: dt.datetime | None = None
                         "kind": incident.kind,
                         "report_due_at": incident.report_due_at,
                         "overdue_by_s": int((now - incident.report_due_at).total_seconds()),
-                        "notified": sorted(username for username, _ in recipients),
+                        "notified": notified,
                     },
                     before={"overdue_alerted_at": None},
                     after={"overdue_alerted_at": now},
                 ))
             bulk_record_events(events)
-            messages = [_overdue_message(incident, now=now, recipients=recipients) for incident in incidents]
-            transaction.on_commit(lambda messages=messages: _send(messages))
         alerted += len(incidents)
     return alerted
 
 
-def _overdue_message(
-    incident: Incident, *, now: dt.datetime, recipients: list[tuple[str, str]]
-) -> tuple[str, str, str | None, list[str]]:
+def _overdue_message(incident: Incident, *, now: dt.datetime) -> tuple[str, str]:
     overdue = now - incident.report_due_at  # type: ignore[operator]
     hours = int(overdue.total_seconds() // 3600)
     system = incident.system.name if incident.system is not None else "no system"
     days = ART73_REPORT_DAYS.get(incident.kind)
-    link = getattr(settings, "HITL_BASE_URL", "").rstrip("/") + reverse(
-        "compliance:incident_detail", args=[incident.pk]
-    )
-    subject = f"[HITL] Art. 73 report overdue: incident #{incident.pk} ({incident.kind}, {system})"
+    subject = f"Art. 73 report overdue: incident #{incident.pk} ({incident.kind}, {system})"
     body = (
         f"The Art. 73 report for incident #{incident.pk} was due on "
         f"{incident.report_due_at:%Y-%m-%d %H:%M} UTC ({days} days after awareness on "
         f"{incident.aware_at:%Y-%m-%d %H:%M} UTC) and is overdue by {hours // 24} d {hours % 24} h.\n\n"
         f"Kind: {incident.get_kind_display()}\nAI system: {system}\n"
         f"Title: {incident.title or '(none)'}\n\n"
-        f"File at least the initial report (Art. 73(5)) and record it in the register:\n{link}\n"
+        "File at least the initial report (Art. 73(5)) and record it in the register."
     )
-    return subject, body, None, [email for _, email in recipients]
+    return subject, body
 
 
-def _send(messages: list[tuple[str, str, str | None, list[str]]]) -> None:
-    """Send the alerts (after commit); a mail failure is logged, never undoes the recorded alert."""
-    to_send = [message for message in messages if message[3]]
-    if not to_send:
-        logger.warning("overdue incident alerts: no compliance officer has an e-mail address")
-        return
-    try:
-        send_mass_mail(to_send, fail_silently=False)
-    except Exception:  # the register page still shows the incident as overdue
-        logger.exception("sending overdue incident alerts failed")

@@ -52,6 +52,7 @@ from reviews.models import (
     ReviewerStatus,
     TrainingRecord,
 )
+from reviews.selectors.people import missing_trainings
 
 # Cohen's κ is listed for at most this many rater pairs (the most co-rated first).
 MAX_COHEN_PAIRS = 50
@@ -514,13 +515,22 @@ def _bias_figures(bucket: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _blocked_systems(profile: ReviewerProfile, today: dt.date) -> list[dict[str, Any]]:
+    """The reviewer's systems whose queue is closed to them for want of a required training."""
+    names = dict(profile.qualifications.values_list("pk", "name"))
+    lacking = missing_trainings(profile.pk, names, today=today)
+    return [{"system": names[system_id], "kinds": kinds} for system_id, kinds in sorted(lacking.items())]
+
+
 def training_status(profile: ReviewerProfile, *, today: dt.date | None = None) -> dict[str, Any]:
     """The reviewer's training records with their validity, and the required kinds that lapsed."""
     today = today or timezone.localdate()
     records = list(
         TrainingRecord.objects.filter(reviewer_id=profile.pk).select_related("system").order_by("-completed_at", "-id")
     )
-    required = config.required_training_kinds()
+    # The union of what the reviewer's systems require (AISystem.required_trainings).
+    required = sorted({kind for kinds in profile.qualifications.values_list("required_trainings", flat=True)
+                       for kind in kinds or []})
     kinds: dict[str, list[TrainingRecord]] = defaultdict(list)
     for record in records:
         kinds[record.kind].append(record)
@@ -536,7 +546,8 @@ def training_status(profile: ReviewerProfile, *, today: dt.date | None = None) -
              "valid": r.expires_at is None or r.expires_at >= today}
             for r in records
         ],
-        "required_kinds": list(required),
+        "required_kinds": required,
+        "blocked_systems": _blocked_systems(profile, today),
         "expired_kinds": expired,
         "missing_kinds": missing,
     }

@@ -61,7 +61,7 @@ class LegalHold(models.Model):
         ]
 
     def __str__(self) -> str:
-        scope = self.system.slug if self.system_id else "all systems"
+        scope = self.system.slug if self.system is not None else "all systems"
         state = "released" if self.released_at else "active"
         return f"Legal hold #{self.pk} on {scope} ({state})"
 

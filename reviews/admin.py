@@ -9,8 +9,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -94,7 +95,9 @@ class AISystemAdmin(ServiceBackedAdmin):
                 )
             },
         ),
-        ("Labels and fairness", {"fields": ("labels", "positive_label", "protected_attributes", "bias_thresholds")}),
+        ("Labels and fairness", {"fields": ("labels", "positive_label", "non_match_label", "protected_attributes",
+                                            "bias_thresholds")}),
+        ("Reviewer competence", {"fields": ("required_trainings",)}),
         ("Operations", {"fields": ("status", "status_reason", "status_changed_at", "retention_days", "kpi_targets")}),
         ("Audit", {"fields": ("change_reason", "created_at", "updated_at")}),
     )
@@ -465,7 +468,7 @@ class CaseAdmin(ReadOnlyAdminMixin, ConsoleHistoryAdmin):
     search_help_text = "Exact case id or external id."
     show_full_result_count = False
     inlines = (DecisionInline,)
-    actions = ("return_to_queue",)
+    actions = ("return_to_queue", "assign_or_adjudicate")
     fieldsets = (
         (None, {"fields": ("system", "intervention_point", "external_id", "submitted_by", "status", "received_at")}),
         (
@@ -536,6 +539,16 @@ class CaseAdmin(ReadOnlyAdminMixin, ConsoleHistoryAdmin):
             apply=apply,
             done_message="Returned to the queue: {names}.",
         )
+
+    @admin.action(description="Assign the selected case to a named reviewer, or adjudicate it (officers' page)")
+    def assign_or_adjudicate(self, request: HttpRequest, queryset: QuerySet[Case]) -> HttpResponseRedirect | None:
+        # The officers' case page holds the audited assign and adjudicate forms (with the
+        # eligible reviewers listed); one case at a time, as a person decides it.
+        ids = list(queryset.values_list("pk", flat=True)[:2])
+        if len(ids) != 1:
+            self.message_user(request, "Select exactly one case to assign or adjudicate.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("reviews:officer_case", args=[ids[0]]))
 
     def input_pretty(self, case: Case) -> str:
         return _json_pretty(case.input)

@@ -49,9 +49,10 @@ class DecisionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Why? Required for an override or an escalation."}),
     )
 
-    def __init__(self, *args: Any, labels: list[str], blind: bool, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, labels: list[str], blind: bool, final: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.blind = blind
+        self.final = final
         if blind:
             self.fields["outcome"].choices = [
                 (BLIND_ANSWER, "Answer with a label"),
@@ -64,9 +65,18 @@ class DecisionForm(forms.Form):
                 (DecisionOutcome.OVERRIDE, "Override with another label"),
                 (DecisionOutcome.ESCALATE, "Escalate to an adjudicator"),
             ]
+        if final:
+            # An adjudicator's decision is final: no further escalation is offered (the server refuses it too).
+            self.fields["outcome"].choices = [
+                choice for choice in self.fields["outcome"].choices if choice[0] != DecisionOutcome.ESCALATE
+            ]
         self.fields["label"].choices = [("", "— choose a label —"), *[(label, label) for label in labels]]
         if blind:
             self.fields["rationale"].widget.attrs["placeholder"] = "Why? Required to escalate."
+        if final:
+            self.fields["rationale"].widget.attrs["placeholder"] = (
+                "Why? (optional)" if blind else "Why? Required for an override."
+            )
 
     def service_arguments(self) -> dict[str, Any]:
         """The cleaned form as ``decision_record``'s ``outcome``, ``label`` and ``rationale``."""
@@ -79,3 +89,45 @@ class DecisionForm(forms.Form):
             # A label picked before switching to approve/escalate is not part of the verdict.
             label = None
         return {"outcome": outcome, "label": label, "rationale": self.cleaned_data.get("rationale") or ""}
+
+
+class SkipForm(forms.Form):
+    """Skip the held case: the reason is required (the service says so next to the field)."""
+
+    reason = forms.CharField(required=False, max_length=2_000, strip=True,
+                             widget=forms.TextInput(attrs={"placeholder": "Why skip? e.g. conflict of interest"}))
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(required=False, max_length=5_000, strip=True, label="Comment",
+                           widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class AssignForm(forms.Form):
+    """An officer hands a case to a named reviewer, with a reason."""
+
+    reviewer = forms.ChoiceField(label="Reviewer")
+    reason = forms.CharField(required=False, max_length=2_000, strip=True, label="Reason")
+
+    def __init__(self, *args: Any, reviewers: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reviewer"].choices = [("", "— choose a reviewer —"), *[(name, name) for name in reviewers]]
+
+
+class OfficerDecisionForm(forms.Form):
+    """A compliance officer's final decision on a case routed to the officers."""
+
+    outcome = forms.ChoiceField(widget=forms.RadioSelect, choices=[
+        (DecisionOutcome.APPROVE, "Approve the AI label"),
+        (DecisionOutcome.OVERRIDE, "Decide another label"),
+    ])
+    label = forms.ChoiceField(required=False, label="Label (to decide another label)")
+    rationale = forms.CharField(required=False, max_length=10_000, strip=True, label="Rationale",
+                                widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args: Any, labels: list[str], has_ai_label: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not has_ai_label:
+            self.fields["outcome"].choices = [(DecisionOutcome.OVERRIDE, "Decide a label")]
+            self.fields["outcome"].initial = DecisionOutcome.OVERRIDE
+        self.fields["label"].choices = [("", "— choose a label —"), *[(label, label) for label in labels]]

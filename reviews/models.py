@@ -20,6 +20,11 @@ from hitl_portal.actors import get_history_user
 MIN_RETENTION_DAYS = 183
 
 
+def default_required_trainings() -> list[str]:
+    """AI literacy (Art. 4) is required of every reviewer unless a system says otherwise."""
+    return ["ai_literacy"]
+
+
 def tracked_history(**kwargs: object) -> HistoricalRecords:
     """History on every tracked model, attributed to the acting user (browser, token or task)."""
     return HistoricalRecords(get_user=get_history_user, **kwargs)
@@ -62,6 +67,10 @@ class AISystem(models.Model):
     is_public_body = models.BooleanField(default=False)
     labels = models.JSONField(default=list)
     positive_label = models.CharField(max_length=100, blank=True)
+    required_trainings = models.JSONField(
+        default=default_required_trainings, blank=True,
+        help_text="Training kinds a reviewer must hold, valid, to claim this system's cases (Art. 4, Art. 26(2)).",
+    )
     non_match_label = models.CharField(
         max_length=100, blank=True,
         help_text="Annex III 1(a): the label meaning \"no identification\". Every other result is verified by "
@@ -496,3 +505,80 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.attempted_at:%Y-%m-%d %H:%M:%S} → {self.status_code or self.error[:40]}"
+
+
+class AlertKind(models.TextChoices):
+    NO_ELIGIBLE_ADJUDICATOR = "no_adjudicator", "No eligible adjudicator: routed to compliance officers"
+    NO_ELIGIBLE_REVIEWER = "no_reviewer", "No qualified active reviewer can claim it"
+    QUEUE_AGE = "queue_age", "Waiting longer than the intervention point's SLA"
+
+
+class CaseAlert(models.Model):
+    """A case nobody eligible can take (or that waits past its SLA), shown to the compliance officers.
+
+    Raised at most once per case, kind and review round (the unique constraint is
+    what makes the beat sweep idempotent); resolved when an officer adjudicates
+    or assigns the case. A case that is no longer open needs no attention, so the
+    selectors show only alerts of open cases.
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    round = models.PositiveSmallIntegerField(default=1)
+    detail = models.TextField(blank=True)
+    raised_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "kind", "round"], name="casealert_once_per_case_kind_round"),
+        ]
+        indexes = [
+            models.Index(fields=["raised_at"], name="casealert_open_idx", condition=Q(resolved_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on case {self.case_id}"
+
+
+class CaseComment(models.Model):
+    """A note on a case for later reviewers, adjudicators and officers (never a verdict)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The review round it was written in, and whether its author reviewed in that round:
+    # the blind-phase rule hides such comments from the round's other reviewers.
+    round = models.PositiveSmallIntegerField(default=1)
+    by_round_reviewer = models.BooleanField(default=False)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"comment on case {self.case_id} by {self.author_id}"
+
+
+class CaseSkip(models.Model):
+    """A reviewer handed a claimed case back with a reason; they are not offered it again in that round."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="skips")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="case_skips")
+    round = models.PositiveSmallIntegerField(default=1)
+    reason = models.TextField()
+    skipped_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-skipped_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "reviewer", "round"], name="caseskip_once_per_reviewer_round"),
+        ]
+        indexes = [models.Index(fields=["reviewer", "skipped_at"], name="caseskip_reviewer_time_idx")]
+
+    def __str__(self) -> str:
+        return f"skip of case {self.case_id} by {self.reviewer_id}"

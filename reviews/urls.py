@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from reviews import views
+from reviews import views, views_officers, views_own
 
 app_name = "reviews"
 urlpatterns = [
@@ -11,4 +11,12 @@ urlpatterns = [
     path("case/<int:pk>/", views.CaseView.as_view(), name="case"),
     path("case/<int:pk>/renew/", views.RenewView.as_view(), name="renew"),
     path("case/<int:pk>/release/", views.ReleaseView.as_view(), name="release"),
+    path("case/<int:pk>/skip/", views_own.SkipView.as_view(), name="skip"),
+    path("case/<int:pk>/comment/", views_own.CommentView.as_view(), name="comment"),
+    path("mine/", views_own.MyDecisionsView.as_view(), name="my_decisions"),
+    path("mine/<int:pk>/", views_own.MyCaseView.as_view(), name="my_case"),
+    path("decision/<int:pk>/undo/", views_own.UndoView.as_view(), name="undo"),
+    path("escalations/", views_officers.EscalationsView.as_view(), name="escalations"),
+    path("escalations/<int:pk>/", views_officers.OfficerCaseView.as_view(), name="officer_case"),
+    path("escalations/<int:pk>/assign/", views_officers.AssignView.as_view(), name="assign"),
 ]

@@ -27,14 +27,15 @@ from hitl_portal.api.exceptions import Forbidden
 from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import REVIEWER
 from reviews.forms import ClaimForm, DecisionForm
-from reviews.models import AISystem, Case, InterventionPoint, ReviewerStatus
-from reviews.selectors.people import reviewer_profile_get
+from reviews.models import AISystem, Case, InterventionPoint, ReviewerProfile, ReviewerStatus
+from reviews.selectors.people import missing_trainings, reviewer_profile_get
 from reviews.selectors.queue import claim_payload, live_claim_of, queue_overview, recent_decisions
 from reviews.selectors.systems import intervention_point_get, system_get
 from reviews.selectors.visibility import cases_visible_to
 from reviews.services.decisions import decision_record
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
-from reviews.services.queue import claim_next, claim_release, claim_renew, holds_live_claim
+from reviews.services.queue import claim_next, claim_release, claim_renew, escalated_case_ids, holds_live_claim
+from reviews.views_own import workbench_extras
 
 NOTHING_TO_REVIEW = "Nothing to review right now."
 # Session keys: the scope of the last "Claim next" (so the next case after a
@@ -81,9 +82,30 @@ def _claim_standing(user: Any) -> str | None:
     if profile.status == ReviewerStatus.SUSPENDED:
         reason = f" Reason given: {profile.status_reason}" if profile.status_reason else ""
         return f"Your reviewer account is suspended, so you cannot claim cases.{reason} Ask a compliance officer."
-    if not profile.qualifications.all():
+    systems = dict(profile.qualifications.values_list("pk", "name"))
+    if not systems:
         return "You are not qualified for any AI system yet, so there is nothing to claim. Ask a compliance officer."
+    lacking = missing_trainings(profile.pk, systems)
+    if lacking:
+        # Say which training for which system: the reviewer can act on that (Art. 26(2)).
+        blocked = "; ".join(f"{systems[system_id]} needs {', '.join(kinds)}" for system_id, kinds in lacking.items())
+        if len(lacking) == len(systems):
+            return f"You cannot claim cases: a required training is missing or expired ({blocked}). " \
+                   "Ask a compliance officer to record your training."
     return None
+
+
+def _training_note(user: Any) -> str | None:
+    """Queues closed to the reviewer for want of a training while others stay open (None: nothing closed)."""
+    profile = ReviewerProfile.objects.filter(user_id=user.pk).first()
+    if profile is None:
+        return None
+    systems = dict(profile.qualifications.values_list("pk", "name"))
+    lacking = missing_trainings(profile.pk, systems)
+    if not lacking or len(lacking) == len(systems):
+        return None
+    blocked = "; ".join(f"{systems[system_id]} needs {', '.join(kinds)}" for system_id, kinds in lacking.items())
+    return f"Some queues are closed to you until your training is recorded (Art. 26(2)): {blocked}."
 
 
 def _display_tree(value: Any, depth: int = 0) -> dict[str, Any]:
@@ -145,6 +167,11 @@ def _routing_explained(case: Case, routing: dict[str, Any], *, blind: bool) -> l
             ) + "."
         explained.append({"name": reason, "text": REASON_TEXT.get(reason, reason.replace("_", " ")), "detail": detail})
     return explained
+
+
+def _adjudicating(case: Case) -> bool:
+    """The held case stands escalated: its holder adjudicates (the blind phase is over)."""
+    return case.pk in escalated_case_ids([case])
 
 
 def _holds_live_claim(case: Case, user: Any) -> bool:
@@ -235,6 +262,7 @@ class QueueView(ReviewerPageMixin, View):
         rows = queue_overview(reviewer=user)
         context = {
             "standing": _claim_standing(user),
+            "training_note": _training_note(user),
             "rows": rows,
             "total_claimable": sum(row["claimable"] for row in rows),
             "live_claim": live_claim_of(reviewer=user),
@@ -308,7 +336,7 @@ class CaseView(ReviewerPageMixin, View):
     @staticmethod
     def _form(case: Case, payload: dict[str, Any], **kwargs: Any) -> DecisionForm:
         return DecisionForm(labels=list(payload.get("labels") or case.system.labels),
-                            blind=payload.get("prediction") is None, **kwargs)
+                            blind=payload.get("prediction") is None, final=_adjudicating(case), **kwargs)
 
     def _claim_lost_on_submit(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The lease ran out (or the case moved on) before the decision was saved: say so, keep the draft."""
@@ -341,6 +369,7 @@ class CaseView(ReviewerPageMixin, View):
             "guidelines": payload.get("guidelines", case.intervention_point.guidelines),
             "form": form,
             "now": timezone.now(),
+            **workbench_extras(request, case, adjudicating=form.final),
         }
         return render(request, "reviews/case.html", context, status=status)
 
@@ -358,15 +387,20 @@ class RenewView(ReviewerPageMixin, View):
                 raise ClaimConflict("You hold no live claim on this case.")
             case = claim_renew(reviewer=request.user, case=case)
         except (ClaimConflict, ReviewerNotAllowed) as exc:
-            detail = (
-                f"Your claim on case #{pk} has expired or is no longer yours; it cannot be renewed."
-                if isinstance(exc, ClaimConflict)
-                else f"The lease on case #{pk} cannot be renewed: {exc.detail}"
-            )
+            code = getattr(exc, "code_name", "no_live_claim")
+            if code == "max_hold_reached":
+                detail = str(exc.detail)
+            elif isinstance(exc, ClaimConflict):
+                detail = f"Your claim on case #{pk} has expired or is no longer yours; it cannot be renewed."
+                code = "no_live_claim"
+            else:
+                detail = f"The lease on case #{pk} cannot be renewed: {exc.detail}"
             if wants_json:
-                return JsonResponse({"code": "no_live_claim", "detail": detail,
+                return JsonResponse({"code": code, "detail": detail,
                                      "queue_url": reverse("reviews:queue")}, status=409)
             messages.error(request, detail)
+            if code == "max_hold_reached":
+                return redirect("reviews:case", pk=pk)
             return redirect("reviews:queue")
         if wants_json:
             return JsonResponse({"lease_expires_at": case.lease_expires_at.isoformat(),

@@ -82,11 +82,28 @@ def make_user(db: Any) -> Callable[..., User]:
         name = username or f"{role}{counter['n']}"
         if role == "admin":
             return User.objects.create_superuser(username=name, password="pass-word-123", email=f"{name}@ex.org")
+        trained = extra.pop("trained", True)
         user, _ = user_create(actor=None, username=name, password="pass-word-123", role=role,
                               systems=systems or [], **extra)
+        if role == "reviewer" and trained:
+            grant_ai_literacy(user)
         return user
 
     return factory
+
+
+def grant_ai_literacy(user: User) -> None:
+    """Test reviewers hold the AI-literacy training every system requires by default (Art. 4).
+
+    Written straight to the table (test data, not an audited act); tests about
+    training create reviewers with ``trained=False``.
+    """
+    import datetime as dt
+
+    from reviews.models import TrainingRecord
+
+    TrainingRecord.objects.create(reviewer=user.reviewer_profile, title="AI literacy (test)", kind="ai_literacy",
+                                  completed_at=dt.date(2026, 1, 1))
 
 
 @pytest.fixture

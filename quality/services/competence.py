@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from hitl_portal.actors import system_user
 from quality.selectors import gold_answers
 from quality.services import config
-from reviews.models import ReviewerProfile, ReviewerStatus, TrainingRecord
+from reviews.models import ReviewerProfile, ReviewerStatus
 from reviews.services.errors import ReviewerNotAllowed
 from reviews.services.people import reviewer_update
 
@@ -45,21 +44,6 @@ class CompetenceFinding:
     reason: str
 
 
-def expired_training_kinds(profile: ReviewerProfile, *, today: dt.date) -> list[str]:
-    """Required training kinds the reviewer holds records of, none of them valid today (one query)."""
-    kinds = config.required_training_kinds()
-    if not kinds:
-        return []
-    rows = (
-        TrainingRecord.objects.filter(reviewer_id=profile.pk, kind__in=kinds)
-        .values("kind")
-        .annotate(open_ended=Count("id", filter=Q(expires_at__isnull=True)), latest=Max("expires_at"))
-        .order_by("kind")
-    )
-    return [row["kind"] for row in rows if not row["open_ended"] and row["latest"] is not None
-            and row["latest"] < today]
-
-
 def _gold_since(profile: ReviewerProfile) -> dt.datetime | None:
     """Answers before a reinstatement no longer count against the reviewer."""
     if profile.status == ReviewerStatus.ACTIVE and profile.status_changed_at is not None:
@@ -71,11 +55,8 @@ def competence_findings(profile: ReviewerProfile, *, now: dt.datetime | None = N
     """What stands against the reviewer now (empty when they may review)."""
     now = now or timezone.now()
     findings: list[CompetenceFinding] = []
-    expired = expired_training_kinds(profile, today=timezone.localdate(now))
-    if expired:
-        findings.append(CompetenceFinding(
-            "training_expired", f"Required training expired: {', '.join(expired)} (Art. 4, Art. 26(2))."
-        ))
+    # Missing or expired training is not a suspension: it gates the system's queue at claim time
+    # (403 training_required, reviews.services.queue.reviewer_scope) until the record is renewed.
     window = config.competence_window()
     minimum = config.competence_min_accuracy()
     answers = gold_answers(reviewer_id=profile.user_id, limit=window, since=_gold_since(profile))

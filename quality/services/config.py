@@ -28,12 +28,6 @@ def competence_min_accuracy() -> float:
     return float(_get("HITL_COMPETENCE_MIN_ACCURACY", 0.8))  # type: ignore[arg-type]
 
 
-def required_training_kinds() -> tuple[str, ...]:
-    """Training kinds whose expiry suspends a reviewer (``HITL_REQUIRED_TRAINING_KINDS``, ai_literacy)."""
-    kinds = _get("HITL_REQUIRED_TRAINING_KINDS", ("ai_literacy",))
-    return tuple(str(kind) for kind in kinds)  # type: ignore[union-attr]
-
-
 def rubber_stamp_min_decisions() -> int:
     """Rubber-stamp flags need at least this many decisions (``HITL_RUBBER_STAMP_MIN_DECISIONS``, 30)."""
     return int(_get("HITL_RUBBER_STAMP_MIN_DECISIONS", 30))  # type: ignore[arg-type]

@@ -10,4 +10,5 @@ urlpatterns = [
     path("cases/<int:pk>/renew/", queue.RenewView.as_view(), name="case-renew"),
     path("cases/<int:pk>/release/", queue.ReleaseView.as_view(), name="case-release"),
     path("cases/<int:pk>/reopen/", queue.ReopenView.as_view(), name="case-reopen"),
+    path("cases/<int:pk>/assign/", queue.AssignView.as_view(), name="case-assign"),
 ]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Iterable
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
-from reviews.models import ReviewerProfile
+from reviews.models import AISystem, ReviewerProfile, TrainingRecord
 
 # Django's default username rule; anything else cannot name a user, so it is a 404
 # without a query (a NUL character would make PostgreSQL raise).
@@ -59,3 +62,30 @@ def linked_system_slugs(user: User) -> list[str]:
             continue
         return sorted(system.slug for system in getattr(profile, systems).all())
     return []
+
+
+def missing_trainings(
+    profile_id: int, system_ids: Iterable[int], *, today: dt.date | None = None
+) -> dict[int, list[str]]:
+    """Per system, the required training kinds the reviewer holds no valid record of (Art. 26(2)).
+
+    A record counts for a system when it is of the kind and either general (no
+    system) or for that system, and not expired today. Two queries.
+    """
+    today = today or timezone.localdate()
+    required = dict(AISystem.objects.filter(pk__in=list(system_ids)).values_list("pk", "required_trainings"))
+    if not any(required.values()):
+        return {}
+    valid = list(
+        TrainingRecord.objects.filter(reviewer_id=profile_id)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gte=today))
+        .values_list("kind", "system_id")
+    )
+    general = {kind for kind, system_id in valid if system_id is None}
+    specific = {(kind, system_id) for kind, system_id in valid if system_id is not None}
+    missing: dict[int, list[str]] = {}
+    for system_id, kinds in required.items():
+        lacking = [kind for kind in kinds or [] if kind not in general and (kind, system_id) not in specific]
+        if lacking:
+            missing[system_id] = lacking
+    return missing

@@ -19,6 +19,7 @@ from reviews.models import (
     CLAIMABLE_STATUSES,
     AISystem,
     Case,
+    CaseSkip,
     CaseStatus,
     Decision,
     InterventionPoint,
@@ -54,7 +55,7 @@ def claimable_cases(
     non-adjudicator never takes over an expired claim that is escalated for a
     reason visible on the row (a reopened or SLA-escalated case); escalations
     derived from decisions are checked on the locked row by the claim service.
-    Cases the reviewer already decided in the current round are left out.
+    Cases the reviewer already decided (in any round) or skipped in this round are left out.
 
     Gold items never enter a queue as themselves: only the copies served to this
     reviewer (registered by the quality app, ``reviews.hooks``) are claimable by
@@ -65,9 +66,11 @@ def claimable_cases(
         wanted = Q(status=CaseStatus.QUEUED) | Q(status=CaseStatus.ESCALATED) | expired
     else:
         wanted = Q(status=CaseStatus.QUEUED) | (expired & Q(review_round=1, sla_breached=False))
-    already_decided = Decision.objects.filter(
-        case_id=OuterRef("pk"), reviewer_id=reviewer_id, round=OuterRef("review_round")
-    )
+    # Escalations always resolve (issue 12): nobody decides a case twice, in any round, so an
+    # escalation never returns to whoever escalated it or decided it before; and a reviewer who
+    # skipped the case is not offered it again in that round.
+    already_decided = Decision.objects.filter(case_id=OuterRef("pk"), reviewer_id=reviewer_id)
+    skipped = CaseSkip.objects.filter(case_id=OuterRef("pk"), reviewer_id=reviewer_id, round=OuterRef("review_round"))
     # The explicit status__in lets PostgreSQL prove the partial index's condition.
     queryset = Case.objects.filter(status__in=CLAIMABLE_STATUSES).filter(wanted).filter(system_id__in=system_ids)
     if system_id is not None:
@@ -78,7 +81,7 @@ def claimable_cases(
     for own_gold in own_gold_case_ids(reviewer_id):
         not_gold_or_own |= Q(pk__in=own_gold)
     queryset = queryset.filter(not_gold_or_own)
-    return queryset.filter(~Exists(already_decided)).order_by(*queue_order())
+    return queryset.filter(~Exists(already_decided), ~Exists(skipped)).order_by(*queue_order())
 
 
 def points_in_queue_order(

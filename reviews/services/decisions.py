@@ -21,7 +21,9 @@ Rules (api-v1 "Review queue"):
 - An adjudicator's decision on an escalated case is final (``adjudicated``);
   an adjudicator cannot escalate an escalated case further.
 - Reopen (Art. 14(4)(d) reverse, Art. 86 appeal) starts a new review round as an
-  escalated case.
+  escalated case. Nobody decides a case twice (in any round): an escalation goes
+  to another adjudicator, or, when none is eligible, to the compliance officers
+  with an alert (``reviews.services.escalations``).
 
 Cost (the decide request is half of every review cycle): one locked read brings
 the case, its system and point, the reviewer's standing (profile status,
@@ -64,6 +66,7 @@ from reviews.models import (
 from reviews.rules import is_escalated, require_standing
 from reviews.selectors.queue import is_served_blind
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
+from reviews.services.escalations import alert_if_nobody_can_take
 from reviews.services.ingest import history_copy, insert_plan, prepared_row
 from reviews.services.queue import CLAIM_FIELDS, end_claim, holds_live_claim, locked_case
 
@@ -461,6 +464,9 @@ def decision_record(
     bulk_record_events(events)
     if resolution is not None:
         enqueue_decided_webhooks([case])
+    elif cause:
+        # Nothing waits in silence: with no eligible adjudicator left, the officers are alerted now.
+        alert_if_nobody_can_take(case=case, actor=reviewer)
     return case
 
 
@@ -471,7 +477,8 @@ def case_reopen(*, actor: User, case: Case, reason: str) -> Case:
     Art. 14(4)(d): a person may disregard or reverse the output; Art. 86: an
     affected person may ask for an explanation and a fresh look. Earlier deciders
     may decide again in the new round. The case gets a fresh SLA deadline (when
-    its intervention point has one), so the appeal is not instantly overdue.
+    its intervention point has one), so the appeal is not instantly overdue. Earlier
+    deciders do not decide it again: someone else looks afresh (or the officers, alerted).
     """
     reason = (reason or "").strip()
     if not reason:
@@ -498,4 +505,5 @@ def case_reopen(*, actor: User, case: Case, reason: str) -> Case:
         before=before, after={"status": case.status, "review_round": case.review_round,
                               "sla_deadline": case.sla_deadline},
     )
+    alert_if_nobody_can_take(case=case, actor=actor)
     return case

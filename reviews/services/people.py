@@ -14,7 +14,9 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from audit.services import record_event
-from hitl_portal.roles import GROUP_ROLES, INTEGRATION, REVIEWER
+from hitl_portal.models import NotificationKind
+from hitl_portal.notifications import notify
+from hitl_portal.roles import COMPLIANCE_OFFICER, GROUP_ROLES, INTEGRATION, REVIEWER
 from reviews.models import AISystem, IntegrationProfile, ReviewerProfile, ReviewerStatus, TrainingRecord
 
 
@@ -144,6 +146,11 @@ def reviewer_update(
         action = "reviewer.suspended" if status == ReviewerStatus.SUSPENDED else "reviewer.reinstated"
         record_event(action, actor=actor, obj=profile, object_label=username, reason=reason,
                      before={"status": before_status}, after={"status": status})
+        if status == ReviewerStatus.SUSPENDED:
+            # Officers must know (the queue just lost a reviewer), and so must the reviewer.
+            notify(kind=NotificationKind.REVIEWER_SUSPENDED, subject=f"Reviewer {username} was suspended",
+                   body=f"Reason: {reason}\nThe reviewer's competence record is on the Quality pages.",
+                   roles=(COMPLIANCE_OFFICER,), users=[profile.user])
     details_before: dict[str, Any] = {}
     details_after: dict[str, Any] = {}
     if adjudicator is not None and adjudicator != profile.adjudicator:
@@ -297,3 +304,30 @@ def user_token_rotate(*, actor: Any, user: User, reason: str) -> Token:
     record_event("user.token_issued", actor=actor, obj=user, object_label=user.username, reason=reason.strip(),
                  data={"created": True, "rotated": had_token})
     return token
+
+
+TRAINING_EXPIRY_NOTICE_DAYS = 30
+
+
+def training_expiry_alerts(*, today: dt.date | None = None) -> int:
+    """Alert officers and the reviewer 30 days before a training expires (once per record); returns how many."""
+    today = today or timezone.localdate()
+    soon = today + dt.timedelta(days=TRAINING_EXPIRY_NOTICE_DAYS)
+    records = (TrainingRecord.objects.filter(expires_at__gte=today, expires_at__lte=soon,
+                                             reviewer__user__is_active=True)
+               .select_related("reviewer__user", "system").order_by("expires_at", "id"))
+    raised = 0
+    for record in records:
+        user = record.reviewer.user
+        with transaction.atomic():
+            notification = notify(
+                kind=NotificationKind.TRAINING_EXPIRY,
+                subject=f"Training of {user.username} expires on {record.expires_at:%Y-%m-%d}: {record.title}",
+                body=(f"{record.kind} training{f' for {record.system.name}' if record.system else ''} expires on "
+                      f"{record.expires_at:%Y-%m-%d}. Without a renewed record the reviewer cannot claim the cases "
+                      "of systems that require it (Art. 26(2))."),
+                roles=(COMPLIANCE_OFFICER,), users=[user], severity="info",
+                dedupe_key=f"training-expiry:{record.pk}:{record.expires_at:%Y-%m-%d}",
+            )
+        raised += notification is not None
+    return raised

@@ -41,6 +41,7 @@ from reviews.models import (
     ReviewerStatus,
 )
 from reviews.rules import is_escalated, require_standing
+from reviews.selectors.people import missing_trainings
 from reviews.selectors.queue import claimable_cases, points_in_queue_order
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
 
@@ -57,6 +58,15 @@ MAX_HANDBACKS = 50
 def lease_seconds() -> int:
     """Lease length; ``HITL_LEASE_SECONDS`` (default 5 minutes)."""
     return int(getattr(settings, "HITL_LEASE_SECONDS", 300))
+
+
+def max_hold_seconds() -> int:
+    """Longest total hold of one claim through renewals; ``HITL_LEASE_MAX_HOLD_SECONDS`` (default 1 hour)."""
+    return max(lease_seconds(), int(getattr(settings, "HITL_LEASE_MAX_HOLD_SECONDS", 3600)))
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} seconds"
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,22 @@ def reviewer_scope(
     wanted = system.pk if system is not None else (point.system_id if point is not None else None)
     if wanted is not None and wanted not in system_ids:
         raise ReviewerNotAllowed("You are not qualified for this AI system.", code="not_qualified")
+    # Art. 26(2): a system's cases only for reviewers holding its required trainings, valid today.
+    lacking = missing_trainings(profile.pk, [wanted] if wanted is not None else system_ids)
+    if lacking:
+        allowed = frozenset(system_ids - set(lacking))
+        if wanted is not None or not allowed:
+            raise ReviewerNotAllowed(training_required_message(lacking), code="training_required")
+        system_ids = allowed
     return ReviewerScope(reviewer=reviewer, profile=profile, system_ids=system_ids)
+
+
+def training_required_message(lacking: dict[int, list[str]]) -> str:
+    """Which training is missing for which system, in words a reviewer can act on."""
+    names = dict(AISystem.objects.filter(pk__in=list(lacking)).values_list("pk", "name"))
+    parts = [f"{names.get(system_id, system_id)}: {', '.join(kinds)}" for system_id, kinds in sorted(lacking.items())]
+    return ("Required training missing or expired (Art. 4, Art. 26(2)): " + "; ".join(parts)
+            + ". Ask a compliance officer to record your training.")
 
 
 def require_may_review(reviewer: User, case: Case) -> ReviewerProfile:
@@ -355,14 +380,28 @@ def locked_case(case: Case, *, related: tuple[str, ...] = ()) -> Case:
 
 @transaction.atomic
 def claim_renew(*, reviewer: User, case: Case) -> Case:
-    """Extend the holder's live lease by a full lease length (409 without a live claim)."""
+    """Extend the holder's live lease by a full lease length (409 without a live claim).
+
+    Bounded by the maximum total hold (``HITL_LEASE_MAX_HOLD_SECONDS`` after the
+    claim): the workbench renews while the reviewer is active, but nobody keeps a
+    case from the queue for ever. At the bound, 409 ``max_hold_reached``.
+    """
     case = locked_case(case)
     now = timezone.now()
     if not holds_live_claim(case, reviewer, now):
         raise ClaimConflict("You hold no live claim on this case.")
     require_may_review(reviewer, case)
     before = case.lease_expires_at
-    case.lease_expires_at = now + timedelta(seconds=lease_seconds())
+    renewed = now + timedelta(seconds=lease_seconds())
+    if case.claimed_at is not None:
+        renewed = min(renewed, case.claimed_at + timedelta(seconds=max_hold_seconds()))
+    if before is not None and renewed <= before:
+        raise ClaimConflict(
+            f"You have held this case for the maximum time ({_duration(max_hold_seconds())}): decide, "
+            "skip or release it before the lease ends.",
+            code="max_hold_reached",
+        )
+    case.lease_expires_at = renewed
     case._history_user = reviewer  # type: ignore[attr-defined]
     case.save(update_fields=["lease_expires_at"])
     record_event(
@@ -437,7 +476,7 @@ def case_reassign(*, actor: Any, case: Case, reviewer: User | None = None, reaso
     queue (as escalated when it stood escalated). Otherwise the reviewer gets the
     case under a fresh lease, on the same conditions as a claim: an active reviewer
     qualified for the system, an adjudicator for an escalated case, and not one who
-    already decided it in this round. Audited as ``case.reassigned`` with the reason.
+    already decided it (in any round). Audited as ``case.reassigned`` with the reason.
     """
     reason = (reason or "").strip()
     if not reason:
@@ -464,8 +503,9 @@ def case_reassign(*, actor: Any, case: Case, reviewer: User | None = None, reaso
             raise ReviewerNotAllowed("Only an adjudicator may take an escalated case.", code="adjudicator_required")
         if holds_live_claim(case, reviewer, now):
             raise ValidationError({"reviewer": ["This reviewer already holds the case."]})
-        if Decision.objects.filter(case_id=case.pk, reviewer_id=reviewer.pk, round=case.review_round).exists():
-            raise ValidationError({"reviewer": ["This reviewer already decided the case in this round."]})
+        if Decision.objects.filter(case_id=case.pk, reviewer_id=reviewer.pk).exists():
+            # Escalations always resolve: never back to whoever escalated or decided it before.
+            raise ValidationError({"reviewer": ["This reviewer already decided this case."]})
         case.status = CaseStatus.CLAIMED
         case.claimed_by = reviewer
         case.claimed_at = now

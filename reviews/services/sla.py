@@ -20,10 +20,14 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import bulk_record_events
 from hitl_portal.actors import system_user
+from hitl_portal.models import NotificationKind
+from hitl_portal.notifications import notify
+from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
 from reviews.models import Case, CaseStatus, Resolution, SlaBreachAction, SystemStatus
 from reviews.services.decisions import enqueue_decided_webhooks
 
@@ -78,9 +82,27 @@ def apply_sla_breaches(*, now: datetime | None = None) -> int:
                     decided.append(case)
             bulk_record_events(events)
             enqueue_decided_webhooks(decided)
+            _alert(batch)
         total += len(batch)
         if len(batch) < SLA_CHUNK:
             return total
+
+
+def _alert(batch: list[Case]) -> None:
+    """One alert per sweep chunk to the officers and managers: which cases breached, and what followed."""
+    lines = [
+        f"Case #{case.pk} ({case.system.name} · {case.intervention_point.name}): "
+        f"{case.intervention_point.get_on_sla_breach_display().lower()} → {case.get_status_display().lower()}"
+        for case in batch[:50]
+    ]
+    more = f"\n… and {len(batch) - 50} more." if len(batch) > 50 else ""
+    notify(
+        kind=NotificationKind.SLA_BREACH,
+        subject=f"{len(batch)} case(s) breached their SLA",
+        body="\n".join(lines) + more,
+        link=reverse("audit:case_list") + "?status=escalated",
+        roles=(COMPLIANCE_OFFICER, MANAGER),
+    )
 
 
 def _apply(case: Case, *, now: datetime, actor: Any) -> list[dict[str, Any]]:

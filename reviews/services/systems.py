@@ -17,8 +17,8 @@ from reviews.signals import PROFILE_FIELDS, system_profile_changed
 
 SYSTEM_FIELDS = (
     "name", "purpose", "provider", "role", "sector", "declared_tier", "annex_iii_area", "labels",
-    "positive_label", "non_match_label", "protected_attributes", "retention_days", "is_public_body",
-    "bias_thresholds", "kpi_targets",
+    "positive_label", "non_match_label", "required_trainings", "protected_attributes", "retention_days",
+    "is_public_body", "bias_thresholds", "kpi_targets",
 )
 
 
@@ -54,6 +54,10 @@ def _validate_system_values(values: dict[str, Any]) -> None:
         problem = _string_list_problem(values["protected_attributes"], allow_empty=True)
         if problem:
             errors["protected_attributes"] = [problem]
+    if "required_trainings" in values:
+        problem = _string_list_problem(values["required_trainings"], allow_empty=True)
+        if problem:
+            errors["required_trainings"] = [problem]
     area = values.get("annex_iii_area")
     if area and area not in ANNEX_III_POINTS:
         errors["annex_iii_area"] = [

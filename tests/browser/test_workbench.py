@@ -27,6 +27,14 @@ DOCS_IMG = ROOT / "docs" / "img"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(autouse=True)
+def _requirements_catalog(transactional_db: object) -> object:
+    """Live-server tests flush the database; creating a system needs the catalog its migration loaded."""
+    from compliance.catalog import load_catalog
+
+    return load_catalog()
+
+
 def shoot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)

@@ -18,6 +18,7 @@ from django.contrib.auth.models import User
 from reviews.models import AISystem, Case, CaseStatus, Decision, InterventionPoint, Resolution
 from reviews.services.people import user_create
 from reviews.services.systems import intervention_point_create, system_create
+from tests.conftest import grant_ai_literacy
 
 UTC = dt.UTC
 LABELS = ["approve", "reject"]
@@ -46,6 +47,7 @@ def make_point(system_slug: str = "credit", point_slug: str = "loan-review", *,
 def make_reviewer(username: str, systems: list[str]) -> User:
     user, _ = user_create(actor=None, username=username, password="pass-word-123", role="reviewer",
                           systems=systems, validate=False)
+    grant_ai_literacy(user)
     return user
 
 

@@ -14,6 +14,7 @@ from hitl_portal.actors import SYSTEM_USERNAME
 from quality.services.competence import competence_findings, enforce_competence
 from quality.tasks import enforce_competence_task
 from reviews.models import ReviewerProfile, TrainingRecord
+from reviews.services.errors import ReviewerNotAllowed
 from reviews.services.queue import claim_next
 from tests.quality.helpers import (
     answer_gold,
@@ -82,39 +83,44 @@ def test_only_a_full_window_below_the_threshold_counts(monkeypatch) -> None:
     assert claim_next(reviewer=good).pk == real.pk
 
 
-def test_expired_required_training_suspends_at_claim() -> None:
+def test_expired_required_training_closes_the_queue_without_suspending() -> None:
     point = make_point()
     make_case(point)
-    reviewer = make_reviewer()
+    reviewer = make_reviewer(trained=False)
     add_training(reviewer, expires=timezone.localdate() - dt.timedelta(days=1))
     response = client_for(reviewer).post(CLAIM_URL, {}, format="json")
-    assert response.status_code == 403 and response.json()["code"] == "reviewer_suspended"
-    assert "training expired: ai_literacy" in response.json()["detail"]
-    assert profile_of(reviewer).status == "suspended"
-    assert AuditEvent.objects.filter(action="reviewer.suspended", reason__contains="ai_literacy").exists()
+    assert response.status_code == 403 and response.json()["code"] == "training_required"
+    assert "ai_literacy" in response.json()["detail"]
+    # A gate, not a suspension: renewing the record is enough to claim again.
+    assert profile_of(reviewer).status == "active"
+    assert not AuditEvent.objects.filter(action="reviewer.suspended").exists()
 
 
 @pytest.mark.parametrize(
-    "expiries",
+    ("expiries", "claimable"),
     [
-        [],  # nothing recorded yet: not suspended (shown as missing on the page)
-        [dt.timedelta(days=30)],
-        [-dt.timedelta(days=30), dt.timedelta(days=1)],  # renewed
-        [-dt.timedelta(days=30), None],  # an open-ended record
-        [dt.timedelta(days=0)],  # valid through today
+        ([], False),  # nothing recorded yet: the queue stays closed (Art. 4, Art. 26(2))
+        ([dt.timedelta(days=30)], True),
+        ([-dt.timedelta(days=30), dt.timedelta(days=1)], True),  # renewed
+        ([-dt.timedelta(days=30), None], True),  # an open-ended record
+        ([dt.timedelta(days=0)], True),  # valid through today
     ],
 )
-def test_valid_or_missing_training_does_not_suspend(expiries: list) -> None:
+def test_valid_training_opens_the_queue_and_none_never_suspends(expiries: list, claimable: bool) -> None:
     point = make_point()
     case = make_case(point)
-    reviewer = make_reviewer()
+    reviewer = make_reviewer(trained=False)
     for delta in expiries:
         add_training(reviewer, expires=None if delta is None else timezone.localdate() + delta)
-    assert claim_next(reviewer=reviewer).pk == case.pk
+    if claimable:
+        assert claim_next(reviewer=reviewer).pk == case.pk
+    else:
+        with pytest.raises(ReviewerNotAllowed):
+            claim_next(reviewer=reviewer)
+    assert profile_of(reviewer).status == "active"
 
 
-def test_other_training_kinds_are_not_required(settings) -> None:
-    settings.HITL_REQUIRED_TRAINING_KINDS = ["ai_literacy"]
+def test_other_training_kinds_are_not_required() -> None:
     reviewer = make_reviewer()
     add_training(reviewer, expires=timezone.localdate() - dt.timedelta(days=5), kind="product_refresher")
     assert competence_findings(profile_of(reviewer)) == []
@@ -123,15 +129,16 @@ def test_other_training_kinds_are_not_required(settings) -> None:
 def test_beat_task_suspends_and_is_idempotent(monkeypatch) -> None:
     point = make_point(gold_rate=0.5)
     make_case(point)
-    weak, lapsed, fine = make_reviewer(), make_reviewer(), make_reviewer()
+    weak, lapsed, fine = make_reviewer(), make_reviewer(trained=False), make_reviewer(trained=False)
     answer_gold(monkeypatch, weak, point, ["approve"] * 4)
     add_training(lapsed, expires=timezone.localdate() - dt.timedelta(days=2))
     add_training(fine, expires=timezone.localdate() + dt.timedelta(days=2))
-    assert enforce_competence_task.delay().get() == 2
+    # Gold accuracy suspends; a lapsed training only closes the queue (training_required at claim).
+    assert enforce_competence_task.delay().get() == 1
     assert {p.user.username: p.status for p in ReviewerProfile.objects.select_related("user")} == {
-        weak.username: "suspended", lapsed.username: "suspended", fine.username: "active"}
+        weak.username: "suspended", lapsed.username: "active", fine.username: "active"}
     assert enforce_competence() == 0
-    assert AuditEvent.objects.filter(action="reviewer.suspended").count() == 2
+    assert AuditEvent.objects.filter(action="reviewer.suspended").count() == 1
 
 
 def test_reinstatement_by_an_officer_is_not_undone_by_old_answers(api_client_for, monkeypatch) -> None:
@@ -174,7 +181,7 @@ def test_officer_suspends_and_reinstates_on_the_quality_page() -> None:
 
 def test_training_is_recorded_on_the_page_and_through_the_api(api_client_for) -> None:
     make_point()
-    reviewer = make_reviewer()
+    reviewer = make_reviewer(trained=False)
     officer = make_user("compliance_officer")
     url = reverse("quality:reviewer", args=[reviewer.username])
     response = page_client(officer).post(url, {

@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 from reviews.models import AISystem, Case, CaseStatus, InterventionPoint, ReviewerProfile
 from reviews.services.people import user_create
 from reviews.services.systems import intervention_point_create, system_create
+from tests.conftest import grant_ai_literacy
 
 LABELS = ["approve", "reject", "refer"]
 
@@ -105,23 +106,30 @@ def make_cases(point: InterventionPoint, count: int, **kwargs: Any) -> list[Case
     return Case.objects.bulk_create(rows)
 
 
-def make_user(role: str, username: str | None = None, *, systems: list[str] | None = None) -> User:
-    """A user with one role (``admin`` = superuser), created through the people service."""
+def make_user(
+    role: str, username: str | None = None, *, systems: list[str] | None = None, trained: bool = True
+) -> User:
+    """A user with one role (``admin`` = superuser), created through the people service.
+
+    Reviewers hold the AI-literacy training systems require by default unless ``trained=False``.
+    """
     name = username or _next(role)
     if role == "admin":
         return User.objects.create_superuser(username=name, password="pass-word-123", email=f"{name}@ex.org")
     user, _ = user_create(actor=None, username=name, password="pass-word-123", role=role,
                           systems=systems or [], validate=False)
+    if role == "reviewer" and trained:
+        grant_ai_literacy(user)
     return user
 
 
 def make_reviewer(
     username: str | None = None, *, systems: list[AISystem] | None = None, adjudicator: bool = False,
-    suspended: bool = False,
+    suspended: bool = False, trained: bool = True,
 ) -> User:
     """An active reviewer qualified for ``systems`` (the credit-scoring system by default)."""
     slugs = [s.slug for s in (systems if systems is not None else [make_system()])]
-    user = make_user("reviewer", username, systems=slugs)
+    user = make_user("reviewer", username, systems=slugs, trained=trained)
     if adjudicator or suspended:
         ReviewerProfile.objects.filter(user=user).update(
             adjudicator=adjudicator, status="suspended" if suspended else "active"

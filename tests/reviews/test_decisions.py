@@ -251,10 +251,14 @@ def test_reopen_sends_a_decided_case_back_as_escalated_in_a_new_round() -> None:
     assert payload(event)["before"]["status"] == "decided"
     case.refresh_from_db()
     assert case.history.first().history_user == officer
-    # The earlier decider may decide the appeal; the adjudicator's decision is final.
-    final = decide(case, first, outcome="override", label="reject", rationale="New evidence.")
+    # The earlier decider never gets the appeal (escalations always resolve elsewhere): with no
+    # other adjudicator, the officers are alerted; another adjudicator's decision is final.
+    assert claim_next(reviewer=first) is None
+    assert AuditEvent.objects.filter(action="case.alert_raised", case_id=case.pk).count() == 1
+    second = make_reviewer(adjudicator=True)
+    final = decide(case, second, outcome="override", label="reject", rationale="New evidence.")
     assert final.resolution == Resolution.ADJUDICATED and final.final_label == "reject"
-    assert Decision.objects.filter(case=case, reviewer=first).count() == 2
+    assert Decision.objects.filter(case=case, reviewer=first).count() == 1
 
 
 def test_reopen_auto_accepted_case() -> None:

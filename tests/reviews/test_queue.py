@@ -151,13 +151,15 @@ def test_never_a_case_the_reviewer_already_decided_in_this_round() -> None:
     assert claim_next(reviewer=second).pk == case.pk
 
 
-def test_a_reopened_case_may_go_to_an_earlier_decider() -> None:
+def test_a_reopened_case_never_goes_to_an_earlier_decider() -> None:
+    """Issue 12: an appeal is looked at afresh, by someone who did not decide the case before."""
     case = make_case(make_point())
     adjudicator = make_reviewer(adjudicator=True)
     claim_next(reviewer=adjudicator)
     decision_record(reviewer=adjudicator, case=case, outcome="approve", label=None, rationale="")
     case_reopen(actor=make_user("compliance_officer"), case=case, reason="Appeal by the applicant (Art. 86).")
-    assert claim_next(reviewer=adjudicator).pk == case.pk
+    assert claim_next(reviewer=adjudicator) is None
+    assert claim_next(reviewer=make_reviewer(adjudicator=True)).pk == case.pk
 
 
 def test_never_a_case_under_another_live_claim() -> None:

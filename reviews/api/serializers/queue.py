@@ -139,6 +139,20 @@ class ReopenResponseSerializer(serializers.Serializer):
     review_round = serializers.IntegerField()
 
 
+class AssignRequestSerializer(serializers.Serializer):
+    """``{reviewer, reason}``: hand an open case to a named reviewer (username)."""
+
+    reviewer = serializers.CharField(max_length=150)
+    reason = serializers.CharField(max_length=5000)
+
+
+class AssignResponseSerializer(serializers.Serializer):
+    case = serializers.IntegerField()
+    case_status = serializers.CharField()
+    claimed_by = serializers.CharField()
+    lease_expires_at = serializers.DateTimeField()
+
+
 class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     detail = serializers.CharField()

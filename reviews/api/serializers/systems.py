@@ -209,6 +209,11 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
                   "people whatever its confidence (Art. 14(5)). Empty: every result is.",
     )
     protected_attributes = string_list_field(max_items=100, max_length=100, required=False)
+    required_trainings = string_list_field(
+        max_items=20, max_length=40, required=False,
+        help_text="Training kinds a reviewer must hold, valid, to claim this system's cases (default: ai_literacy, "
+                  "Art. 4); a reviewer without them gets 403 training_required.",
+    )
     retention_days = StrictIntegerField(min_value=MIN_RETENTION_DAYS, max_value=MAX_DB_INT, required=False)
     bias_thresholds = serializers.DictField(
         child=StrictFloatField(allow_null=True), required=False,
@@ -245,6 +250,9 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         return unique_non_empty(value, allow_empty=False)
 
     def validate_protected_attributes(self, value: list[str]) -> list[str]:
+        return unique_non_empty(value, allow_empty=True)
+
+    def validate_required_trainings(self, value: list[str]) -> list[str]:
         return unique_non_empty(value, allow_empty=True)
 
     def validate_positive_label(self, value: str | None) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connections, router
 from django.http import Http404
@@ -22,6 +23,8 @@ from hitl_portal.api.authentication import SCHEMA_AUTH, portal_authentication_cl
 from hitl_portal.api.views import PortalAPIView
 from hitl_portal.roles import COMPLIANCE_OFFICER, REVIEWER
 from reviews.api.serializers.queue import (
+    AssignRequestSerializer,
+    AssignResponseSerializer,
     ClaimRequestSerializer,
     ClaimResponseSerializer,
     DecisionRequestSerializer,
@@ -37,6 +40,7 @@ from reviews.models import AISystem, Case, InterventionPoint
 from reviews.selectors.queue import claim_payload
 from reviews.services.decisions import case_reopen, decision_record
 from reviews.services.errors import ClaimConflict
+from reviews.services.escalations import case_assign
 from reviews.services.queue import claim_next, claim_release, claim_renew
 
 # Token, user and role in one query (the hot path of review).
@@ -193,3 +197,32 @@ class ReopenView(PortalAPIView):
         serializer.is_valid(raise_exception=True)
         case = case_reopen(actor=request.user, case=_case_or_404(pk), reason=serializer.validated_data["reason"])
         return Response({"case": case.pk, "case_status": case.status, "review_round": case.review_round})
+
+
+class AssignView(PortalAPIView):
+    """``POST /api/v1/cases/{id}/assign/``: an officer hands an open case to a named reviewer."""
+
+    roles = {"POST": {COMPLIANCE_OFFICER}}
+
+    @extend_schema(
+        auth=SCHEMA_AUTH,
+        summary="Assign an open case to a reviewer",
+        request=AssignRequestSerializer,
+        responses={200: AssignResponseSerializer,
+                   400: OpenApiResponse(description="Unknown reviewer, one who may not take it, or no reason"),
+                   404: OpenApiResponse(ErrorSerializer, description="No such case"),
+                   409: OpenApiResponse(ErrorSerializer, description="The case is not open"), **ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = AssignRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        case = _case_or_404(pk)
+        reviewer = User.objects.filter(username=data["reviewer"]).first()
+        if reviewer is None:
+            raise ValidationError({"reviewer": ["unknown reviewer"]})
+        case = case_assign(actor=request.user, case=case, reviewer=reviewer, reason=data["reason"])
+        return Response(AssignResponseSerializer({
+            "case": case.pk, "case_status": case.status, "claimed_by": reviewer.get_username(),
+            "lease_expires_at": case.lease_expires_at,
+        }).data)
