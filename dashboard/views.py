@@ -114,7 +114,7 @@ def kpi_cards(data: DashboardData) -> list[dict[str, Any]]:
         card("queue_depth", "Queue depth (now)", k["queue_depth"], format_number(k["queue_depth"]),
              f"oldest waiting {format_duration(oldest)}" if oldest is not None else "nothing waiting",
              target=c["queue_depth"], fmt=format_number,
-             link=case_link(scope, in_period=False, status="queued")),
+             link=case_link(scope, in_period=False, status="open")),
         card("bias_incidents_open", "Open bias incidents (now)", k["bias_incidents_open"],
              format_number(k["bias_incidents_open"]), "bias incidents not closed",
              target=c["bias_incidents_open"], fmt=format_number, link=reverse("compliance:incident_list")),

@@ -446,7 +446,29 @@ def automation_bias(*, reviewer_id: int, since: dt.datetime, until: dt.datetime)
         for bucket in (buckets.setdefault(system, _bias_bucket()), overall):
             _bias_add(bucket, ai_shown=ai_shown, outcome=outcome, label=label, ai_label=ai_label, spent=spent)
     systems = [{"system": slug, **_bias_figures(bucket)} for slug, bucket in sorted(buckets.items())]
-    return {"systems": systems, "overall": _bias_figures(overall)}
+    figures = _bias_figures(overall)
+    figures["automation_bias_gap"] = _stratified_gap(list(buckets.values()))
+    return {"systems": systems, "overall": figures}
+
+
+def _stratified_gap(buckets: list[dict[str, Any]]) -> float | None:
+    """The overall gap as a Mantel-Haenszel weighted mean of the per-system gaps.
+
+    Pooling the counts across systems (shown rate of all minus hidden rate of all) mixes
+    systems with different blind shares and agreement levels: a reviewer whose every
+    system shows no gap could get a large pooled gap (Simpson's paradox). Each system
+    weighs ``n_shown * n_hidden / (n_shown + n_hidden)``; systems with only one side
+    carry no information about the gap.
+    """
+    total = weight_sum = 0.0
+    for bucket in buckets:
+        shown, hidden = bucket["shown"], bucket["hidden"]
+        if not shown or not hidden:
+            continue
+        weight = shown * hidden / (shown + hidden)
+        total += weight * (bucket["shown_agree"] / shown - bucket["hidden_agree"] / hidden)
+        weight_sum += weight
+    return total / weight_sum if weight_sum else None
 
 
 def _bias_bucket() -> dict[str, Any]:
