@@ -66,6 +66,10 @@ QUERYSET_HINTS = ("objects", "filter(", "exclude(", "select_for_update(", "histo
 # Writers that record no event of their own: "module path:function" -> why that is right.
 UNAUDITED_WRITERS: dict[str, str] = {
     "audit/services.py:bulk_record_events": "the recorder itself: it writes the events.",
+    "reviews/services/queue.py:hand_back": (
+        "the shared step of claim_release and claim_skip; each records its own event (case.released, "
+        "case.skipped) in the same transaction."
+    ),
     "reviews/services/identity.py:mfa_enrolment_start": (
         "makes an unconfirmed TOTP device that cannot verify anything yet; confirming it records "
         "user.mfa_enrolled (mfa_enrolment_confirm)."
