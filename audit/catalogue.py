@@ -77,6 +77,7 @@ for _name, _description in [
     ("bias_audit.flagged", "A bias audit breached a threshold."),
     ("bias_audit.failed", "A bias audit failed (a chunk gave up)."),
     ("threshold.applied", "A recommended confidence threshold was applied."),
+    ("monitoring.alert", "Post-market monitoring found a metric of a point past its threshold (Art. 72)."),
     ("incident.created", "An incident was filed."),
     ("incident.updated", "An incident's status changed."),
     ("obligation.updated", "An obligation's status, owner or evidence changed."),

@@ -352,6 +352,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fairness.schedule_nightly_audits", "schedule": crontab(hour=1, minute=30)
     },
     "dashboard-refresh-rollups": {"task": "dashboard.refresh_rollups", "schedule": 60.0},
+    # After the nightly rollup rebuild: yesterday is finished and its figures are settled.
+    "dashboard-run-monitoring": {"task": "dashboard.run_monitoring", "schedule": crontab(hour=4, minute=0)},
     "dashboard-rebuild-rollups": {
         "task": "dashboard.refresh_rollups", "schedule": crontab(hour=3, minute=30), "kwargs": {"full": True}
     },
