@@ -80,6 +80,7 @@ for _name, _description in [
     ("monitoring.alert", "Post-market monitoring found a metric of a point past its threshold (Art. 72)."),
     ("incident.created", "An incident was filed."),
     ("incident.updated", "An incident's status changed."),
+    ("incident.report_drafted", "An Art. 73 incident report draft was generated (SHA-256)."),
     ("obligation.updated", "An obligation's status, owner or evidence changed."),
     ("fria.saved", "A fundamental rights impact assessment was saved."),
     ("dossier.generated", "A compliance dossier was generated."),
