@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
+
 from audit.services import record_event
 from compliance.incident_report import RenderedReport, build_incident_report
 from incidents.models import Incident
 
 
+@transaction.atomic
 def incident_report_generate(*, actor: Any, incident: Incident) -> RenderedReport:
     """Build the report draft from live data and record ``incident.report_drafted`` with its hash."""
     generated_by = actor.get_username() if actor is not None else "system"
