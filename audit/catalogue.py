@@ -29,11 +29,17 @@ for _name, _description in [
     ("system.classified", "A system's risk tier was classified."),
     ("intervention_point.created", "An intervention point was created."),
     ("intervention_point.updated", "An intervention point's rules changed (new version)."),
+    ("intervention_point.salt_rotated", "An intervention point's secret sampling salt was rotated."),
     # People
     ("user.created", "A user account was created."),
     ("user.secret_rotated", "An integration's webhook secret was rotated."),
     ("user.updated", "A user account's fields, role or password changed."),
     ("user.token_issued", "An API token was issued."),
+    ("user.token_revoked", "API tokens were revoked (owner, rotation, or a password, role or status change)."),
+    ("user.locked_out", "Repeated failed logins locked a user name or a client address out for the cool-off."),
+    ("user.unlocked", "An administrator lifted a login lockout."),
+    ("user.mfa_enrolled", "A user enrolled a TOTP second factor."),
+    ("user.mfa_reset", "An administrator removed a user's second-factor devices."),
     ("reviewer.updated", "A reviewer's qualifications or adjudicator flag changed."),
     ("reviewer.suspended", "A reviewer was suspended."),
     ("reviewer.reinstated", "A suspended reviewer was reinstated."),
@@ -52,6 +58,7 @@ for _name, _description in [
     ("case.sla_breached", "A case breached its SLA and the breach rule was applied."),
     ("case.outcome_reported", "Ground truth was reported for a case."),
     ("case.reassigned", "An administrator reassigned or unassigned a case."),
+    ("case.attachment_added", "An integration uploaded an attachment to a case (recorded by SHA-256)."),
     ("case.alert_raised", "Nobody eligible can take an open case (or it waits past its SLA): officers alerted."),
     ("case.commented", "A comment was added to a case."),
     ("case.skipped", "A reviewer skipped a claimed case with a reason; it went back to the queue."),
@@ -85,5 +92,15 @@ for _name, _description in [
     ("fria.saved", "A fundamental rights impact assessment was saved."),
     ("dossier.generated", "A compliance dossier was generated."),
     ("training_data.exported", "Human-validated labels were exported for retraining (format, SHA-256)."),
+]:
+    register_action(_name, _description)
+
+# Art. 86: the affected person's explanation and appeal channel (compliance app).
+for _name, _description in [
+    ("explanation.reference_issued", "A verification code for an affected person was issued for a case (hash kept)."),
+    ("explanation.requested", "An affected person asked for an explanation of a decision (Art. 86)."),
+    ("explanation.updated", "An officer changed an explanation request's status, assignee or note."),
+    ("explanation.answered", "An explanation letter was sent (its SHA-256 recorded)."),
+    ("explanation.contested", "A decision was contested after its explanation; the case was reopened."),
 ]:
     register_action(_name, _description)

@@ -195,6 +195,12 @@ class VerifyResult:
     problem: str = ""
     checkpoints: int = 0
     last_checkpoint_seq: int | None = None
+    # The external witness (audit.witness): its kind ("file", "syslog", "http" or "none"),
+    # whether the chain was compared with it, how many checkpoints it holds and the last one.
+    witness: str = "none"
+    witness_checked: bool = False
+    witnessed_checkpoints: int = 0
+    last_witnessed_seq: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -206,8 +212,16 @@ class VerifyResult:
         }
 
     def as_report(self) -> dict[str, object]:
-        """``as_dict`` plus the checkpoint figures (API and nightly task)."""
-        return {**self.as_dict(), "checkpoints": self.checkpoints, "last_checkpoint_seq": self.last_checkpoint_seq}
+        """``as_dict`` plus the checkpoint and witness figures (API and nightly task)."""
+        return {
+            **self.as_dict(),
+            "checkpoints": self.checkpoints,
+            "last_checkpoint_seq": self.last_checkpoint_seq,
+            "witness": self.witness,
+            "witness_checked": self.witness_checked,
+            "witnessed_checkpoints": self.witnessed_checkpoints,
+            "last_witnessed_seq": self.last_witnessed_seq,
+        }
 
 
 @dataclass
@@ -252,6 +266,79 @@ def _checkpoint_cursor(after_seq: int, up_to_seq: int | None, chunk_size: int) -
     return cursor
 
 
+@dataclass
+class _WitnessView:
+    """What the external witness holds, keyed by seq, compared with the chain during the walk.
+
+    Per witnessed checkpoint only its hash (32 bytes) and a digest of its signature are
+    kept: a year of one checkpoint a minute is about 100 MB at most.
+    """
+
+    kind: str
+    readable: bool
+    heads: dict[int, bytes] = field(default_factory=dict)
+    records: int = 0
+    last_seq: int | None = None
+    problem: str = ""
+    problem_seq: int | None = None
+
+    @staticmethod
+    def key(hash_: str, signature: str) -> bytes:
+        try:
+            raw = bytes.fromhex(hash_)
+        except ValueError:
+            raw = hash_.encode("utf-8")
+        return raw + hashlib.sha256(signature.encode("utf-8")).digest()[:8]
+
+
+def _load_witness() -> _WitnessView:
+    """Read the configured witness; a problem (unreadable, two heads for one seq) is kept for the walk."""
+    from audit.witness import WitnessUnavailable, current_witness
+
+    witness = current_witness()
+    if witness is None:
+        return _WitnessView(kind="none", readable=False)
+    view = _WitnessView(kind=witness.kind, readable=witness.readable)
+    if not witness.readable:
+        return view
+    try:
+        for record in witness.records():
+            key = _WitnessView.key(record.hash, record.signature)
+            known = view.heads.get(record.seq)
+            view.records += 1
+            if known is None:
+                view.heads[record.seq] = key
+            elif known[:-8] != key[:-8] and not view.problem:
+                view.problem = (
+                    f"the witness holds two different signed heads for seq {record.seq}: the chain was rewritten "
+                    "and signed again after it was witnessed"
+                )
+                view.problem_seq = record.seq
+            if view.last_seq is None or record.seq > view.last_seq:
+                view.last_seq = record.seq
+    except WitnessUnavailable as exc:
+        view.problem = f"witness unreadable: {exc}"
+    return view
+
+
+def _witness_record_problem(seq: int) -> str:
+    """Why a witnessed checkpoint has no row in the database (its signature decides which words)."""
+    from audit.signing import checkpoint_statement, trusted_public_keys, verify_signature
+    from audit.witness import WitnessUnavailable, current_witness
+
+    witness = current_witness()
+    try:
+        record = next((r for r in witness.records() if r.seq == seq), None) if witness is not None else None
+    except WitnessUnavailable:
+        record = None
+    if record is not None:
+        key = trusted_public_keys().get(record.key_fingerprint)
+        statement = checkpoint_statement(seq=record.seq, hash=record.hash, signed_at=record.signed_at)
+        if key is None or not verify_signature(key, statement, record.signature):
+            return f"the witness holds a checkpoint at seq {seq} that no trusted key signed: the witness was written to"
+    return f"the signed checkpoint at seq {seq} held by the witness is missing from the database"
+
+
 def verify_chain(
     *,
     chunk_size: int = 5000,
@@ -259,6 +346,7 @@ def verify_chain(
     after_hash: str = GENESIS_HASH,
     up_to_seq: int | None = None,
     check_checkpoints: bool = True,
+    check_witness: bool | None = None,
 ) -> VerifyResult:
     """Walk the sealed chain in constant memory; name the first bad event.
 
@@ -272,16 +360,36 @@ def verify_chain(
     ``after_seq``/``after_hash`` start the walk after a trusted point (a verified
     checkpoint) and ``up_to_seq`` stops it early: the checkpoint service verifies only
     what it is about to sign over.
+
+    ``check_witness`` (default: on for a whole-chain walk with checkpoints) compares
+    the chain with the external witness (``audit.witness``): the chain must reach every
+    witnessed head, carry its hash there, and the database must still hold each
+    witnessed checkpoint. A readable witness that cannot be read fails verification
+    (it could not vouch for the tail); a write-only one (syslog) is reported as unchecked.
     """
+    if check_witness is None:
+        check_witness = check_checkpoints and after_seq == 0 and up_to_seq is None
+    witness = _load_witness() if check_witness else None
     with read_snapshot():
         return _walk_chain(chunk_size=chunk_size, after_seq=after_seq, after_hash=after_hash, up_to_seq=up_to_seq,
-                           check_checkpoints=check_checkpoints)
+                           check_checkpoints=check_checkpoints, witness=witness)
 
 
 def _walk_chain(
-    *, chunk_size: int, after_seq: int, after_hash: str, up_to_seq: int | None, check_checkpoints: bool
+    *, chunk_size: int, after_seq: int, after_hash: str, up_to_seq: int | None, check_checkpoints: bool,
+    witness: _WitnessView | None,
 ) -> VerifyResult:
     checkpoints = _checkpoint_cursor(after_seq, up_to_seq, chunk_size) if check_checkpoints else None
+    witnessed = witness.heads if witness is not None and witness.readable else {}
+    witness_fields: dict[str, Any] = {}
+    if witness is not None:
+        witness_fields = {
+            "witness": witness.kind,
+            "witness_checked": witness.readable and not witness.problem,
+            "witnessed_checkpoints": len(witness.heads),
+            "last_witnessed_seq": witness.last_seq,
+        }
+    unmatched = set(witnessed)
     expected_seq = after_seq + 1
     prev_hash = after_hash
     count = 0
@@ -293,11 +401,15 @@ def _walk_chain(
         queryset = queryset.filter(seq__lte=up_to_seq)
     rows = event_rows(queryset, VERIFY_FIELDS, chunk_size=chunk_size, prefetch=True)
 
-    def fail(seq: int, problem: str) -> VerifyResult:
+    def fail(seq: int | None, problem: str) -> VerifyResult:
         return VerifyResult(
             False, count, head, seq, problem,
             checkpoints.verified if checkpoints else 0, checkpoints.last_seq if checkpoints else None,
+            **witness_fields,
         )
+
+    if witness is not None and witness.problem:
+        return fail(witness.problem_seq, witness.problem)
 
     for (seq, at, actor_type, actor_id, actor_name, action, object_type, object_id, object_label,
          system_id, case_id, request_id, reason, payload, payload_sha256, stored_prev, stored_hash) in rows:
@@ -312,6 +424,9 @@ def _walk_chain(
                          system_id, case_id, request_id, reason, payload_sha256, stored_prev)
         if sha256(text.encode("utf-8")).hexdigest() != stored_hash:
             return fail(seq, "event hash does not match its contents")
+        if witnessed and seq in witnessed and witnessed[seq][:-8] != _WitnessView.key(stored_hash, "")[:-8]:
+            return fail(seq, f"chain hash at seq {seq} differs from the checkpoint the witness holds: "
+                             "history up to it was rewritten")
         if checkpoints is not None and checkpoints.current is not None and checkpoints.current[0] == seq:
             if checkpoints.problem:
                 return fail(seq, checkpoints.problem)
@@ -324,6 +439,8 @@ def _walk_chain(
                 )
             checkpoints.verified += 1
             checkpoints.last_seq = seq
+            if seq in witnessed and witnessed[seq] == _WitnessView.key(stored_hash, checkpoints.current[3]):
+                unmatched.discard(seq)
             checkpoints.advance()
         prev_hash = stored_hash
         head = stored_hash
@@ -337,9 +454,19 @@ def _walk_chain(
             expected_seq,
             f"chain truncated: it ends at seq {expected_seq - 1} but a signed checkpoint covers seq {cp_seq}",
         )
+    if witnessed and witness is not None and witness.last_seq is not None and witness.last_seq >= expected_seq:
+        return fail(
+            expected_seq,
+            f"chain truncated: it ends at seq {expected_seq - 1} but the witness holds a signed checkpoint at "
+            f"seq {witness.last_seq}",
+        )
+    if unmatched:
+        first = min(unmatched)
+        return fail(first, _witness_record_problem(first))
     return VerifyResult(
         True, count, head, None, "",
         checkpoints.verified if checkpoints else 0, checkpoints.last_seq if checkpoints else None,
+        **witness_fields,
     )
 
 

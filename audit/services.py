@@ -155,22 +155,63 @@ def _seal_after_commit() -> None:
                 return
             _last_seal_request = now
             from audit.tasks import seal_pending_task
+            from hitl_portal.queueing import enqueue
 
-            seal_pending_task.delay()
+            enqueue(seal_pending_task)
         else:
             seal_pending(wait=False)
     except Exception:  # the beat sweeper seals whatever is left; never fail the request
         logger.exception("audit sealing after commit failed; beat will retry")
 
 
-def seal_pending(*, wait: bool = True, max_events: int | None = None) -> int:
+def seal_pending(*, wait: bool = True, max_events: int | None = None, request_checkpoint: bool = True) -> int:
     """Seal committed, unsealed events in the order they became visible.
 
     On PostgreSQL one sealer at a time holds an advisory lock; with ``wait=False``
     a busy sealer is left to finish (it loops until nothing is left, and beat
     sweeps what arrives just after). On SQLite writers are serialised anyway.
+    With ``request_checkpoint``, a checkpoint is asked for once
+    ``HITL_AUDIT_CHECKPOINT_EVENTS`` events were sealed since the last one.
     Returns how many events were sealed.
     """
+    sealed = _seal_loop(wait=wait, max_events=max_events)
+    if sealed and request_checkpoint:
+        _request_checkpoint_if_due()
+    return sealed
+
+
+_last_checkpoint_request = 0.0
+CHECKPOINT_REQUEST_INTERVAL_S = 2.0
+
+
+def _request_checkpoint_if_due() -> None:
+    """Queue a checkpoint when the unsigned tail reached ``HITL_AUDIT_CHECKPOINT_EVENTS`` events.
+
+    Beat signs one every ``HITL_AUDIT_CHECKPOINT_SECONDS``; under heavy ingest this
+    keeps the unsigned (and unwitnessed) tail short too. Published without retries:
+    with the broker down, beat's own schedule catches up. At most one request every
+    two seconds per process; a surplus checkpoint task finds nothing new and does nothing.
+    """
+    global _last_checkpoint_request
+    threshold = settings.HITL_AUDIT_CHECKPOINT_EVENTS
+    if threshold <= 0:
+        return
+    now = time.monotonic()
+    if now - _last_checkpoint_request < CHECKPOINT_REQUEST_INTERVAL_S:
+        return
+    head = AuditEvent.objects.filter(seq__isnull=False).order_by("-seq").values_list("seq", flat=True).first() or 0
+    last = Checkpoint.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    if head - last < threshold:
+        return
+    _last_checkpoint_request = now
+    from audit.tasks import checkpoint_task
+    from hitl_portal.queueing import enqueue
+
+    # With the broker down, beat signs the next checkpoint on its own schedule.
+    enqueue(checkpoint_task)
+
+
+def _seal_loop(*, wait: bool, max_events: int | None) -> int:
     sealed = 0
     while True:
         with transaction.atomic():
@@ -248,12 +289,14 @@ def checkpoint_sign(*, actor: Any = None, force: bool = False) -> Checkpoint | N
     after the previous checkpoint but that checkpoint's own event (unless
     ``force``), so an idle portal does not sign a checkpoint every ten minutes.
     Records ``audit.checkpoint_signed`` with the signature in its payload, which
-    anchors the checkpoint in the chain it signs.
+    anchors the checkpoint in the chain it signs, and after commit hands the
+    checkpoint to the external witness (``audit.witness``).
     """
     from audit.selectors import chain_head, latest_checkpoint, verify_chain
     from audit.signing import checkpoint_statement, public_key, sign
+    from audit.witness import witness_checkpoint
 
-    seal_pending(wait=True)
+    seal_pending(wait=True, request_checkpoint=False)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -306,6 +349,9 @@ def checkpoint_sign(*, actor: Any = None, force: bool = False) -> Checkpoint | N
                 "events_verified": result.events,
             },
         )
+        # Outside the database, once committed: the witness never holds a checkpoint
+        # that was rolled back (a rolled-back one would read as "missing" later).
+        transaction.on_commit(lambda: witness_checkpoint(checkpoint))
     return checkpoint
 
 

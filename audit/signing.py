@@ -139,7 +139,7 @@ def signing_key() -> Ed25519PrivateKey:
     return _load_private_key(
         settings.HITL_AUDIT_SIGNING_KEY,
         str(settings.HITL_AUDIT_SIGNING_KEY_FILE),
-        not getattr(settings, "PRODUCTION", False),
+        not settings.PRODUCTION,
     )
 
 

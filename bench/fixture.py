@@ -38,7 +38,7 @@ def main(reviewers: int) -> dict[str, object]:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
     from django.contrib.auth.models import User
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from reviews.services.people import training_record_add, user_create
     from reviews.services.systems import intervention_point_create, system_create
@@ -68,13 +68,13 @@ def main(reviewers: int) -> dict[str, object]:
         # Every system requires AI literacy (Art. 4) by default: bench reviewers hold it.
         training_record_add(actor=admin, profile=reviewer.reviewer_profile, title="AI literacy",
                                completed_at=dt.date.today())
-        reviewer_tokens.append(Token.objects.create(user=reviewer).key)
+        reviewer_tokens.append(AuthToken.objects.create(user=reviewer, expiry=None)[1])
     return {
         "system": SYSTEM,
         "intervention_point": POINT,
         "labels": LABELS,
-        "admin_token": Token.objects.create(user=admin).key,
-        "integration_token": Token.objects.create(user=integration).key,
+        "admin_token": AuthToken.objects.create(user=admin, expiry=None)[1],
+        "integration_token": AuthToken.objects.create(user=integration, expiry=None)[1],
         "reviewer_tokens": reviewer_tokens,
     }
 

@@ -348,14 +348,14 @@ def measure(args: argparse.Namespace, dsn: str, fixture: dict[str, Any]) -> dict
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     import dashboard.selectors as kpi_module
     from dashboard.aggregation import day_start, utc_day
     from dashboard.selectors import KpiScope, kpis
 
     manager = User.objects.get(pk=fixture["manager"])
-    token = Token.objects.create(user=manager).key
+    token = AuthToken.objects.create(user=manager, expiry=None)[1]
     api = Client(HTTP_AUTHORIZATION=f"Token {token}")
     page = Client()
     page.force_login(manager)

@@ -7,4 +7,7 @@ class ComplianceConfig(AppConfig):
 
     def ready(self) -> None:
         # Obligations follow each system's registration (reviews announces the changes).
-        from compliance import receivers  # noqa: F401
+        from compliance import (
+            demo,  # noqa: F401  (connects the governance half of demo_data)
+            receivers,  # noqa: F401
+        )

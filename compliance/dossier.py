@@ -26,6 +26,7 @@ from compliance.models import Framework, Requirement
 from compliance.selectors import evidence as portal
 from compliance.selectors import external
 from compliance.selectors.catalog import current_catalog
+from compliance.selectors.explanations import explanation_kpis
 from compliance.selectors.fria import fria_latest, fria_required
 from compliance.selectors.obligations import obligation_list, obligations_progress
 from incidents.models import Incident
@@ -130,6 +131,7 @@ def dossier_context(system: AISystem, *, generated_by: str, now: datetime | None
         "kpi_definitions": KPI_DEFINITIONS,
         "bias_audits": bias,
         "incidents": [{"incident": i, "clock": _clock(i, now)} for i in incidents],
+        "explanations": explanation_kpis(system=system),
         "obligations": obligations,
         "progress": obligations_progress(system=system),
         "progress_by_framework": [(Framework(fw).label, p) for fw, p in by_framework.items() if p.total],

@@ -245,3 +245,74 @@ class FundamentalRightsAssessment(models.Model):
 
     def __str__(self) -> str:
         return f"FRIA v{self.version} of {self.system_id}"
+
+
+# --- Art. 86: the affected person's explanation and appeal channel --------------------
+
+
+class CaseReference(models.Model):
+    """The verification code the deployer gave the affected person for one case (Art. 86).
+
+    Only a keyed hash of the code is kept: the code is shown once by the API that
+    issues it. Reissuing replaces the hash, so the old code stops working.
+    """
+
+    case = models.OneToOneField("reviews.Case", on_delete=models.CASCADE, related_name="explanation_reference")
+    code_hash = models.CharField(max_length=64)
+    issued_at = models.DateTimeField()
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+
+    def __str__(self) -> str:
+        return f"reference of case {self.case_id}"
+
+
+class ExplanationStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    ANSWERED = "answered", "Answered"
+    CONTESTED = "contested", "Contested (case reopened)"
+    CLOSED = "closed", "Closed"
+
+
+class ExplanationRequest(models.Model):
+    """One affected person's request for an explanation of a decision about them (Art. 86)."""
+
+    case = models.ForeignKey("reviews.Case", on_delete=models.PROTECT, related_name="explanation_requests")
+    status = models.CharField(max_length=10, choices=ExplanationStatus.choices, default=ExplanationStatus.RECEIVED)
+    # What the person asked and where they want the answer; both optional, both theirs.
+    message = models.TextField(blank=True)
+    contact = models.EmailField(blank=True)
+    received_at = models.DateTimeField()
+    deadline = models.DateTimeField()
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    officer_note = models.TextField(blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    # The letter as sent: its bytes are kept so that the hash in the audit trail can be re-checked.
+    letter_html = models.TextField(blank=True)
+    letter_pdf = models.BinaryField(blank=True, default=b"")
+    letter_sha256 = models.CharField(max_length=64, blank=True)
+    letter_pdf_sha256 = models.CharField(max_length=64, blank=True)
+    contested_at = models.DateTimeField(null=True, blank=True)
+    contest_reason = models.TextField(blank=True)
+    contested_by_officer = models.BooleanField(default=False)
+    # The final label the contest was against: a later final label that differs is an overturn.
+    label_at_contest = models.CharField(max_length=100, null=True, blank=True)
+
+    # The letter's bytes stay out of the history rows (its hash is in the audit trail).
+    history = tracked_history(excluded_fields=["letter_html", "letter_pdf"])
+
+    class Meta:
+        ordering = ["deadline", "pk"]
+        indexes = [models.Index(fields=["status", "deadline"], name="explanation_status_deadline")]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ExplanationStatus.values),
+                                   name="explanation_status_valid"),
+            models.CheckConstraint(condition=Q(answered_at__isnull=True) | ~Q(letter_sha256=""),
+                                   name="explanation_answer_has_letter"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Art. 86 request #{self.pk} (case {self.case_id})"

@@ -2,10 +2,22 @@
 
 from django.urls import path
 
-from compliance import views
+from compliance import views, views_explanations
 
 urlpatterns = [
     path("", views.SystemListView.as_view(), name="system_list"),
+    path("explanations/", views_explanations.ExplanationListView.as_view(), name="explanation_list"),
+    path("explanations/<int:pk>/", views_explanations.ExplanationDetailView.as_view(), name="explanation_detail"),
+    path("explanations/<int:pk>/answer/", views_explanations.ExplanationAnswerView.as_view(),
+         name="explanation_answer"),
+    path("explanations/<int:pk>/contest/", views_explanations.ExplanationContestView.as_view(),
+         name="explanation_contest"),
+    path("explanations/<int:pk>/assign/", views_explanations.ExplanationAssignView.as_view(),
+         name="explanation_assign"),
+    path("explanations/<int:pk>/letter.pdf", views_explanations.ExplanationLetterView.as_view(fmt="pdf"),
+         name="explanation_letter_pdf"),
+    path("explanations/<int:pk>/letter.html", views_explanations.ExplanationLetterView.as_view(fmt="html"),
+         name="explanation_letter_html"),
     path("calendar/", views.CalendarView.as_view(), name="calendar"),
     path("catalog/", views.CatalogView.as_view(), name="catalog"),
     path("systems/new/", views.SystemCreateView.as_view(), name="system_create"),

@@ -140,7 +140,9 @@ def _add_decisions(result: Aggregate, decisions: QuerySet[Decision]) -> None:
                 figures.approvals += 1
             elif outcome == DecisionOutcome.OVERRIDE:
                 figures.overrides += 1
-            else:
+            elif outcome == DecisionOutcome.ESCALATE:
+                # Edits, rejections, modifications and denials (generation/action cases) are
+                # decisions, counted per kind by dashboard.kinds.
                 figures.escalations += 1
             verdict = None if outcome == DecisionOutcome.ESCALATE else label
             if adjudication:

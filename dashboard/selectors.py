@@ -28,6 +28,7 @@ from django.utils import timezone
 from dashboard.aggregation import UTC, aggregate, day_start, utc_day
 from dashboard.figures import CaseFigures, ReviewerFigures, case_kpis, reviewer_row
 from dashboard.figures import seconds_of as _seconds
+from dashboard.kinds import kind_kpis
 from dashboard.models import (
     DailyRollup,
     DailyTtrPercentiles,
@@ -41,7 +42,7 @@ from dashboard.services import STATE_KEY
 from dashboard.targets import target_status, targets_for
 from incidents.models import Incident, IncidentKind, IncidentStatus
 from quality import stats
-from reviews.models import OPEN_STATUSES, AISystem, Case
+from reviews.models import OPEN_STATUSES, AISystem, Case, InterventionPoint
 
 ONE_DAY = dt.timedelta(days=1)
 # A period whose end is this close to the present (or later) "ends now" (the rollup's own freshness).
@@ -268,6 +269,8 @@ def kpis(scope: KpiScope, *, figures: PeriodFigures | None = None, now: dt.datet
         "sla_breach_rate": values["sla_breach_rate"],
         "oldest_waiting_received_at": _iso(queue["oldest_waiting_received_at"]),
         "oldest_waiting_age_s": queue["oldest_waiting_age_s"],
+        # Generation and action points (issue 14), one row per point.
+        "by_kind": kind_kpis(scope),
     }
 
 
@@ -417,7 +420,10 @@ def dashboard_data(scope: KpiScope, *, now: dt.datetime | None = None) -> Dashbo
     """KPIs, daily series and reviewer table of one scope, from one pass over its figures."""
     figures = period_figures(scope)
     values = kpis(scope, figures=figures, now=now)
-    targets = targets_for(scope.system.kpi_targets if scope.system is not None else None)
+    points = InterventionPoint.objects.all() if scope.system is None else InterventionPoint.objects.filter(
+        system=scope.system)
+    targets = targets_for(scope.system.kpi_targets if scope.system is not None else None,
+                          sla_seconds=points.values_list("sla_seconds", flat=True))
     return DashboardData(
         scope=scope,
         kpis=values,

@@ -8,7 +8,6 @@ percentage points; the CSV keeps fractions and seconds, like the API.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +25,7 @@ from dashboard.forms import ScopeForm
 from dashboard.monitoring import REFERENCE_DAYS, recent_alerts
 from dashboard.selectors import Card, DashboardData, KpiScope, dashboard_data, kpi_series, reviewer_table
 from dashboard.targets import TARGETS
+from hitl_portal.csv_export import csv_writer
 from hitl_portal.formatting import format_duration, format_number, format_percent, format_pp, format_ratio
 from hitl_portal.notifications import undelivered
 from hitl_portal.permissions import RoleRequiredMixin
@@ -115,7 +115,7 @@ def kpi_cards(data: DashboardData) -> list[dict[str, Any]]:
         card("queue_depth", "Queue depth (now)", k["queue_depth"], format_number(k["queue_depth"]),
              f"oldest waiting {format_duration(oldest)}" if oldest is not None else "nothing waiting",
              target=c["queue_depth"], fmt=format_number,
-             link=case_link(scope, in_period=False, status="queued")),
+             link=case_link(scope, in_period=False, status="open")),
         card("bias_incidents_open", "Open bias incidents (now)", k["bias_incidents_open"],
              format_number(k["bias_incidents_open"]), "bias incidents not closed",
              target=c["bias_incidents_open"], fmt=format_number, link=reverse("compliance:incident_list")),
@@ -213,20 +213,12 @@ class DashboardPage(RoleRequiredMixin, View):
 def _csv_response(rows: list[dict[str, Any]], columns: list[str], filename: str) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
+    # The portal's one CSV writer: numbers stay numbers, formula-like text is defused.
+    writer = csv_writer(response)
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_csv_cell(row.get(column)) for column in columns])
+        writer.writerow([row.get(column) for column in columns])
     return response
-
-
-def _csv_cell(value: Any) -> Any:
-    """Numbers as they are; text that a spreadsheet would run as a formula gets a leading quote."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _filename(kind: str, scope: KpiScope) -> str:

@@ -10,16 +10,18 @@ from django.db.models.fields.json import KeyTextTransform
 
 from fairness.metrics import group_value
 from fairness.models import AuditStatus, BiasAudit
-from reviews.models import Case
+from reviews.models import Case, CaseKind
 
 
 def audit_cases(*, system_id: int, period_from: dt.datetime, period_to: dt.datetime) -> QuerySet[Case]:
     """The cases an audit covers: the system's non-gold cases received in ``[period_from, period_to)``.
 
     Gold items measure reviewers, not the system, so they never count (as in the KPIs).
+    Generation and action cases carry no label to compare across groups: skipped.
     """
     return Case.objects.filter(
-        system_id=system_id, received_at__gte=period_from, received_at__lt=period_to, is_gold=False
+        system_id=system_id, received_at__gte=period_from, received_at__lt=period_to, is_gold=False,
+        intervention_point__kind=CaseKind.CLASSIFICATION,
     ).order_by()
 
 

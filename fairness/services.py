@@ -33,11 +33,12 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit.services import record_event
 from fairness.metrics import (
-    DEFAULT_MIN_GROUP_SIZE,
     compute_results,
     merge_counts,
     resolve_min_group_size,
@@ -47,22 +48,25 @@ from fairness.models import AuditStatus, BiasAudit, BiasAuditChunk
 from fairness.selectors import chunk_counts
 from hitl_portal.actors import system_user
 from hitl_portal.formatting import format_percent
+from hitl_portal.queueing import enqueue
 from reviews.models import AISystem, SystemStatus
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PERIOD = dt.timedelta(days=30)
 MAX_PERIOD = dt.timedelta(days=3660)
-DEFAULT_CHUNK_SECONDS = 86_400
 MAX_CHUNKS = 400
 ERROR_MAX = 2000
 # An audit still open this long after it was requested lost its messages (e.g. a worker
 # was killed and the broker only redelivers after its visibility timeout): resume it.
 STALE_AFTER = dt.timedelta(hours=1)
+# An open audit with no chunk counted for this long is resumed (beat, every few minutes):
+# longer than a chunk's hard time limit (settings.CELERY_TASK_TIME_LIMIT, 6 minutes).
+RESUME_AFTER = dt.timedelta(minutes=10)
 
 
 def min_group_size_default() -> int:
-    return int(getattr(settings, "HITL_BIAS_MIN_GROUP_SIZE", DEFAULT_MIN_GROUP_SIZE))
+    return int(settings.HITL_BIAS_MIN_GROUP_SIZE)
 
 
 def chunk_seconds(period: dt.timedelta) -> int:
@@ -72,7 +76,7 @@ def chunk_seconds(period: dt.timedelta) -> int:
     make thousands of tasks, so the slice grows by whole multiples until the
     plan has at most ``MAX_CHUNKS`` chunks.
     """
-    base = max(60, int(getattr(settings, "HITL_BIAS_AUDIT_CHUNK_SECONDS", DEFAULT_CHUNK_SECONDS)))
+    base = max(60, int(settings.HITL_BIAS_AUDIT_CHUNK_SECONDS))
     factor = max(1, math.ceil(period.total_seconds() / (base * MAX_CHUNKS)))
     return base * factor
 
@@ -86,16 +90,18 @@ def _on_commit(callback: Callable[[], None]) -> None:
 
 
 def _enqueue_run(audit_id: int) -> None:
+    """Publish the audit's run; with the broker down, ``resume_stale_audits`` picks the audit up later."""
     from fairness.tasks import run_bias_audit
 
-    run_bias_audit.delay(audit_id)
+    enqueue(run_bias_audit, audit_id)
 
 
 def _enqueue_chunks(audit_id: int, indexes: list[int]) -> None:
     from fairness.tasks import audit_chunk
 
     for index in indexes:
-        audit_chunk.delay(audit_id, index)
+        if not enqueue(audit_chunk, audit_id, index):
+            return  # the broker is down: the stale-audit resume re-enqueues every chunk not done
 
 
 def _stamp(moment: dt.datetime) -> str:
@@ -388,6 +394,31 @@ def bias_audit_fail(*, audit_id: int, error: str) -> BiasAudit | None:
         reason=audit.error[:500],
     )
     return audit
+
+
+def resume_stale_audits(*, now: dt.datetime | None = None) -> list[int]:
+    """Re-run every open audit that made no progress for ``RESUME_AFTER``; returns their ids.
+
+    A worker killed mid-chunk leaves its audit "running" with the chunk's message
+    unacknowledged (Redis hands it out again only after the visibility timeout), and
+    a message published while the broker was down never arrives. Progress is the
+    last chunk counted (else the audit's last change); past ``RESUME_AFTER``, which is
+    longer than a chunk's hard time limit, nothing is still working on it.
+    ``bias_audit_start`` then enqueues only the chunks not done (idempotent upserts).
+    """
+    now = now or timezone.now()
+    stale = (
+        BiasAudit.objects.filter(status__in=[AuditStatus.PENDING, AuditStatus.RUNNING])
+        .annotate(progress=Coalesce(Max("chunks__done_at"), "updated_at"))
+        .filter(progress__lt=now - RESUME_AFTER)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    resumed = list(stale)
+    for audit_id in resumed:
+        logger.warning("bias audit %s made no progress since %s ago: resuming it", audit_id, RESUME_AFTER)
+        _enqueue_run(audit_id)
+    return resumed
 
 
 def schedule_nightly_audits(*, now: dt.datetime | None = None) -> list[BiasAudit]:

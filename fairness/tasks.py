@@ -63,3 +63,9 @@ def audit_chunk(self, audit_id: int, index: int) -> None:  # type: ignore[no-unt
 def schedule_nightly_audits() -> int:
     """Beat, nightly: an audit per active system × protected attribute over the last 30 days."""
     return len(services.schedule_nightly_audits())
+
+
+@shared_task(name="fairness.resume_stale_audits", ignore_result=True)
+def resume_stale_audits() -> int:
+    """Beat, every few minutes: resume open audits that stopped making progress (a killed worker)."""
+    return len(services.resume_stale_audits())

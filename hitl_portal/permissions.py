@@ -56,12 +56,12 @@ class RolePermission(BasePermission):
     code = "forbidden"
 
     def has_permission(self, request: Any, view: Any) -> bool:
+        # A method the view does not offer is a 405 (raised by the handler), not a 401/403.
+        if request.method.lower() not in {m.lower() for m in view.allowed_methods}:
+            return True
         if not (request.user and request.user.is_authenticated):
             allowed = allowed_roles_for(view, request)
             return allowed is not None and PUBLIC in allowed
-        # A method the view does not offer is a 405 (raised by the handler), not a 403.
-        if request.method.lower() not in {m.lower() for m in view.allowed_methods}:
-            return True
         return roles_admit(request.user, allowed_roles_for(view, request))
 
 

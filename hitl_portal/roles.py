@@ -12,6 +12,8 @@ ADMIN = "admin"  # not a group: a superuser
 
 GROUP_ROLES: tuple[str, ...] = (COMPLIANCE_OFFICER, MANAGER, REVIEWER, INTEGRATION)
 ALL_ROLES: frozenset[str] = frozenset((*GROUP_ROLES, ADMIN))
+# Roles that must prove a second factor (TOTP) when HITL_REQUIRE_MFA is on.
+MFA_ROLES: frozenset[str] = frozenset((COMPLIANCE_OFFICER, ADMIN))
 
 
 def user_role(user: Any) -> str | None:

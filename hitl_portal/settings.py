@@ -8,6 +8,7 @@ Production refuses to start without the settings it cannot guess.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+from hitl_portal.webhook_allow import AllowListError, parse_allow_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Runtime state of the embedded default (SQLite files, embedded broker, collected
@@ -41,6 +44,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value is not None else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = env(name)
+    return float(value) if value is not None else default
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = env(name)
     if value is None:
@@ -52,8 +60,20 @@ DJANGO_ENV = env("DJANGO_ENV", "development")
 PRODUCTION = DJANGO_ENV == "production"
 TESTING = "pytest" in sys.modules or env_bool("HITL_TESTING")
 
+# Production refuses to start half-configured: every process (web, worker, beat,
+# manage.py) stops here, naming what is missing, instead of failing at first use.
+# The audit signing key may come as PEM in the variable or as a file
+# (HITL_AUDIT_SIGNING_KEY_FILE); the embedded default generates one, production never does.
+PRODUCTION_REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "HITL_AUDIT_SIGNING_KEY")
 if PRODUCTION:
-    missing = [name for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL") if not env(name)]
+    missing = [name for name in PRODUCTION_REQUIRED if not env(name)]
+    if "HITL_AUDIT_SIGNING_KEY" in missing and env("HITL_AUDIT_SIGNING_KEY_FILE"):
+        if not Path(env("HITL_AUDIT_SIGNING_KEY_FILE", "")).is_file():
+            raise ImproperlyConfigured(
+                "DJANGO_ENV=production: HITL_AUDIT_SIGNING_KEY_FILE names no readable file "
+                f"({env('HITL_AUDIT_SIGNING_KEY_FILE')}); set HITL_AUDIT_SIGNING_KEY or fix the path"
+            )
+        missing.remove("HITL_AUDIT_SIGNING_KEY")
     if missing:
         raise ImproperlyConfigured(
             "DJANGO_ENV=production needs these environment variables: " + ", ".join(missing)
@@ -73,12 +93,17 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "mozilla_django_oidc",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
     "django_celery_beat",
+    "csp",
     # The floors, bottom to top (docs/ARCHITECTURE.md; checked by import-linter).
     "hitl_portal",
     "audit",
@@ -95,15 +120,21 @@ MIDDLEWARE = [
     "hitl_portal.middleware.RequestIdMiddleware",
     "hitl_portal.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "hitl_portal.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "hitl_portal.middleware.MFARequiredMiddleware",
     "hitl_portal.middleware.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "hitl_portal.urls"
@@ -156,6 +187,7 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -190,6 +222,47 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
+
+# --- Case attachments (images, PDFs, recordings uploaded with cases) ----------------------
+# Never served from MEDIA_URL: only the permission-checked attachment views hand them out.
+HITL_ATTACHMENT_STORAGE = env("HITL_ATTACHMENT_STORAGE", "filesystem")
+if HITL_ATTACHMENT_STORAGE == "s3":
+    # Any S3-compatible store through django-storages (boto3 must be installed:
+    # ``pip install 'boto3==…'``, see the README). Credentials come from the standard
+    # AWS_* variables or the instance's role; the bucket must not be public.
+    STORAGES["attachments"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("HITL_ATTACHMENT_S3_BUCKET"),
+            "endpoint_url": env("HITL_ATTACHMENT_S3_ENDPOINT_URL"),
+            "region_name": env("HITL_ATTACHMENT_S3_REGION"),
+            "location": env("HITL_ATTACHMENT_S3_PREFIX", "hitl-attachments"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+    if not env("HITL_ATTACHMENT_S3_BUCKET"):
+        raise ImproperlyConfigured("HITL_ATTACHMENT_STORAGE=s3 needs HITL_ATTACHMENT_S3_BUCKET")
+elif HITL_ATTACHMENT_STORAGE == "filesystem":
+    STORAGES["attachments"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT / "attachments"), "base_url": None},
+    }
+else:
+    raise ImproperlyConfigured("HITL_ATTACHMENT_STORAGE must be 'filesystem' or 's3'")
+# Largest attachment accepted (bytes); must stay below HITL_MAX_BODY_BYTES.
+HITL_ATTACHMENT_MAX_BYTES = env_int("HITL_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024)
+HITL_ATTACHMENT_MAX_PER_CASE = env_int("HITL_ATTACHMENT_MAX_PER_CASE", 20)
+# Types accepted, as sniffed from the file's first bytes (SVG is never accepted: it can carry script).
+HITL_ATTACHMENT_TYPES = env_list(
+    "HITL_ATTACHMENT_TYPES",
+    ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "audio/mpeg", "audio/wav",
+     "audio/ogg", "video/mp4", "video/webm"],
+)
+# Origins (scheme://host[:port]) from which the workbench may load images, audio and video
+# that a case's input names by URL; any other remote URL is shown as text, not loaded.
+HITL_MEDIA_ALLOWED_ORIGINS = env_list("HITL_MEDIA_ALLOWED_ORIGINS", [])
 
 # Mail (notifications): EMAIL_URL like smtp://user:password@host:587?tls=true, or console:// (the default:
 # printed to the worker's log). EMAIL_BACKEND/EMAIL_HOST/EMAIL_PORT still work when EMAIL_URL is unset.
@@ -237,6 +310,75 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Identity: login lockout, API tokens, single sign-on, second factor ----------------
+# django-axes sees every password login (the login page, the admin login, the token
+# endpoint) because each calls ``authenticate(request=...)``; its backend goes first.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("HITL_LOGIN_LOCKOUT", True)
+AXES_FAILURE_LIMIT = env_int("HITL_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("HITL_LOGIN_COOLOFF_MINUTES", 15))
+# Per user name and, separately, per client address: guessing one account from many
+# addresses and many accounts from one address are both stopped.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Attempts while locked out do not extend the lock: the owner gets in after the cool-off.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Attempts are not edited in the console: lockouts are lifted by the audited user action.
+AXES_ENABLE_ADMIN = False
+# The client address the same way DRF's throttles see it (HITL_NUM_PROXIES hops trusted).
+AXES_CLIENT_IP_CALLABLE = "hitl_portal.middleware.client_ip"
+
+# API tokens: stored hashed (SHA-512) by django-rest-knox, shown once, expiring.
+HITL_TOKEN_TTL = dt.timedelta(hours=env_int("HITL_TOKEN_TTL_HOURS", 10))
+# Every authenticated use moves a person's expiry to now + TTL, up to this lifetime.
+HITL_TOKEN_MAX_LIFETIME = dt.timedelta(days=env_int("HITL_TOKEN_MAX_LIFETIME_DAYS", 30))
+# Integrations are machines: long-lived tokens that an officer rotates (0 = never expire).
+HITL_TOKEN_TTL_INTEGRATION = dt.timedelta(days=env_int("HITL_TOKEN_TTL_INTEGRATION_DAYS", 365))
+HITL_TOKENS_PER_USER = env_int("HITL_TOKENS_PER_USER", 10)
+REST_KNOX = {
+    "TOKEN_TTL": HITL_TOKEN_TTL,
+    "AUTO_REFRESH": True,
+    "AUTO_REFRESH_MAX_TTL": HITL_TOKEN_MAX_LIFETIME,
+    # A refresh is a write: at most one per token per minute.
+    "MIN_REFRESH_INTERVAL": 60,
+    "AUTH_HEADER_PREFIX": "Token",
+}
+
+# TOTP second factor (django-otp) for compliance officers and admins.
+HITL_REQUIRE_MFA = env_bool("HITL_REQUIRE_MFA", False)
+OTP_TOTP_ISSUER = env("HITL_MFA_ISSUER", "HITL Governance Portal")
+
+# OpenID Connect single sign-on (mozilla-django-oidc); on when a client id is set.
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID")
+OIDC_ENABLED = OIDC_RP_CLIENT_ID is not None
+OIDC_RP_CLIENT_SECRET = env("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", "openid email profile")
+OIDC_USE_PKCE = True
+# Match the token's key id against the provider's keys; a provider whose tokens carry no
+# ``kid`` (one signing key) needs ``false`` (the signature is still verified).
+OIDC_VERIFY_KID = env_bool("OIDC_VERIFY_KID", True)
+OIDC_TIMEOUT = 10
+OIDC_CREATE_USER = True
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+# Which claim names the user, which claim holds the groups, and how groups map to roles
+# ("idp-group=role,other=role"); a person whose claims map to no role is refused.
+HITL_OIDC_USERNAME_CLAIM = env("HITL_OIDC_USERNAME_CLAIM", "preferred_username")
+HITL_OIDC_ROLE_CLAIM = env("HITL_OIDC_ROLE_CLAIM", "groups")
+HITL_OIDC_ROLE_MAP = dict(
+    item.split("=", 1) for item in env_list("HITL_OIDC_ROLE_MAP", []) if "=" in item
+)
+if OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS.append("reviews.oidc.PortalOIDCBackend")
+
 # --- Request limits -----------------------------------------------------------
 # A batch of 1000 cases fits comfortably; anything larger is answered by a JSON 413
 # (hitl_portal.middleware.BodySizeLimitMiddleware) before any parsing happens.
@@ -246,20 +388,31 @@ HITL_MAX_BODY_BYTES = env_int("HITL_MAX_BODY_BYTES", 8 * 1024 * 1024)
 HITL_LEASE_SECONDS = env_int("HITL_LEASE_SECONDS", 300)
 HITL_LEASE_MAX_HOLD_SECONDS = env_int("HITL_LEASE_MAX_HOLD_SECONDS", 3600)
 HITL_UNDO_SECONDS = env_int("HITL_UNDO_SECONDS", 120)
+# Art. 86: days an officer has to answer an affected person's explanation request.
+HITL_EXPLANATION_DEADLINE_DAYS = env_int("HITL_EXPLANATION_DEADLINE_DAYS", 30)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HITL_MAX_BODY_BYTES
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
+
+# --- Webhooks -------------------------------------------------------------------
+# Callback URLs go to public addresses only (SSRF guard, reviews.services.webhook_guard);
+# on-premises receivers are let through by CIDR (10.20.0.0/16) or host name (hooks.corp.example).
+HITL_WEBHOOK_ALLOW = env_list("HITL_WEBHOOK_ALLOW", [])
+try:
+    parse_allow_list(HITL_WEBHOOK_ALLOW)  # a typo in a CIDR stops the start, not the first delivery
+except AllowListError as _exc:
+    raise ImproperlyConfigured(str(_exc)) from _exc
 
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # Hashed, expiring tokens (django-rest-knox's table), token + user + role in one query.
+        "hitl_portal.api.authentication.PortalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["hitl_portal.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "hitl_portal.api.pagination.IdCursorPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "hitl_portal.api.exceptions.exception_handler",
@@ -287,6 +440,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation also documents the errors the shared layers give (hitl_portal/api/schema.py).
+    # The async long-poll view is no DRF view: its operation is added to the schema first, so the
+    # shared error statuses are documented on it too.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "reviews.api.views.wait.add_wait_operation",
+        "hitl_portal.api.schema.document_shared_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "reviews.models.CaseStatus",
         "BiasAuditStatusEnum": "fairness.models.AuditStatus",
@@ -295,10 +456,15 @@ SPECTACULAR_SETTINGS = {
 
 # --- Cache (throttling, short-lived figures) ------------------------------------
 REDIS_URL = env("REDIS_URL")
+# hitl_portal.asgi: threads per process serving the sync views (the /wait/ long-polls need none).
+HITL_ASGI_THREADS = env_int("HITL_ASGI_THREADS", 16)
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Failed-login counters: in Redis when there is one (shared by every web process), else
+# in the database (the embedded default's processes share no memory).
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
 
 # --- Celery -----------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
@@ -314,6 +480,29 @@ if HITL_EMBEDDED_BROKER:
     # here would break it): ``timeout`` is SQLite's busy timeout, so the web server,
     # the worker and beat wait for each other's writes instead of failing.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 30}}
+# The longest hard time limit of any task (audit.verify_nightly): Redis must not hand an
+# unacknowledged message (acks_late) to a second worker while the first may still run it.
+HITL_LONGEST_TASK_TIME_LIMIT_S = 3300
+# A request publishes on-commit tasks once, with a short connect timeout and no retry
+# loop (hitl_portal/queueing.py): with the broker down, ingest stays fast and loses
+# nothing, because beat and the sweepers pick the work up from the database.
+CELERY_BROKER_CONNECTION_TIMEOUT = float(env("HITL_BROKER_CONNECT_TIMEOUT") or "1.0")
+CELERY_TASK_PUBLISH_RETRY = False
+if not HITL_EMBEDDED_BROKER:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # kombu's own reconnect loop when a publish finds no connection: none (fail at once).
+        "max_retries": 0,
+        "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+        "socket_timeout": 10.0,
+        # Above the longest task's time limit, so a slow task is never redelivered while running;
+        # a killed worker's bias audit is resumed sooner by fairness.resume_stale_audits.
+        "visibility_timeout": env_int("HITL_BROKER_VISIBILITY_TIMEOUT", HITL_LONGEST_TASK_TIME_LIMIT_S + 900),
+    }
+    if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= HITL_LONGEST_TASK_TIME_LIMIT_S:
+        raise ImproperlyConfigured(
+            "HITL_BROKER_VISIBILITY_TIMEOUT must exceed the longest task time limit "
+            f"({HITL_LONGEST_TASK_TIME_LIMIT_S} s)"
+        )
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -328,21 +517,63 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # default always go through a real broker and worker).
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("HITL_REAL_CELERY")
 CELERY_TASK_EAGER_PROPAGATES = True
+# --- Behaviour: every tunable the services read, from the environment, in one place ------
+# (README.md, "Environment variables", lists each with its default.) Code reads
+# ``settings.HITL_...`` directly; tests change them with pytest-django's ``settings``.
+# Review queue (lease, maximum hold and undo window: above, with the request limits)
+HITL_IDEMPOTENCY_KEEP_HOURS = env_int("HITL_IDEMPOTENCY_KEEP_HOURS", 48)  # never under 24 (enforced in code)
+# Webhooks (case decided / auto-accepted): per-attempt timeout, attempts, exponential backoff
+HITL_WEBHOOK_TIMEOUT_SECONDS = env_float("HITL_WEBHOOK_TIMEOUT_SECONDS", 5.0)
+HITL_WEBHOOK_MAX_ATTEMPTS = env_int("HITL_WEBHOOK_MAX_ATTEMPTS", 8)
+HITL_WEBHOOK_BACKOFF_BASE_SECONDS = env_float("HITL_WEBHOOK_BACKOFF_BASE_SECONDS", 10.0)
+HITL_WEBHOOK_BACKOFF_CAP_SECONDS = env_float("HITL_WEBHOOK_BACKOFF_CAP_SECONDS", 3600.0)
+HITL_WEBHOOK_SWEEP_BATCH = env_int("HITL_WEBHOOK_SWEEP_BATCH", 100)
+# Quality: gold accuracy, competence suspension, rubber-stamp flags, thresholds
+HITL_GOLD_WINDOW = env_int("HITL_GOLD_WINDOW", 50)
+HITL_COMPETENCE_WINDOW = env_int("HITL_COMPETENCE_WINDOW", 20)
+HITL_COMPETENCE_MIN_ACCURACY = env_float("HITL_COMPETENCE_MIN_ACCURACY", 0.8)
+HITL_REQUIRED_TRAINING_KINDS = tuple(env_list("HITL_REQUIRED_TRAINING_KINDS", ["ai_literacy"]))
+HITL_RUBBER_STAMP_MIN_DECISIONS = env_int("HITL_RUBBER_STAMP_MIN_DECISIONS", 30)
+HITL_RUBBER_STAMP_APPROVAL_RATE = env_float("HITL_RUBBER_STAMP_APPROVAL_RATE", 0.98)
+HITL_RUBBER_STAMP_TIME_FLOOR_S = env_float("HITL_RUBBER_STAMP_TIME_FLOOR_S", 3.0)
+HITL_QUALITY_PERIOD_DAYS = env_int("HITL_QUALITY_PERIOD_DAYS", 90)
+HITL_THRESHOLD_MIN_GROUND_TRUTH = env_int("HITL_THRESHOLD_MIN_GROUND_TRUTH", 50)
+HITL_THRESHOLD_TARGET_ERROR = env_float("HITL_THRESHOLD_TARGET_ERROR", 0.02)
+# Fairness: smallest group reported, time slice of one bias-audit chunk
+HITL_BIAS_MIN_GROUP_SIZE = env_int("HITL_BIAS_MIN_GROUP_SIZE", 30)
+HITL_BIAS_AUDIT_CHUNK_SECONDS = env_int("HITL_BIAS_AUDIT_CHUNK_SECONDS", 86_400)
+# Periods of beat's sweeps (seconds)
+HITL_AUDIT_SEAL_SWEEP_SECONDS = env_float("HITL_AUDIT_SEAL_SWEEP_SECONDS", 1.0)
+HITL_LEASE_SWEEP_SECONDS = env_float("HITL_LEASE_SWEEP_SECONDS", 5.0)
+HITL_SLA_SWEEP_SECONDS = env_float("HITL_SLA_SWEEP_SECONDS", 15.0)
+HITL_WEBHOOK_SWEEP_SECONDS = env_float("HITL_WEBHOOK_SWEEP_SECONDS", 5.0)
+# django-simple-history's own switch (history rows on every save); only benchmarks turn it off.
+SIMPLE_HISTORY_ENABLED = env_bool("SIMPLE_HISTORY_ENABLED", True)
+
+# Signed checkpoints of the audit chain: every this many seconds (beat), or sooner once
+# this many events were sealed since the last one (the sealer asks for one). Together
+# they bound the unwitnessed tail a database superuser could cut unnoticed.
+HITL_AUDIT_CHECKPOINT_SECONDS = env_int("HITL_AUDIT_CHECKPOINT_SECONDS", 60)
+HITL_AUDIT_CHECKPOINT_EVENTS = env_int("HITL_AUDIT_CHECKPOINT_EVENTS", 1000)
 CELERY_BEAT_SCHEDULE = {
-    "audit-seal": {"task": "audit.seal_pending", "schedule": 1.0},
+    "audit-seal": {"task": "audit.seal_pending", "schedule": HITL_AUDIT_SEAL_SWEEP_SECONDS},
     "portal-heartbeat": {"task": "hitl_portal.heartbeat", "schedule": 15.0},
     "portal-deliver-notifications": {"task": "hitl_portal.deliver_notifications", "schedule": 30.0},
     "reviews-training-expiry-alerts": {
         "task": "reviews.training_expiry_alerts", "schedule": crontab(minute=15, hour=6),
     },
-    "reviews-expire-leases": {"task": "reviews.expire_leases", "schedule": 5.0},
-    "reviews-apply-sla-breaches": {"task": "reviews.apply_sla_breaches", "schedule": 15.0},
-    "reviews-sweep-webhooks": {"task": "reviews.sweep_webhooks", "schedule": 5.0},
+    "reviews-expire-leases": {"task": "reviews.expire_leases", "schedule": HITL_LEASE_SWEEP_SECONDS},
+    "reviews-apply-sla-breaches": {"task": "reviews.apply_sla_breaches", "schedule": HITL_SLA_SWEEP_SECONDS},
+    "reviews-sweep-webhooks": {"task": "reviews.sweep_webhooks", "schedule": HITL_WEBHOOK_SWEEP_SECONDS},
     "reviews-purge-idempotency-keys": {"task": "reviews.purge_idempotency_keys", "schedule": 3600.0},
+    "reviews-purge-expired-tokens": {"task": "reviews.purge_expired_tokens", "schedule": 3600.0},
     "reviews-alert-stuck-cases": {"task": "reviews.alert_stuck_cases", "schedule": 60.0},
-    "audit-checkpoint": {"task": "audit.checkpoint", "schedule": 600.0},
+    "audit-checkpoint": {"task": "audit.checkpoint", "schedule": HITL_AUDIT_CHECKPOINT_SECONDS},
     "audit-verify-nightly": {"task": "audit.verify_nightly", "schedule": crontab(hour=2, minute=0)},
     "audit-purge-expired": {"task": "audit.purge_expired", "schedule": crontab(hour=3, minute=0)},
+    "compliance-explanation-deadline-reminders": {
+        "task": "compliance.explanation_deadline_reminders", "schedule": 3600.0,
+    },
     "compliance-incident-overdue-alerts": {"task": "compliance.incident_overdue_alerts", "schedule": 3600.0},
     "quality-snapshot-reviewer-quality": {
         "task": "quality.snapshot_reviewer_quality", "schedule": crontab(hour=0, minute=30)
@@ -351,6 +582,7 @@ CELERY_BEAT_SCHEDULE = {
     "fairness-nightly-bias-audits": {
         "task": "fairness.schedule_nightly_audits", "schedule": crontab(hour=1, minute=30)
     },
+    "fairness-resume-stale-audits": {"task": "fairness.resume_stale_audits", "schedule": 300.0},
     "dashboard-refresh-rollups": {"task": "dashboard.refresh_rollups", "schedule": 60.0},
     # After the nightly rollup rebuild: yesterday is finished and its figures are settled.
     "dashboard-run-monitoring": {"task": "dashboard.run_monitoring", "schedule": crontab(hour=4, minute=0)},
@@ -373,6 +605,12 @@ HITL_AUDIT_SIGNING_KEY = env("HITL_AUDIT_SIGNING_KEY")
 # Public keys (PEM or raw hex/base64) of rotated-out signing keys: old checkpoints stay verifiable.
 HITL_AUDIT_RETIRED_PUBLIC_KEYS = env_list("HITL_AUDIT_RETIRED_PUBLIC_KEYS", [])
 HITL_AUDIT_SIGNING_KEY_FILE = Path(env("HITL_AUDIT_SIGNING_KEY_FILE", str(VAR_DIR / "audit-signing-key.pem")))
+# Where every signed checkpoint is also written, outside the database (audit/witness.py):
+# file:///dir (append-only JSON Lines), syslog: / syslog://host:port, https://… or none.
+# Verification compares the chain with it. Point it at storage the database's
+# superuser cannot rewrite; the embedded default keeps it beside the SQLite files.
+HITL_AUDIT_WITNESS = env("HITL_AUDIT_WITNESS", f"file://{(VAR_DIR / 'audit-witness').resolve()}")
+HITL_AUDIT_WITNESS_TOKEN = env("HITL_AUDIT_WITNESS_TOKEN")  # bearer token for an https:// witness
 # Seal right after commit; beat sweeps up whatever a contended sealer left behind.
 # "inline" seals in the committing process (SQLite: one writer anyway; embedded
 # broker); "task" hands it to a worker so the request path skips a second commit.
@@ -395,7 +633,41 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    # Preloading is a one-way commitment for the whole registrable domain (removal from
+    # browsers' lists takes months): an operator opts in, the portal never does by default.
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # check --deploy warns (W021) whenever preload is off; off is the deliberate default here.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Content-Security-Policy (django-csp): everything from our own origin, no inline script or
+# style (templates load static files only), no plugins, no framing. Images also allow data:
+# and blob: URIs (case content and attachments rendered in the workbench).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # Case content (reviews.content): images and media from data: URIs, attachments and the
+        # operator's allow-listed origins only; pdf.js renders to a canvas from a same-origin worker.
+        "img-src": ["'self'", "data:", "blob:", *HITL_MEDIA_ALLOWED_ORIGINS],
+        "media-src": ["'self'", "data:", "blob:", *HITL_MEDIA_ALLOWED_ORIGINS],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Permissions-Policy: powerful browser features the portal never uses are off for everyone.
+HITL_PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer", "autoplay", "camera", "display-capture", "geolocation", "gyroscope",
+        "magnetometer", "microphone", "midi", "payment", "publickey-credentials-get", "usb",
+        "screen-wake-lock", "serial", "xr-spatial-tracking",
+    )
+}
 
 LOGGING = {
     "version": 1,

@@ -26,6 +26,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("reviews.urls_accounts")),
     path("admin/", admin.site.urls),
     path("api/schema/", views.SchemaView.as_view(), name="schema"),
     path("api/docs/", views.SchemaDocsView.as_view(url_name="schema"), name="api-docs"),
@@ -36,6 +37,8 @@ urlpatterns = [
     # (its URL names predate the split of the two apps and stay as they were).
     path("audit/", include(([path("", include("audit.urls")), path("", include("records.urls"))], "audit"))),
     path("compliance/", include("compliance.urls")),
+    # Art. 86: the affected person's public page (no login).
+    path("explain/", include("compliance.urls_public")),
     path("quality/", include("quality.urls")),
     path("fairness/", include("fairness.urls")),
     path("dashboard/", include("dashboard.urls")),
@@ -43,3 +46,4 @@ urlpatterns = [
 
 handler403 = "hitl_portal.views.forbidden"
 handler404 = "hitl_portal.views.not_found"
+handler500 = "hitl_portal.views.server_error"

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from hitl_portal import notifications
 from hitl_portal.models import Heartbeat
@@ -79,8 +79,37 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "403.html", {"message": str(exception or "")}, status=403)
 
 
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """404 page; under /api/ a JSON error body like every other API error."""
+    if _is_api(request):
+        return JsonResponse({"code": "not_found", "detail": "No such API endpoint."}, status=404)
     return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500 page; under /api/ JSON, and a 503 when the database connection is what failed.
+
+    Called by Django inside its exception handling, so the exception is still at hand.
+    """
+    import sys
+
+    from django.db import InterfaceError, OperationalError
+    from django.views.defaults import server_error as django_server_error
+
+    from hitl_portal.api.exceptions import DATABASE_UNAVAILABLE
+
+    exc = sys.exc_info()[1]
+    if _is_api(request):
+        if isinstance(exc, OperationalError | InterfaceError):
+            response = JsonResponse(DATABASE_UNAVAILABLE, status=503)
+            response["Retry-After"] = "5"
+            return response
+        return JsonResponse({"code": "server_error", "detail": "Internal server error."}, status=500)
+    return django_server_error(request)
 
 
 class SchemaView(SpectacularAPIView):
@@ -90,8 +119,9 @@ class SchemaView(SpectacularAPIView):
     roles = {"GET": {PUBLIC}}
 
 
-class SchemaDocsView(SpectacularSwaggerView):
-    """The API docs page (local assets): public."""
+class SchemaDocsView(SpectacularSwaggerSplitView):
+    """The API docs page (local assets): public. The split view serves its start-up
+    script as a file (``?script``): the CSP allows no inline script."""
 
     permission_classes = [RolePermission]
     roles = {"GET": {PUBLIC}}

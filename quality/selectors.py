@@ -111,7 +111,7 @@ def agreement_summary(units: Iterable[dict[Rater, Any]]) -> dict[str, Any]:
     ``units`` holds one ``{rater: label or None}`` mapping per unit (``None`` =
     missing). Fleiss' κ needs a fixed number of raters: it is computed over the
     units rated at least twice, whatever their number of ratings (``fleiss_units``;
-    ``quality.stats.fleiss_kappa_varying``, the same figure as the KPIs').
+    ``quality.stats.pairwise_kappa``, the same figure as the KPIs').
     ``kappa`` is Cohen's κ when exactly two raters rated everything, Fleiss' κ
     otherwise.
     """
@@ -124,8 +124,8 @@ def agreement_summary(units: Iterable[dict[Rater, Any]]) -> dict[str, Any]:
     percent = stats.percent_agreement(pairable)
     alpha = stats.krippendorff_alpha_nominal(pairable)
 
-    # The one Fleiss' κ (quality.stats.fleiss_kappa_varying): every unit, whatever its number of ratings.
-    fleiss = stats.fleiss_kappa_varying(pairable)
+    # The one Fleiss' κ (quality.stats.pairwise_kappa): every unit, whatever its number of ratings.
+    fleiss = stats.pairwise_kappa(pairable)
     fleiss_units = len(pairable)
 
     tables: dict[tuple[Any, Any], Counter[tuple[Any, Any]]] = defaultdict(Counter)
@@ -181,7 +181,7 @@ def summary_from_pairs(
     ``pairs`` maps ``(label_a, label_b, unit_size)`` to the number of unordered rating
     pairs of units with that many ratings (``quality.stats.agreement_from_pairs``);
     ``tables`` maps a rater pair to its contingency table (Cohen's κ). Fleiss' κ is
-    the pairwise κ over every unit (``quality.stats.fleiss_kappa_varying``).
+    the pairwise κ over every unit (``quality.stats.pairwise_kappa``).
     """
     overall = stats.agreement_from_pairs(pairs)
     units_by_size: Counter[int] = Counter()
@@ -189,7 +189,7 @@ def summary_from_pairs(
         units_by_size[size] += count
     for size in units_by_size:
         units_by_size[size] = round(units_by_size[size] / (size * (size - 1) / 2))
-    # The one Fleiss' κ over every unit (quality.stats.fleiss_kappa_varying), as the KPIs report it.
+    # The one Fleiss' κ over every unit (quality.stats.pairwise_kappa), as the KPIs report it.
     fleiss = overall.kappa
     fleiss_units = sum(units_by_size.values())
     tables = tables or {}
@@ -446,7 +446,29 @@ def automation_bias(*, reviewer_id: int, since: dt.datetime, until: dt.datetime)
         for bucket in (buckets.setdefault(system, _bias_bucket()), overall):
             _bias_add(bucket, ai_shown=ai_shown, outcome=outcome, label=label, ai_label=ai_label, spent=spent)
     systems = [{"system": slug, **_bias_figures(bucket)} for slug, bucket in sorted(buckets.items())]
-    return {"systems": systems, "overall": _bias_figures(overall)}
+    figures = _bias_figures(overall)
+    figures["automation_bias_gap"] = _stratified_gap(list(buckets.values()))
+    return {"systems": systems, "overall": figures}
+
+
+def _stratified_gap(buckets: list[dict[str, Any]]) -> float | None:
+    """The overall gap as a Mantel-Haenszel weighted mean of the per-system gaps.
+
+    Pooling the counts across systems (shown rate of all minus hidden rate of all) mixes
+    systems with different blind shares and agreement levels: a reviewer whose every
+    system shows no gap could get a large pooled gap (Simpson's paradox). Each system
+    weighs ``n_shown * n_hidden / (n_shown + n_hidden)``; systems with only one side
+    carry no information about the gap.
+    """
+    total = weight_sum = 0.0
+    for bucket in buckets:
+        shown, hidden = bucket["shown"], bucket["hidden"]
+        if not shown or not hidden:
+            continue
+        weight = shown * hidden / (shown + hidden)
+        total += weight * (bucket["shown_agree"] / shown - bucket["hidden_agree"] / hidden)
+        weight_sum += weight
+    return total / weight_sum if weight_sum else None
 
 
 def oversight_by_reviewer_point(

@@ -133,22 +133,6 @@ def fleiss_kappa(counts: Sequence[Mapping[Label, int]]) -> float | None:
     return (p_bar - p_e) / (1 - p_e)
 
 
-def fleiss_kappa_varying(units: Iterable[Iterable[Label | None]]) -> float | None:
-    """Fleiss' κ for units with any number (≥ 2) of ratings: the portal's one definition.
-
-    The pairwise generalisation: observed agreement is the share of agreeing rating
-    pairs within units, chance agreement comes from the pooled label shares with each
-    unit's pairs weighted 1/(m − 1) (as Krippendorff's coincidences are). With the same
-    number of ratings in every unit it equals :func:`fleiss_kappa` exactly; with a
-    varying number it uses every unit instead of dropping the odd ones out. The
-    quality pages and the KPIs both report this (``agreement_from_pairs(...).kappa``).
-    """
-    pairs: Counter[PairKey] = Counter()
-    for unit in units:
-        pairs.update(unit_pairs(unit))
-    return agreement_from_pairs(pairs).kappa
-
-
 def coincidence_matrix(units: Iterable[Iterable[Label | None]]) -> dict[tuple[Label, Label], float]:
     """Krippendorff's coincidence matrix ``o_ck`` (units with fewer than two values are not pairable)."""
     matrix: dict[tuple[Label, Label], float] = {}
@@ -277,7 +261,13 @@ def _kappa_from(percent: float, matrix: Mapping[tuple[Label, Label], float]) -> 
 
 
 def pairwise_kappa(units: Iterable[Iterable[Label | None]]) -> float | None:
-    """Fleiss' κ generalised to a varying number of raters per unit (pair-weighted P̄)."""
+    """Fleiss' κ generalised to a varying number of raters per unit (pair-weighted P̄): the portal's one definition.
+
+    With the same number of ratings in every unit it equals :func:`fleiss_kappa`
+    exactly; with a varying number it uses every unit rated at least twice instead of
+    dropping the odd ones out. The quality pages and the KPIs both report this
+    (``agreement_from_pairs(...).kappa`` on the same pair counts).
+    """
     total: Counter[PairKey] = Counter()
     for unit in units:
         total.update(unit_pairs(unit))

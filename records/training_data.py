@@ -12,7 +12,6 @@ export is recorded in the audit trail with that SHA-256 when the stream ends.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import io
@@ -25,6 +24,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 
 from audit.services import record_event
+from hitl_portal.csv_export import csv_writer
 from reviews.models import AISystem, Case, CaseStatus, Decision, DecisionOutcome, Resolution
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -38,10 +38,8 @@ HUMAN_RESOLUTIONS = (Resolution.REVIEWED, Resolution.ADJUDICATED)
 COLUMNS = (
     "case_id", "external_id", "received_at", "decided_at", "intervention_point", "rules_version", "input",
     "ai_label", "ai_confidence", "model_version", "final_label", "resolution", "override_rationale",
-    "reviewers", "true_label",
+    "reviewers", "true_label", "form_values",
 )
-# OWASP: a cell starting with one of these is read as a formula by spreadsheet programs.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -106,21 +104,12 @@ def _row(case: Case, include_subject: bool) -> dict[str, Any]:
         "override_rationale": overrides[-1] if overrides else "",
         "reviewers": len({d.reviewer_id for d in decisions}),
         "true_label": case.true_label,
+        # Answers to the point's extra decision fields, as given in the final decision.
+        "form_values": decisions[-1].form_values if decisions else {},
     }
     if include_subject:
         row["subject"] = case.subject
     return row
-
-
-def safe_cell(value: Any) -> Any:
-    """A CSV cell no spreadsheet runs as a formula (numbers stay numbers; nested values as JSON text)."""
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        value = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def _jsonl(export: TrainingExport) -> Iterator[bytes]:
@@ -136,11 +125,11 @@ def _jsonl(export: TrainingExport) -> Iterator[bytes]:
 
 def _csv(export: TrainingExport) -> Iterator[bytes]:
     text = io.StringIO()
-    writer = csv.writer(text)
+    writer = csv_writer(text)  # the portal's one CSV writer: formula-like cells defused, numbers kept
     writer.writerow(export.columns)
     for n, case in enumerate(_cases(export), start=1):
         row = _row(case, export.include_subject)
-        writer.writerow([safe_cell(row[column]) for column in export.columns])
+        writer.writerow([row[column] for column in export.columns])
         if n % 500 == 0:
             yield text.getvalue().encode()
             text.seek(0)

@@ -34,6 +34,7 @@ from reviews.services.systems import (
     SYSTEM_FIELDS,
     intervention_point_create,
     intervention_point_update,
+    intervention_point_rotate_salt,
     system_create,
     system_halt,
     system_resume,
@@ -43,7 +44,7 @@ from reviews.services.systems import (
 
 def _json_pretty(value: Any) -> str:
     return format_html(
-        '<pre style="white-space: pre-wrap; margin: 0">{}</pre>',
+        '<pre class="console-json">{}</pre>',
         json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False),
     )
 
@@ -99,6 +100,7 @@ class AISystemAdmin(ServiceBackedAdmin):
                                             "bias_thresholds")}),
         ("Reviewer competence", {"fields": ("required_trainings",)}),
         ("Operations", {"fields": ("status", "status_reason", "status_changed_at", "retention_days", "kpi_targets")}),
+        ("Integrations", {"fields": ("share_cases_between_integrations",)}),
         ("Audit", {"fields": ("change_reason", "created_at", "updated_at")}),
     )
     readonly_fields = (
@@ -239,15 +241,49 @@ class InterventionPointAdmin(ServiceBackedAdmin):
                 )
             },
         ),
+        ("Random sample secret", {"fields": ("sampling_salt_masked", "salt_rotated_at")}),
         ("Audit", {"fields": ("change_reason", "created_at", "updated_at")}),
     )
-    readonly_fields = ("version", "created_at", "updated_at")
+    readonly_fields = ("version", "sampling_salt_masked", "salt_rotated_at", "created_at", "updated_at")
+    actions = ("rotate_salts",)
 
     def get_readonly_fields(self, request: HttpRequest, obj: InterventionPoint | None = None) -> tuple[str, ...]:
         return (*self.readonly_fields, "system", "slug") if obj is not None else self.readonly_fields
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="sampling salt")
+    def sampling_salt_masked(self, point: InterventionPoint) -> str:
+        # Never shown, not even here: whoever knows it can predict the random sample.
+        if point.pk is None:
+            return "generated when the point is saved"
+        return "•••••••• (secret; use the action \"Rotate sampling salt\" to replace it)"
+
+    def has_rotate_salts_permission(self, request: HttpRequest) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.action(description="Rotate sampling salt", permissions=["rotate_salts"])
+    def rotate_salts(self, request: HttpRequest, queryset: QuerySet[InterventionPoint]) -> TemplateResponse | None:
+        def apply(point: InterventionPoint, reason: str) -> bool:
+            intervention_point_rotate_salt(actor=request.user, point=point, reason=reason)
+            return True
+
+        return reason_action(
+            self,
+            request,
+            queryset,
+            action_name="rotate_salts",
+            title="Rotate sampling salt",
+            explanation=(
+                "A new secret salt decides which cases fall into the random sample from now on "
+                "(cases already routed keep their routing). Do it when the salt may have leaked."
+            ),
+            submit_label="Rotate salts",
+            apply=apply,
+            done_message="Sampling salt rotated: {names}.",
+        )
 
     def run_service(self, request: HttpRequest, obj: InterventionPoint, form: forms.ModelForm, change: bool) -> Any:
         """The one write: audit event, version bump and history user come with the service."""

@@ -6,10 +6,12 @@ with no audit event. Here:
 
 - **Users** are added through ``user_create`` (with their one role) and changed
   through ``user_update`` / ``user_set_password``; nobody is deleted (deactivate
-  instead: decisions keep pointing at their reviewer). An action revokes and
-  reissues API tokens through ``user_token_rotate``.
+  instead: decisions keep pointing at their reviewer). Actions revoke API tokens
+  (``user_tokens_revoke``), lift a login lockout (``login_unlock``) and remove a
+  lost second factor (``mfa_reset``), each with a reason.
 - **Groups** are the portal's roles, created by a migration: read-only.
-- **Tokens** are listed read-only (keys masked); rotation is the user action above.
+- **Tokens** (django-rest-knox, hashed) are listed read-only by their prefix; TOTP
+  devices are not edited here (enrolled by their owner, reset by the action above).
 
 Imported by ``reviews.admin`` so that it replaces the stock registrations.
 """
@@ -19,23 +21,23 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from rest_framework.authtoken.admin import TokenAdmin
-from rest_framework.authtoken.models import TokenProxy
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from knox.models import AuthToken
 
 from hitl_portal.actors import current_actor
-from hitl_portal.admin import ReadOnlyAdminMixin
+from hitl_portal.admin import ReadOnlyAdminMixin, reason_action
 from hitl_portal.roles import GROUP_ROLES
 from reviews.models import AISystem
-from reviews.services.people import USER_FIELDS, user_create, user_set_password, user_token_rotate, user_update
+from reviews.services.identity import login_unlock, mfa_reset
+from reviews.services.people import USER_FIELDS, user_create, user_set_password, user_update
+from reviews.services.tokens import user_tokens_revoke
 
 ROLE_CHOICES = [(role, role.replace("_", " ")) for role in GROUP_ROLES]
 
@@ -95,16 +97,10 @@ class PortalPasswordChangeForm(AdminPasswordChangeForm):
         return self.user
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(
-        label="Reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
-        help_text="Required. Recorded in the audit trail with your name.",
-    )
-
-
 _unregister(User)
 _unregister(Group)
-_unregister(TokenProxy)
+_unregister(AuthToken)
+_unregister(TOTPDevice)
 
 
 @admin.register(User)
@@ -117,7 +113,7 @@ class PortalUserAdmin(UserAdmin):
     list_display = ("username", "email", "role", "is_active", "is_superuser", "last_login")
     list_filter = ("is_active", "is_superuser", "groups")
     readonly_fields = ("last_login", "date_joined")
-    actions = ("rotate_tokens",)
+    actions = ("rotate_tokens", "unlock_logins", "reset_mfa")
     fieldsets = (
         (None, {"fields": ("username", "password")}),
         ("Personal info", {"fields": ("first_name", "last_name", "email")}),
@@ -163,39 +159,39 @@ class PortalUserAdmin(UserAdmin):
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
         """Nothing to save: the services wrote the groups and profiles (and their events)."""
 
-    @admin.action(description="Revoke and reissue the API tokens of the selected users")
+    @admin.action(description="Revoke the API tokens of the selected users")
     def rotate_tokens(self, request: HttpRequest, queryset: QuerySet[User]) -> TemplateResponse | None:
-        form = ReasonForm(request.POST if request.POST.get("post") == "yes" else None)
-        if form.is_bound and form.is_valid():
-            done = []
-            for user in queryset:
-                try:
-                    user_token_rotate(actor=request.user, user=user, reason=form.cleaned_data["reason"])
-                except ValidationError as exc:
-                    self.message_user(request, f"{user}: {' '.join(exc.messages)}", messages.ERROR)
-                else:
-                    done.append(user.username)
-            if done:
-                self.message_user(request, f"New API tokens issued for: {', '.join(done)}. The old keys no "
-                                  "longer work; each user fetches the new one by logging in.", messages.SUCCESS)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Revoke and reissue API tokens",
-            "action_title": "Revoke and reissue API tokens",
-            "explanation": "The current API token of each selected user stops working at once; a new one is "
-                           "issued, which the user fetches from /api/v1/auth/token/ with their password.",
-            "objects_heading": "Users",
-            "submit_label": "Revoke and reissue",
-            "queryset": queryset,
-            "opts": self.model._meta,
-            "form": form,
-            "action_name": "rotate_tokens",
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "media": self.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/reviews/action_reason_confirmation.html", context)
+        return reason_action(
+            self, request, queryset, action_name="rotate_tokens", title="Revoke API tokens",
+            explanation="Every API token of each selected user stops working at once. People get a new one by "
+                        "logging in; an integration's new token is issued by a compliance officer "
+                        "(API tokens page, or POST /api/v1/users/{username}/rotate-token/).",
+            submit_label="Revoke",
+            apply=lambda user, reason: user_tokens_revoke(actor=request.user, user=user, reason=reason) > 0,
+            done_message="API tokens revoked for: {names}.",
+        )
+
+    @admin.action(description="Lift the login lockout of the selected users")
+    def unlock_logins(self, request: HttpRequest, queryset: QuerySet[User]) -> TemplateResponse | None:
+        return reason_action(
+            self, request, queryset, action_name="unlock_logins", title="Lift login lockouts",
+            explanation="Clears the failed-login count of each selected user name and of the addresses that "
+                        "locked it out, so the next login with the right password succeeds.",
+            submit_label="Unlock",
+            apply=lambda user, reason: bool(login_unlock(actor=request.user, user=user, reason=reason)),
+            done_message="Login lockout lifted for: {names}.",
+        )
+
+    @admin.action(description="Remove the second factor of the selected users")
+    def reset_mfa(self, request: HttpRequest, queryset: QuerySet[User]) -> TemplateResponse | None:
+        return reason_action(
+            self, request, queryset, action_name="reset_mfa", title="Remove second-factor devices",
+            explanation="For a lost phone: the user's authenticator is removed; they enrol a new one at their "
+                        "next login.",
+            submit_label="Remove",
+            apply=lambda user, reason: mfa_reset(actor=request.user, user=user, reason=reason) > 0,
+            done_message="Second factor removed for: {names}.",
+        )
 
 
 @admin.register(Group)
@@ -203,20 +199,21 @@ class PortalGroupAdmin(ReadOnlyAdminMixin, GroupAdmin):
     """The portal's roles (created by a migration); a user's role is set on the user."""
 
 
-@admin.register(TokenProxy)
-class PortalTokenAdmin(ReadOnlyAdminMixin, TokenAdmin):
-    """API tokens, read-only and with keys masked; rotate them from the users list.
+@admin.register(AuthToken)
+class PortalTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """API tokens, read-only, named by their prefix (only a digest of the key is stored).
 
-    DRF's token admin addresses a token by its user's id (never the key in a URL).
+    Revoking goes through the users' action (audited); issuing is done by the owner
+    or, for integrations, by a compliance officer's rotation.
     """
 
-    list_display = ("user", "masked_key", "created")
-    list_filter = ("created",)
-    search_fields = ("user__username",)
-    fields = ("user", "masked_key", "created")
+    list_display = ("user", "prefix", "created", "expiry")
+    list_filter = ("created", "expiry")
+    search_fields = ("user__username", "token_key")
+    fields = ("user", "prefix", "created", "expiry")
     readonly_fields = fields
-    ordering = ("user__username",)
+    ordering = ("user__username", "-created")
 
-    @admin.display(description="key")
-    def masked_key(self, token: TokenProxy) -> str:
-        return f"{token.key[:4]}…" if token.key else "—"
+    @admin.display(description="token")
+    def prefix(self, token: AuthToken) -> str:
+        return f"{token.token_key}…"

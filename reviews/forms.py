@@ -18,6 +18,8 @@ from reviews.models import DecisionOutcome
 # Outcomes offered when the AI suggestion is hidden (blind review, labeling
 # without a prediction): the reviewer answers with a label, or escalates.
 BLIND_ANSWER = "label"
+# Extra decision fields (the point's custom review form) are form fields with this prefix.
+EXTRA_PREFIX = "xf_"
 
 
 class ClaimForm(forms.Form):
@@ -49,10 +51,16 @@ class DecisionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Why? Required for an override or an escalation."}),
     )
 
-    def __init__(self, *args: Any, labels: list[str], blind: bool, final: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, labels: list[str], blind: bool, final: bool = False,
+        extra_fields: list[dict[str, Any]] | None = None, **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.blind = blind
         self.final = final
+        self.extra_specs = list(extra_fields or [])
+        for spec in self.extra_specs:
+            self.fields[EXTRA_PREFIX + spec["name"]] = _extra_field(spec)
         if blind:
             self.fields["outcome"].choices = [
                 (BLIND_ANSWER, "Answer with a label"),
@@ -88,7 +96,59 @@ class DecisionForm(forms.Form):
         elif outcome in (DecisionOutcome.APPROVE, DecisionOutcome.ESCALATE):
             # A label picked before switching to approve/escalate is not part of the verdict.
             label = None
-        return {"outcome": outcome, "label": label, "rationale": self.cleaned_data.get("rationale") or ""}
+        return {"outcome": outcome, "label": label, "rationale": self.cleaned_data.get("rationale") or "",
+                "form_values": self.form_values()}
+
+    def form_values(self) -> dict[str, Any]:
+        """The answers to the extra decision fields (empty ones left out; the service checks the rest)."""
+        values: dict[str, Any] = {}
+        for spec in self.extra_specs:
+            value = self.cleaned_data.get(EXTRA_PREFIX + spec["name"])
+            if value in (None, "", []):
+                continue
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            values[spec["name"]] = value
+        return values
+
+    def extra_bound_fields(self) -> list[tuple[dict[str, Any], forms.BoundField]]:
+        return [(spec, self[EXTRA_PREFIX + spec["name"]]) for spec in self.extra_specs]
+
+    def error_target(self, service_field: str) -> str | None:
+        """The form field showing a service error (``form_values.<name>`` → its extra field)."""
+        if service_field.startswith("form_values."):
+            name = EXTRA_PREFIX + service_field.removeprefix("form_values.")
+            return name if name in self.fields else None
+        return service_field if service_field in self.fields else None
+
+
+def _extra_field(spec: dict[str, Any]) -> forms.Field:
+    """A form field for one extra decision field.
+
+    Never ``required`` here: a required answer is needed for a verdict but not for an
+    escalation, which only ``decision_record`` knows; it reports the missing field.
+    """
+    label = spec["label"]
+    help_text = spec.get("help", "")
+    kind = spec["type"]
+    if kind == "single_choice":
+        return forms.ChoiceField(label=label, help_text=help_text, required=False, widget=forms.RadioSelect,
+                                 choices=[(c, c) for c in spec["choices"]])
+    if kind == "multi_choice":
+        return forms.MultipleChoiceField(label=label, help_text=help_text, required=False,
+                                         widget=forms.CheckboxSelectMultiple,
+                                         choices=[(c, c) for c in spec["choices"]])
+    if kind == "number":
+        attrs = {"step": "any"}
+        if "min" in spec:
+            attrs["min"] = spec["min"]
+        if "max" in spec:
+            attrs["max"] = spec["max"]
+        return forms.FloatField(label=label, help_text=help_text, required=False,
+                                widget=forms.NumberInput(attrs=attrs))
+    return forms.CharField(label=label, help_text=help_text, required=False, strip=True,
+                           max_length=spec.get("max_length"),
+                           widget=forms.Textarea(attrs={"rows": 2, "maxlength": spec.get("max_length")}))
 
 
 class SkipForm(forms.Form):

@@ -6,9 +6,11 @@ models carry data and the invariants the database can enforce.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -84,6 +86,14 @@ class AISystem(models.Model):
     # Per-system thresholds (bias audits, KPI targets); defaults apply where a key is absent.
     bias_thresholds = models.JSONField(default=dict, blank=True)
     kpi_targets = models.JSONField(default=dict, blank=True)
+    # Off: each integration reads and reports outcomes only for the cases it submitted.
+    # On (an officer's explicit, audited choice): every integration linked to the system
+    # reads all of its cases, e.g. a scoring service and the back office it reports to.
+    share_cases_between_integrations = models.BooleanField(
+        default=False,
+        help_text="Let every integration linked to this system read and report outcomes for all of its cases, "
+        "not only the ones it submitted.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -127,6 +137,14 @@ class SlaBreachAction(models.TextChoices):
     FAIL_CLOSED = "fail_closed", "Fail closed (no final label)"
 
 
+class CaseKind(models.TextChoices):
+    """What a case holds: a label to check, a text to review, or an agent's tool call to approve."""
+
+    CLASSIFICATION = "classification", "Classification (a label)"
+    GENERATION = "generation", "Generation (a text)"
+    ACTION = "action", "Action (an agent's tool call)"
+
+
 # The fields whose change bumps an intervention point's rules version.
 ROUTING_FIELDS: tuple[str, ...] = (
     "stage",
@@ -141,7 +159,19 @@ ROUTING_FIELDS: tuple[str, ...] = (
     "gold_rate",
     "guidelines",
     "name",
+    # How the workbench shows a case and which extra answers a decision carries are
+    # part of the reviewing rules too: a case records the version it was reviewed under.
+    "display",
+    "decision_fields",
+    "tool_rules",
+    "text_rules",
+    "tool_schemas",
 )
+
+
+def new_sampling_salt() -> str:
+    """A secret per intervention point that keys its random sample (256 bits, hex)."""
+    return secrets.token_hex(32)
 
 
 class InterventionPoint(models.Model):
@@ -161,11 +191,31 @@ class InterventionPoint(models.Model):
     blind_review_rate = models.FloatField(default=0.0)
     gold_rate = models.FloatField(default=0.0)
     guidelines = models.TextField(blank=True)
+    # Display configuration: ``[{field, renderer, label?, highlights?}]`` maps dotted
+    # input paths to the workbench's renderers (``reviews.content``). Empty: the
+    # generic readable view of the whole input.
+    display = models.JSONField(default=list, blank=True)
+    # Extra decision fields (custom review form): ``[{name, label, type, required,
+    # choices?, min?, max?, max_length?}]``, validated by ``reviews.content``.
+    decision_fields = models.JSONField(default=list, blank=True)
+    # Fixed at creation: cases of one point are all of one kind (see reviews.services.kinds).
+    kind = models.CharField(max_length=14, choices=CaseKind.choices, default=CaseKind.CLASSIFICATION)
+    # Actions: {"always": [tool names, or "*"], "never": [tool names]}.
+    tool_rules = models.JSONField(default=dict, blank=True)
+    # Generations: {"max_length": int, "regex": str, "keywords": [str]}.
+    text_rules = models.JSONField(default=dict, blank=True)
+    # Actions: {tool name: JSON Schema of its arguments}; modified arguments must satisfy it.
+    tool_schemas = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # Keys the random sample ("{salt}:{system}:{external_id}"): secret, in no API response
+    # and not in history rows (an old salt would let anyone replay past draws); rotated
+    # only through ``intervention_point_rotate_salt`` (audited).
+    sampling_salt = models.CharField(max_length=128, default=new_sampling_salt, editable=False)
+    salt_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = tracked_history()
+    history = tracked_history(excluded_fields=["sampling_salt"])
 
     class Meta:
         ordering = ["system__slug", "slug"]
@@ -192,6 +242,9 @@ class InterventionPoint(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(sla_seconds__isnull=True) | Q(sla_seconds__gte=1), name="interventionpoint_sla_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=CaseKind.values), name="interventionpoint_kind_valid"
             ),
         ]
 
@@ -310,8 +363,18 @@ class Case(models.Model):
     prediction_label = models.CharField(max_length=100, null=True, blank=True)
     prediction_confidence = models.FloatField(null=True, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
+    # The model's explanation (Art. 14(4)(c)): ``{"reason_codes": [str], "attributions":
+    # [{feature, value?, weight}]}`` or null. Feature values are personal data: kept out
+    # of history and audit payloads like ``input``.
+    explanation = models.JSONField(null=True, blank=True)
     subject = models.JSONField(default=dict, blank=True)
     callback_url = models.URLField(max_length=2000, blank=True)
+    # Generation and action cases: the AI output under review ({text, prompt?, conversation?,
+    # sources?} or {tool, arguments, agent, conversation?, rationale?}); null for classification.
+    payload = models.JSONField(null=True, blank=True)
+    # What the human oversight let through: {text, edited, diff} / {approved, arguments, modified,
+    # diff, reason}; null until decided (and for classification, whose outcome is final_label).
+    final_output = models.JSONField(null=True, blank=True)
 
     status = models.CharField(max_length=14, choices=CaseStatus.choices)
     routed = models.BooleanField(default=False)
@@ -343,7 +406,8 @@ class Case(models.Model):
     # Personal data (input, subject) stays out of the history tables: history
     # grows several times faster than the table and would multiply every copy a
     # lawful purge must later erase.
-    history = tracked_history(excluded_fields=["input", "subject", "callback_url"])
+    history = tracked_history(excluded_fields=["input", "subject", "callback_url", "explanation", "payload",
+                                              "final_output"])
 
     class Meta:
         ordering = ["-id"]
@@ -395,6 +459,30 @@ class DecisionOutcome(models.TextChoices):
     APPROVE = "approve", "Approve"
     OVERRIDE = "override", "Override"
     ESCALATE = "escalate", "Escalate"
+    # Generation cases.
+    EDIT = "edit", "Edit"
+    REJECT = "reject", "Reject"
+    # Action cases.
+    MODIFY = "modify", "Approve with modified arguments"
+    DENY = "deny", "Deny"
+
+
+# The verdicts each kind of case accepts (escalate: to an adjudicator, for every kind).
+CLASSIFICATION_OUTCOMES = (DecisionOutcome.APPROVE, DecisionOutcome.OVERRIDE, DecisionOutcome.ESCALATE)
+KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
+    CaseKind.CLASSIFICATION: CLASSIFICATION_OUTCOMES,
+    CaseKind.GENERATION: (DecisionOutcome.APPROVE, DecisionOutcome.EDIT, DecisionOutcome.REJECT,
+                          DecisionOutcome.ESCALATE),
+    CaseKind.ACTION: (DecisionOutcome.APPROVE, DecisionOutcome.MODIFY, DecisionOutcome.DENY,
+                      DecisionOutcome.ESCALATE),
+}
+
+
+class RejectionCategory(models.TextChoices):
+    FACTUALITY = "factuality", "Factuality"
+    SAFETY = "safety", "Safety"
+    POLICY = "policy", "Policy"
+    OTHER = "other", "Other"
 
 
 class Decision(models.Model):
@@ -411,8 +499,17 @@ class Decision(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     time_spent_ms = models.PositiveIntegerField(default=0)
     decided_at = models.DateTimeField(default=timezone.now)
+    # Answers to the intervention point's extra decision fields, ``{name: value}``, as
+    # validated against the point's ``decision_fields`` when the decision was made.
+    # One JSON object per decision so the training-data export reads it as is.
+    form_values = models.JSONField(default=dict, blank=True)
+    # Generation/action verdicts: the edited text or modified arguments with their diff;
+    # kept out of history like the case's payload (they may hold personal data).
+    output = models.JSONField(null=True, blank=True)
+    # A rejected generation's category (blank otherwise).
+    category = models.CharField(max_length=12, choices=RejectionCategory.choices, blank=True)
 
-    history = tracked_history()
+    history = tracked_history(excluded_fields=["output"])
 
     class Meta:
         ordering = ["decided_at", "id"]
@@ -429,6 +526,46 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} on case {self.case_id} by {self.reviewer_id}"
+
+
+def attachment_storage() -> Storage:
+    """The storage of case attachments (a callable, so settings decide at run time)."""
+    return storages["attachments"]
+
+
+def attachment_path(instance: CaseAttachment, filename: str) -> str:
+    """Storage key: per case, under a random name (the original name is metadata only)."""
+    return f"attachments/{instance.case_id}/{uuid.uuid4().hex}"
+
+
+class CaseAttachment(models.Model):
+    """A file an integration uploaded with a case (an image, a PDF, a recording).
+
+    Stored through Django's storage API (``STORAGES["attachments"]``: the file system
+    under ``MEDIA_ROOT`` by default, S3-compatible in production). ``content_type`` is
+    the type sniffed from the file's first bytes, never the one the client declared.
+    The input refers to it as ``"attachment:<name>"``.
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
+    name = models.CharField(max_length=200)
+    file = models.FileField(upload_to=attachment_path, storage=attachment_storage, max_length=300)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["case_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "name"], name="caseattachment_unique_name_per_case")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.name}"
 
 
 class IdempotencyKey(models.Model):

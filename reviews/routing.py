@@ -27,6 +27,11 @@ ALWAYS_REVIEW_LABEL = "always_review_label"
 HIGH_STAKES = "high_stakes"
 HIGH_STAKES_FIELD_MISSING = "high_stakes_field_missing"
 RANDOM_SAMPLE = "random_sample"
+# Generation and action cases (issue 14).
+TOOL_ALWAYS_REVIEW = "tool_always_review"
+TEXT_LENGTH = "text_length"
+TEXT_PATTERN = "text_pattern"
+TEXT_KEYWORD = "text_keyword"
 # Art. 14(5): an identification result of a remote biometric identification system (Annex III
 # 1(a)) is verified by two people, whatever its confidence.
 BIOMETRIC_IDENTIFICATION = "biometric_identification"
@@ -38,10 +43,19 @@ REASON_ORDER: tuple[str, ...] = (
     LABELING,
     CONFIDENCE_BELOW,
     ALWAYS_REVIEW_LABEL,
+    TOOL_ALWAYS_REVIEW,
+    TEXT_LENGTH,
+    TEXT_PATTERN,
+    TEXT_KEYWORD,
     HIGH_STAKES,
     HIGH_STAKES_FIELD_MISSING,
     RANDOM_SAMPLE,
 )
+CLASSIFICATION = "classification"
+GENERATION = "generation"
+ACTION = "action"
+# A tool rule naming every tool.
+ANY_TOOL = "*"
 
 HIGH_STAKES_OPS: tuple[str, ...] = ("gt", "gte", "lt", "lte", "eq", "ne", "in")
 OPERATORS: frozenset[str] = frozenset(HIGH_STAKES_OPS)
@@ -68,19 +82,33 @@ class RoutingRules:
     high_stakes: tuple[Mapping[str, Any], ...] = ()
     random_sample_rate: float = 0.0
     version: int = 1
+    # Generation and action points: see ``route``.
+    kind: str = CLASSIFICATION
+    tool_always: frozenset[str] = frozenset()
+    tool_never: frozenset[str] = frozenset()
+    text_max_length: int | None = None
+    text_regex: re.Pattern[str] | None = None
+    text_keywords: tuple[str, ...] = ()
     # Annex III 1(a) systems: every result but the declared non-match label is routed (Art. 14(5)).
     verify_identifications: bool = False
     non_match_label: str | None = None
+    # The intervention point's secret sampling salt: without it an integration could
+    # compute which of its external ids get sampled and steer around the sample.
+    salt: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class CaseInput:
-    """What routing looks at in a case. ``label is None`` means no prediction was sent."""
+    """What routing looks at in a case. ``label is None`` means no prediction was sent.
+
+    ``payload`` is a generation's ``{text, ...}`` or an action's ``{tool, arguments, ...}``.
+    """
 
     external_id: str
     input: Mapping[str, Any]
     label: str | None = None
     confidence: float | None = None
+    payload: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,21 +122,26 @@ def _fraction(text: str) -> float:
     return int.from_bytes(digest[:8], "big") / _TWO_TO_64
 
 
-def sample_fraction(system_slug: str, external_id: str) -> float:
+def sample_fraction(system_slug: str, external_id: str, *, salt: str) -> float:
     """The contract's deterministic sampling draw in [0, 1).
 
-    First 8 bytes of SHA-256("{system}:{external_id}") as a big-endian integer,
-    divided by 2**64: the same case is always sampled the same way, on any node.
+    First 8 bytes of SHA-256("{salt}:{system}:{external_id}") as a big-endian
+    integer, divided by 2**64: the same case is always sampled the same way, on
+    any node, while the point's salt stays secret (it is in no API response), so
+    the integration cannot tell in advance which external ids will be sampled.
     """
-    return _fraction(f"{system_slug}:{external_id}")
+    return _fraction(f"{salt}:{system_slug}:{external_id}")
 
 
-def blind_fraction(system_slug: str, external_id: str) -> float:
-    """A second deterministic draw (another salt) for serving a routed case blind.
+def blind_fraction(system_slug: str, external_id: str, *, salt: str = "") -> float:
+    """A second deterministic draw (another prefix) for serving a routed case blind.
 
     Independent of ``sample_fraction`` so that the sampled cases are not also
-    exactly the blind ones.
+    exactly the blind ones; salted like it when a salt is given, so which cases
+    reviewers see blind cannot be predicted from the external id either.
     """
+    if salt:
+        return _fraction(f"blind:{salt}:{system_slug}:{external_id}")
     return _fraction(f"blind:{system_slug}:{external_id}")
 
 
@@ -275,12 +308,71 @@ def evaluate_high_stakes(conditions: Sequence[Mapping[str, Any]], data: Any) -> 
     return hit, unsafe
 
 
+def condition_data(case: CaseInput) -> Any:
+    """What high-stakes conditions are evaluated over.
+
+    The input for classification; for generation and action cases the input's
+    fields with the payload's on top, so ``arguments.amount`` or ``tool`` resolve.
+    """
+    if case.payload is None:
+        return case.input
+    return {**case.input, **case.payload}
+
+
+def _text_reasons(rules: RoutingRules, text: str) -> list[str]:
+    reasons: list[str] = []
+    if rules.text_max_length is not None and len(text) > rules.text_max_length:
+        reasons.append(TEXT_LENGTH)
+    if rules.text_regex is not None and rules.text_regex.search(text):
+        reasons.append(TEXT_PATTERN)
+    if rules.text_keywords:
+        folded = text.casefold()
+        if any(keyword in folded for keyword in rules.text_keywords):
+            reasons.append(TEXT_KEYWORD)
+    return reasons
+
+
+def _route_kind(rules: RoutingRules, case: CaseInput, *, system_halted: bool) -> RoutingDecision:
+    """Generation and action cases: no label; tool and text rules beside the shared ones.
+
+    A tool listed under ``never`` goes through unless the system is halted (the
+    stop button sends every action to a person); ``always`` (or ``"*"``) always
+    routes. A confidence rule routes when the model's confidence is below it or
+    was not sent (fail safe, as for classification).
+    """
+    payload = case.payload or {}
+    reasons: list[str] = []
+    if system_halted:
+        reasons.append(SYSTEM_HALTED)
+    tool = payload.get("tool") if rules.kind == ACTION else None
+    if isinstance(tool, str) and tool in rules.tool_never:
+        return RoutingDecision(routed=bool(reasons), reasons=reasons)
+    if rules.confidence_below is not None and (case.confidence is None or case.confidence < rules.confidence_below):
+        reasons.append(CONFIDENCE_BELOW)
+    if rules.kind == ACTION and (ANY_TOOL in rules.tool_always or tool in rules.tool_always):
+        reasons.append(TOOL_ALWAYS_REVIEW)
+    if rules.kind == GENERATION:
+        text = payload.get("text")
+        reasons.extend(_text_reasons(rules, text if isinstance(text, str) else ""))
+    if rules.high_stakes:
+        hit, unsafe = evaluate_high_stakes(rules.high_stakes, condition_data(case))
+        if hit:
+            reasons.append(HIGH_STAKES)
+        if unsafe:
+            reasons.append(HIGH_STAKES_FIELD_MISSING)
+    if rules.random_sample_rate > 0 and sample_fraction(rules.system, case.external_id) < rules.random_sample_rate:
+        reasons.append(RANDOM_SAMPLE)
+    return RoutingDecision(routed=bool(reasons), reasons=reasons)
+
+
 def route(rules: RoutingRules, case: CaseInput, *, system_halted: bool) -> RoutingDecision:
     """Decide whether a case goes to a human, with every reason that applies.
 
     Every rule is evaluated (not just the first that fires), so the case records
     all the reasons it was routed for.
     """
+    if rules.kind != CLASSIFICATION:
+        return _route_kind(rules, case, system_halted=system_halted)
     reasons: list[str] = []
     if system_halted:
         reasons.append(SYSTEM_HALTED)
@@ -303,7 +395,10 @@ def route(rules: RoutingRules, case: CaseInput, *, system_halted: bool) -> Routi
             reasons.append(HIGH_STAKES)
         if unsafe:
             reasons.append(HIGH_STAKES_FIELD_MISSING)
-    if rules.random_sample_rate > 0 and sample_fraction(rules.system, case.external_id) < rules.random_sample_rate:
+    if (
+        rules.random_sample_rate > 0
+        and sample_fraction(rules.system, case.external_id, salt=rules.salt) < rules.random_sample_rate
+    ):
         reasons.append(RANDOM_SAMPLE)
     return RoutingDecision(routed=bool(reasons), reasons=reasons)
 
@@ -315,6 +410,7 @@ __all__ = [
     "RoutingRules",
     "blind_fraction",
     "compare",
+    "condition_data",
     "evaluate_high_stakes",
     "json_equal",
     "lookup_path",

@@ -12,3 +12,8 @@ PROFILE_FIELDS = frozenset({
 # field names; every profile field on registration). The compliance workspace re-syncs
 # the system's obligations, so a system declared high-risk through the API has them at once.
 system_profile_changed = Signal()
+
+# Sent by ``manage.py demo_data`` once the demo people, systems and traffic exist (inside
+# its transaction), with ``admin=<User>``. Receivers (compliance.demo) add the governance
+# demo and return a list of lines for the printed summary.
+demo_data_loaded = Signal()

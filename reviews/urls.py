@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from reviews import views, views_officers, views_own
+from reviews import views, views_officers, views_own, views_setup
 
 app_name = "reviews"
 urlpatterns = [
@@ -19,4 +19,6 @@ urlpatterns = [
     path("escalations/", views_officers.EscalationsView.as_view(), name="escalations"),
     path("escalations/<int:pk>/", views_officers.OfficerCaseView.as_view(), name="officer_case"),
     path("escalations/<int:pk>/assign/", views_officers.AssignView.as_view(), name="assign"),
+    path("setup/", views_setup.SetupListView.as_view(), name="setup"),
+    path("setup/<slug:system>/<slug:point>/", views_setup.SetupPointView.as_view(), name="setup_point"),
 ]

@@ -13,6 +13,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -26,8 +27,10 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from hitl_portal.api.exceptions import Forbidden
 from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import REVIEWER
-from reviews.forms import ClaimForm, DecisionForm
-from reviews.models import AISystem, Case, InterventionPoint, ReviewerProfile, ReviewerStatus
+from reviews.content import build_blocks, explanation_chart, remaining_input
+from reviews.forms import EXTRA_PREFIX, ClaimForm, DecisionForm
+from reviews.models import AISystem, Case, CaseKind, InterventionPoint, ReviewerProfile, ReviewerStatus
+from reviews.selectors.attachments import attachment_url, attachments_of
 from reviews.selectors.people import missing_trainings, reviewer_profile_get
 from reviews.selectors.queue import claim_payload, live_claim_of, queue_overview, recent_decisions
 from reviews.selectors.systems import intervention_point_get, system_get
@@ -35,6 +38,7 @@ from reviews.selectors.visibility import cases_visible_to
 from reviews.services.decisions import decision_record
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
 from reviews.services.queue import claim_next, claim_release, claim_renew, escalated_case_ids, holds_live_claim
+from reviews.views_kinds import KindDecisionForm, render_kind_case
 from reviews.views_own import workbench_extras
 
 NOTHING_TO_REVIEW = "Nothing to review right now."
@@ -56,6 +60,10 @@ REASON_TEXT: dict[str, str] = {
     "high_stakes": "A high-stakes condition on the input holds.",
     "high_stakes_field_missing": "A field a high-stakes rule checks is missing, so a person reviews it to be safe.",
     "random_sample": "Picked by the random quality-control sample.",
+    "tool_always_review": "This tool is always reviewed before an agent may call it.",
+    "text_length": "The generated text is longer than the review threshold.",
+    "text_pattern": "The generated text matches a pattern that is always reviewed.",
+    "text_keyword": "The generated text contains a keyword that is always reviewed.",
 }
 
 OPERATOR_TEXT = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "eq": "=", "ne": "≠", "in": "in"}
@@ -169,6 +177,21 @@ def _routing_explained(case: Case, routing: dict[str, Any], *, blind: bool) -> l
     return explained
 
 
+def _rich_input(case: Case, case_input: Any, display: list[dict[str, Any]]) -> dict[str, Any]:
+    """The input as the point's display configuration shows it, plus the generic view of the rest.
+
+    Without a configuration: the generic readable view of the whole input.
+    """
+    if not display:
+        return {"blocks": [], "input_tree": _display_tree(case_input), "other_input": False, "has_pdf": False}
+    attachments = {a.name: (attachment_url(a), a.content_type) for a in attachments_of(case)}
+    blocks = build_blocks(case_input, display, attachment_url=attachments.get,
+                          allowed_origins=settings.HITL_MEDIA_ALLOWED_ORIGINS, tree=_display_tree)
+    rest = remaining_input(case_input, display)
+    return {"blocks": blocks, "input_tree": _display_tree(rest) if rest else None, "other_input": True,
+            "has_pdf": any(b["renderer"] == "pdf" and b.get("url") for b in blocks)}
+
+
 def _adjudicating(case: Case) -> bool:
     """The held case stands escalated: its holder adjudicates (the blind phase is over)."""
     return case.pk in escalated_case_ids([case])
@@ -200,7 +223,13 @@ def _keep_draft(request: HttpRequest, case_id: int, data: dict[str, Any]) -> Non
     """Keep what the reviewer typed for a claim they lost, to fill it in if they get the case again."""
     drafts: dict[str, Any] = dict(request.session.get(DRAFTS_KEY) or {})
     drafts.pop(str(case_id), None)
-    drafts[str(case_id)] = {key: str(data.get(key) or "")[:10_000] for key in ("outcome", "label", "rationale")}
+    draft: dict[str, Any] = {key: str(data.get(key) or "")[:10_000] for key in ("outcome", "label", "rationale")}
+    for key in data:
+        # Answers to the point's extra decision fields (a multiple choice has several values).
+        if key.startswith(EXTRA_PREFIX) and len(draft) < 40:
+            values = data.getlist(key) if hasattr(data, "getlist") else [data.get(key)]
+            draft[key] = [str(v)[:10_000] for v in values] if len(values) > 1 else str(values[0] or "")[:10_000]
+    drafts[str(case_id)] = draft
     request.session[DRAFTS_KEY] = dict(list(drafts.items())[-MAX_DRAFTS:])
 
 
@@ -319,7 +348,7 @@ class CaseView(ReviewerPageMixin, View):
             return redirect("reviews:queue")
         except (ValidationError, DRFValidationError) as exc:
             for field, errors in _error_dict(exc).items():
-                target = field if field in form.fields else None
+                target = form.error_target(field)
                 for error in errors:
                     form.add_error(target, error)
             return self._render(request, case, payload, form, status=400)
@@ -334,9 +363,12 @@ class CaseView(ReviewerPageMixin, View):
         )
 
     @staticmethod
-    def _form(case: Case, payload: dict[str, Any], **kwargs: Any) -> DecisionForm:
+    def _form(case: Case, payload: dict[str, Any], **kwargs: Any) -> DecisionForm | KindDecisionForm:
+        if case.intervention_point.kind != CaseKind.CLASSIFICATION:
+            return KindDecisionForm(case=case, **kwargs)
         return DecisionForm(labels=list(payload.get("labels") or case.system.labels),
-                            blind=payload.get("prediction") is None, final=_adjudicating(case), **kwargs)
+                            blind=payload.get("prediction") is None, final=_adjudicating(case),
+                            extra_fields=case.intervention_point.decision_fields or [], **kwargs)
 
     def _claim_lost_on_submit(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The lease ran out (or the case moved on) before the decision was saved: say so, keep the draft."""
@@ -351,15 +383,22 @@ class CaseView(ReviewerPageMixin, View):
         return redirect("reviews:queue")
 
     def _render(
-        self, request: HttpRequest, case: Case, payload: dict[str, Any], form: DecisionForm, status: int = 200
+        self, request: HttpRequest, case: Case, payload: dict[str, Any], form: DecisionForm | KindDecisionForm,
+        status: int = 200,
     ) -> HttpResponse:
+        if isinstance(form, KindDecisionForm):
+            reasons = _routing_explained(case, payload.get("routing") or {}, blind=False)
+            return render_kind_case(request, case, form, reasons=reasons, status=status)
         prediction = payload.get("prediction")
         blind = prediction is None
         confidence = prediction.get("confidence") if prediction else None
+        case_input = payload.get("input", case.input)
+        display = case.intervention_point.display or []
         context = {
             "case": case,
             "payload": payload,
-            "input_tree": _display_tree(payload.get("input", case.input)),
+            **_rich_input(case, case_input, display),
+            "explanation": None if blind else explanation_chart(case.explanation),
             "prediction": prediction,
             "confidence_pct": None if confidence is None else round(confidence * 100, 1),
             "blind": blind,

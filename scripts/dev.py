@@ -5,9 +5,11 @@
     python3 scripts/dev.py test   # pytest (extra arguments go to pytest)
 
 Standard library only: this runs before any dependency is installed. Both
-commands first make sure ``.venv`` exists and holds exactly ``requirements.lock``
-plus the project itself (editable); a hash of the lock kept inside ``.venv``
-skips the install when nothing changed.
+commands first make sure ``.venv`` exists, sees this checkout (a ``.pth`` file) and
+holds a pinned lock: ``up`` only the runtime (``requirements.lock``), ``test`` also
+the test, benchmark and lint tools (``requirements-dev.lock``). A hash of the files
+each level was installed from, kept inside ``.venv``, skips the install when
+nothing changed (``python3 scripts/lock.py`` regenerates both locks).
 
 With no configuration the portal runs on the embedded default: SQLite under
 ``var/`` and an embedded Celery broker (a SQLite file beside it), so the worker
@@ -22,6 +24,7 @@ import contextlib
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -38,9 +41,12 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 LOCK = ROOT / "requirements.lock"
-STAMP = VENV / ".hitl-lock.sha256"
-# The editable install depends on pyproject.toml too (package list, entry points).
-STAMPED_FILES = (LOCK, ROOT / "pyproject.toml")
+DEV_LOCK = ROOT / "requirements-dev.lock"
+# One stamp per level; the dev level's covers both locks (requirements-dev.lock includes the runtime one).
+STAMPS = {
+    "runtime": (VENV / ".hitl-lock.sha256", (LOCK,)),
+    "dev": (VENV / ".hitl-dev-lock.sha256", (LOCK, DEV_LOCK)),
+}
 
 STOP_GRACE_S = 20  # how long children get to finish their work after SIGTERM
 READY_TIMEOUT_S = 120
@@ -53,25 +59,50 @@ def say(message: str) -> None:
 # --- virtualenv ---------------------------------------------------------------------
 
 
-def lock_digest() -> str:
+def lock_digest(files: tuple[Path, ...]) -> str:
     digest = hashlib.sha256()
-    for path in STAMPED_FILES:
+    for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def ensure_venv() -> None:
-    """Create ``.venv`` if missing and install the lock into it unless already done."""
+def installed(level: str) -> bool:
+    stamp, files = STAMPS[level]
+    return stamp.exists() and stamp.read_text().strip() == lock_digest(files)
+
+
+def ensure_venv(*, dev: bool) -> None:
+    """Create ``.venv`` if missing and install the runtime lock (and with ``dev`` the dev lock) unless done."""
     if not PYTHON.exists():
         say(f"creating the virtualenv {VENV.relative_to(ROOT)}/")
         run([sys.executable, "-m", "venv", str(VENV)])
-    wanted = lock_digest()
-    if STAMP.exists() and STAMP.read_text().strip() == wanted:
+    level = "dev" if dev else "runtime"
+    # A venv holding the dev level holds the runtime too: `up` after `test` installs nothing.
+    if installed(level) or (not dev and installed("dev")):
         return
-    say("installing the pinned dependencies (requirements.lock)")
-    run([str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-r", str(LOCK)])
-    run([str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "--no-deps", "-e", str(ROOT)])
-    STAMP.write_text(wanted + "\n")
+    lock = DEV_LOCK if dev else LOCK
+    say(f"installing the pinned dependencies ({lock.name})")
+    # --no-compile: pip would byte-compile every installed module up front (a large
+    # share of a first install); Python compiles what is imported, when it is imported.
+    run([str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "--no-compile", "-r", str(lock)])
+    link_checkout()
+    for name, (stamp, files) in STAMPS.items():
+        if name == level or (dev and name == "runtime"):
+            stamp.write_text(lock_digest(files) + "\n")
+
+
+def link_checkout() -> None:
+    """Make the checkout importable from the venv: one ``.pth`` line, what an editable install amounts to.
+
+    ``pip install -e .`` would first build the project in an isolated environment
+    (downloading and installing setuptools into it): a large share of a first start,
+    for a result this line gives at once (the portal runs from the checkout).
+    """
+    purelib = subprocess.run(
+        [str(PYTHON), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    (Path(purelib) / "hitl_portal_checkout.pth").write_text(f"{ROOT}\n")
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
@@ -175,26 +206,57 @@ def wait_until_ready(url: str, children: list[Child]) -> bool:
     return False
 
 
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_port(host: str, port: int, *, explicit: bool) -> int:
+    """The asked port; without ``--port``, the next free one when the default is taken."""
+    if port_free(host, port):
+        return port
+    if explicit:
+        sys.exit(f"port {port} on {host} is in use (choose another with --port)")
+    for candidate in range(port + 1, port + 100):
+        if port_free(host, candidate):
+            say(f"port {port} is in use: using {candidate}")
+            return candidate
+    sys.exit(f"no free port in {port}..{port + 99} on {host} (choose one with --port)")
+
+
 def command_up(args: argparse.Namespace) -> int:
-    ensure_venv()
+    ensure_venv(dev=False)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     describe_configuration(env)
     manage = [str(PYTHON), "manage.py"]
+    port = choose_port(args.host, args.port, explicit=args.port_given)
+    base_url = f"http://{args.host}:{port}"
+    # collectstatic needs no database: it runs beside the migration and the demo data.
+    say("collecting static files (in the background)")
+    static = subprocess.Popen([*manage, "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     say("migrating the database")
     run([*manage, "migrate", "--noinput"], env)
-    say("collecting static files")
-    run([*manage, "collectstatic", "--noinput", "-v", "0"], env)
-    say("loading demo data (the first start replays a month of demo traffic: about two minutes)")
-    demo = subprocess.run([*manage, "demo_data"], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    sys.stdout.write(demo.stdout)
+    say("loading demo data")
+    demo = subprocess.run([*manage, "demo_data", "--base-url", base_url], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False)
     sys.stderr.write(demo.stderr)
     if demo.returncode != 0:
+        sys.stdout.write(demo.stdout)
         sys.exit(f"failed (exit {demo.returncode}): manage.py demo_data")
+    static_output, _ = static.communicate()
+    if static.returncode != 0:
+        sys.stdout.write(static_output)
+        sys.exit(f"failed (exit {static.returncode}): manage.py collectstatic")
 
-    base_url = f"http://{args.host}:{args.port}"
     specs = [
-        ("web", [str(BIN / "gunicorn"), "hitl_portal.wsgi", "--bind", f"{args.host}:{args.port}",
-                 "--workers", str(args.web_workers), "--access-logfile", "-", "--graceful-timeout", "10"]),
+        # uvicorn: /api/v1/cases/{id}/wait/ long-polls are async views (hitl_portal.asgi).
+        ("web", [str(BIN / "uvicorn"), "hitl_portal.asgi:application", "--host", args.host, "--port", str(port),
+                 "--workers", str(args.web_workers), "--timeout-graceful-shutdown", "10"]),
         ("worker", [str(BIN / "celery"), "-A", "hitl_portal", "worker", "-l", "info",
                     "--concurrency", str(args.worker_concurrency)]),
         ("beat", [str(BIN / "celery"), "-A", "hitl_portal", "beat", "-l", "info"]),
@@ -250,7 +312,7 @@ def command_up(args: argparse.Namespace) -> int:
 
 
 def command_test(pytest_args: list[str]) -> int:
-    ensure_venv()
+    ensure_venv(dev=True)
     env = dict(os.environ)
     describe_configuration(env)
     if not env.get("DATABASE_URL"):
@@ -264,7 +326,7 @@ def main(argv: list[str]) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="migrate, load demo data, run web server + worker + beat")
     up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--port", type=int, default=None, help="default 8000, or the next free port if it is taken")
     up.add_argument("--web-workers", type=int, default=2)
     up.add_argument("--worker-concurrency", type=int, default=2)
     commands.add_parser("test", help="run the test suite; further arguments go to pytest", add_help=False)
@@ -272,6 +334,9 @@ def main(argv: list[str]) -> int:
         # Everything after "test" belongs to pytest (including -h, -k, -m ...).
         return command_test(argv[1:])
     args = parser.parse_args(argv)
+    args.port_given = args.port is not None
+    if args.port is None:
+        args.port = 8000
     return command_up(args)
 
 

@@ -17,7 +17,6 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 CHROMIUM = "/usr/bin/chromium"
@@ -26,10 +25,40 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+def _restore_migrated_data_in_transactional_tests(item: pytest.Item) -> None:
+    """Give every transactional test the data the migrations load (serialized rollback).
+
+    A transactional test ends by emptying every table, including what migrations
+    loaded: the requirements catalog (compliance 0003) and the role groups
+    (hitl_portal 0002). Whichever test ran after one then found neither (creating
+    a system syncs its obligations from the catalog), so results depended on the
+    order. Django's answer is ``serialized_rollback``: the test starts from the
+    snapshot taken right after migrating. Applied here to each transactional test
+    rather than remembered in each file.
+    """
+    from pytest_django.fixtures import validate_django_db
+
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", [])
+    uses_transactions = "transactional_db" in fixtures or "live_server" in fixtures
+    if marker is None and not uses_transactions:
+        return
+    transaction, reset_sequences, databases, serialized, available_apps = (
+        validate_django_db(marker) if marker is not None else (True, False, None, False, None)
+    )
+    if not (transaction or reset_sequences or uses_transactions) or serialized:
+        return
+    item.add_marker(pytest.mark.django_db(
+        transaction=True, reset_sequences=reset_sequences, databases=databases, serialized_rollback=True,
+        available_apps=available_apps,
+    ), append=False)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     on_postgres = settings.IS_POSTGRES
     have_chromium = os.path.exists(CHROMIUM) or shutil.which("chromium") is not None
     for item in items:
+        _restore_migrated_data_in_transactional_tests(item)
         reason = None
         if "postgres" in item.keywords and not on_postgres:
             reason = "needs PostgreSQL: set DATABASE_URL=postgres://... to run it"
@@ -68,6 +97,63 @@ def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> None:
             cursor.execute("INSERT INTO audit_guard_bypass (enabled) SELECT 1 WHERE NOT EXISTS "
                            "(SELECT 1 FROM audit_guard_bypass)")
     connection.close()
+    _restore_snapshots_into_empty_tables(connection)
+
+
+def _restore_snapshots_into_empty_tables(conn: Any) -> None:
+    """Make ``serialized_rollback`` load its snapshot into empty tables, whatever ran before.
+
+    A transactional test without serialized rollback ends with Django's ``flush``,
+    which emits ``post_migrate`` again: content types and permissions come back
+    under new ids (sequences are not reset). A later ``serialized_rollback`` test
+    then loads the snapshot taken after migrating by primary key on top of them and
+    collides on their natural keys (``django_content_type_app_label_model_..._uniq``),
+    failing at setup. Emptying the tables first (as the teardown of a serialized
+    test does, without ``post_migrate``) restores exactly the migrated state.
+    """
+    from django.core.management import call_command
+
+    def deserialize_into_empty_tables(data: str) -> None:
+        call_command("flush", interactive=False, verbosity=0, database=conn.alias, inhibit_post_migrate=True,
+                     reset_sequences=False)
+        _load_snapshot_in_bulk(conn, data)
+
+    conn.creation.deserialize_db_from_string = deserialize_into_empty_tables
+
+
+def _load_snapshot_in_bulk(conn: Any, data: str) -> None:
+    """Django's snapshot load, as one INSERT per table (the tables are empty; every transactional test pays it).
+
+    Django saves each object (an UPDATE, then an INSERT: about 1,100 statements for
+    this snapshot); into empty tables a ``bulk_create`` per model and per
+    many-to-many table writes the same rows, primary keys included.
+    """
+    from collections import defaultdict
+
+    from django.core import serializers
+    from django.db import transaction
+
+    rows: dict[type, list[Any]] = defaultdict(list)
+    links: dict[type, list[Any]] = defaultdict(list)
+    for found in serializers.deserialize("json", data, using=conn.alias):
+        obj = found.object
+        rows[type(obj)].append(obj)
+        for name, values in (found.m2m_data or {}).items():
+            field = type(obj)._meta.get_field(name)
+            through = field.remote_field.through
+            source, target = f"{field.m2m_field_name()}_id", f"{field.m2m_reverse_field_name()}_id"
+            links[through].extend(through(**{source: obj.pk, target: value}) for value in values)
+    with transaction.atomic(using=conn.alias), conn.constraint_checks_disabled():
+        for model, objects in [*rows.items(), *links.items()]:
+            model._base_manager.using(conn.alias).bulk_create(objects, ignore_conflicts=model in links)
+        conn.check_constraints(table_names=[model._meta.db_table for model in [*rows, *links]])
+
+
+@pytest.fixture(autouse=True)
+def _audit_witness(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test gets its own (empty) checkpoint witness: the database is emptied between
+    tests, so a witness shared across tests would hold heads of chains that no longer exist."""
+    settings.HITL_AUDIT_WITNESS = f"file://{tmp_path_factory.mktemp('witness')}"
 
 
 @pytest.fixture
@@ -112,9 +198,10 @@ def api_client_for(make_user: Callable[..., User]) -> Callable[..., APIClient]:
 
     def factory(role: str | User, **kwargs: Any) -> APIClient:
         user = role if isinstance(role, User) else make_user(role, **kwargs)
-        token, _ = Token.objects.get_or_create(user=user)
+        from tests.token_helpers import new_token_key
+
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {new_token_key(user)}")
         client.user = user  # type: ignore[attr-defined]
         return client
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Verify an audit export of the HITL Governance Portal offline.
 
-    python3 tools/verify_audit_export.py EXPORT.jsonl [--key PUBLIC_KEY]
+    python3 tools/verify_audit_export.py EXPORT.jsonl --key PUBLIC_KEY [--witness WITNESS.jsonl]
+    python3 tools/verify_audit_export.py EXPORT.jsonl --no-signatures
 
 Standard library only (Python 3.11+): no Django, no database, no network. It
 checks, line by line, that the export (format ``hitl-audit-export/1``):
@@ -19,8 +20,15 @@ checks, line by line, that the export (format ``hitl-audit-export/1``):
 With ``--key`` (the portal's public key, from ``/audit/public-key/``: a PEM file, or
 the raw key as hex or base64, given directly or in a file) it also verifies the
 Ed25519 signature of every checkpoint and of the manifest, with the small pure
-Python implementation of RFC 8032 below. Without a key the signatures are not
-checked (and the output says so): a key taken from the export itself proves nothing.
+Python implementation of RFC 8032 below. Without ``--key`` it refuses to run (exit
+2) unless ``--no-signatures`` says explicitly that only the hash chain is to be
+checked: a key taken from the export itself proves nothing, and an unsigned check
+must not pass for a signed one by accident.
+
+With ``--witness`` (a copy of the portal's external witness file, ``audit-witness.jsonl``:
+one signed checkpoint per line) every witnessed checkpoint inside the exported range
+must match the exported event at its seq, and, with ``--key``, carry a valid
+signature; witnessed checkpoints after the export are reported.
 
 Prints ``OK`` and exits 0, or names the first bad line and seq and exits 1.
 """
@@ -169,7 +177,8 @@ class Failure(Exception):
         self.line, self.seq, self.problem = line, seq, problem
 
     def __str__(self) -> str:
-        where = f"line {self.line}" + (f", seq {self.seq}" if self.seq is not None else "")
+        where = f"line {self.line}" if self.line else "the witness"
+        where += f", seq {self.seq}" if self.seq is not None else ""
         return f"FAIL at {where}: {self.problem}"
 
 
@@ -181,9 +190,36 @@ def _signature_ok(key: bytes, message: bytes, signature_hex: Any) -> bool:
     return ed25519_verify(key, message, signature)
 
 
-def verify(path: Path, key: bytes | None) -> dict[str, Any]:
+def load_witness(path: Path, key: bytes | None) -> dict[int, str]:
+    """A witness file → {seq: hash}; with a key each record's signature is checked."""
+    heads: dict[int, str] = {}
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                seq, hash_ = record["seq"], record["hash"]
+                statement = canonical(
+                    {"type": CHECKPOINT_TYPE, "seq": seq, "hash": hash_, "signed_at": record["signed_at"]}
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise Failure(0, None, f"witness line {number} is not a checkpoint record ({exc})") from exc
+            if record.get("type") != CHECKPOINT_TYPE or not isinstance(seq, int):
+                raise Failure(0, None, f"witness line {number} is not a {CHECKPOINT_TYPE} record")
+            if key is not None and not _signature_ok(key, statement, record.get("signature")):
+                raise Failure(0, seq, f"witness line {number}: the checkpoint at seq {seq} has an invalid signature")
+            if heads.get(seq, hash_) != hash_:
+                raise Failure(0, seq, f"the witness holds two different heads for seq {seq}: the chain was rewritten")
+            heads[seq] = hash_
+    return heads
+
+
+def verify(path: Path, key: bytes | None, witness: dict[int, str] | None = None) -> dict[str, Any]:
     """Verify the export at ``path``; raise ``Failure`` naming the first bad line."""
-    summary: dict[str, Any] = {"events": 0, "checkpoints": 0, "purged_payloads": 0, "other_records": 0}
+    summary: dict[str, Any] = {"events": 0, "checkpoints": 0, "purged_payloads": 0, "other_records": 0,
+                               "witnessed": 0}
+    witness = witness or {}
     with path.open("rb") as handle:
         first = handle.readline()
         try:
@@ -251,6 +287,11 @@ def verify(path: Path, key: bytes | None) -> dict[str, Any]:
                 if checkpoint["hash"] != record["hash"]:
                     raise Failure(line_no, seq, f"the event differs from the signed checkpoint at seq {seq}")
                 summary["checkpoints"] += 1
+            witnessed = witness.get(seq)
+            if witnessed is not None:
+                if witnessed != record["hash"]:
+                    raise Failure(line_no, seq, f"the event differs from the witnessed checkpoint at seq {seq}")
+                summary["witnessed"] += 1
             prev_hash = last_hash = record["hash"]
             expected_seq += 1
             summary["events"] += 1
@@ -265,7 +306,9 @@ def verify(path: Path, key: bytes | None) -> dict[str, Any]:
     if unchecked:
         raise Failure(1, min(unchecked), f"checkpoint at seq {min(unchecked)} lies outside the exported events")
     summary.update(first_seq=first_seq if count else None, last_seq=expected_seq - 1 if count else None,
-                   last_hash=last_hash, signatures="verified" if key is not None else "not checked (no --key)")
+                   last_hash=last_hash, signatures="verified" if key is not None else "not checked (--no-signatures)")
+    later = [seq for seq in witness if seq >= expected_seq]
+    summary["witnessed_after"] = max(later) if later else None
     return summary
 
 
@@ -273,14 +316,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Verify a HITL portal audit export (JSON Lines) offline.")
     parser.add_argument("file", type=Path, help="the export (.jsonl)")
     parser.add_argument("--key", help="the portal's public key: a PEM file, or the raw key as hex or base64")
+    parser.add_argument("--no-signatures", action="store_true",
+                        help="check the hash chain only, without a key (signatures are then NOT verified)")
+    parser.add_argument("--witness", type=Path,
+                        help="a copy of the portal's witness file (audit-witness.jsonl) to compare with")
     args = parser.parse_args(argv)
+    if not args.key and not args.no_signatures:
+        print("ERROR: give the portal's public key (--key), or --no-signatures to check the hash chain only",
+              file=sys.stderr)
+        return 2
     try:
         key = load_key(args.key) if args.key else None
     except (OSError, ValueError) as exc:
         print(f"ERROR: cannot read the key: {exc}", file=sys.stderr)
         return 2
     try:
-        summary = verify(args.file, key)
+        witness = load_witness(args.witness, key) if args.witness else None
+        summary = verify(args.file, key, witness)
     except OSError as exc:
         print(f"ERROR: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
@@ -293,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary['purged_payloads']} payloads purged or omitted, signatures {summary['signatures']}; "
         f"last hash {summary['last_hash'] or '-'}"
     )
+    if args.witness:
+        after = summary["witnessed_after"]
+        print(f"witness: {summary['witnessed']} witnessed checkpoints matched"
+              + (f"; it holds checkpoints after this export, up to seq {after}" if after else ""))
     return 0
 
 

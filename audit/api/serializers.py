@@ -76,14 +76,21 @@ class VerifyReportSerializer(VerifyResultSerializer):
 
     checkpoints = serializers.IntegerField(help_text="Signed checkpoints verified (signature and chain hash).")
     last_checkpoint_seq = serializers.IntegerField(allow_null=True, help_text="Seq of the last verified checkpoint.")
+    witness = serializers.CharField(
+        help_text="Kind of external witness of the checkpoints (HITL_AUDIT_WITNESS): file, syslog, http or none."
+    )
+    witness_checked = serializers.BooleanField(
+        help_text="Whether the chain was compared with the witness (a syslog witness cannot be read back)."
+    )
+    witnessed_checkpoints = serializers.IntegerField(help_text="Signed checkpoints the witness holds.")
+    last_witnessed_seq = serializers.IntegerField(
+        allow_null=True, help_text="Seq of the last checkpoint the witness holds; the chain must reach it."
+    )
 
 
 def parse_bound(value: str, field: str) -> tuple[int | None, Any]:
-    """A range bound: digits are a ``seq``; otherwise an ISO 8601 time or date (UTC when no zone is given)."""
-    import datetime as dt
-
-    from django.utils import timezone
-    from django.utils.dateparse import parse_date, parse_datetime
+    """A range bound: digits are a ``seq``; otherwise a time (``hitl_portal.api.dates.parse_moment``)."""
+    from hitl_portal.api.dates import parse_moment
 
     text = value.strip()
     if text.isdigit():
@@ -91,19 +98,12 @@ def parse_bound(value: str, field: str) -> tuple[int | None, Any]:
             raise serializers.ValidationError({field: ["seq is too large"]})
         return int(text), None
     try:
-        moment = parse_datetime(text)
-        if moment is None:
-            day = parse_date(text)
-            moment = dt.datetime(day.year, day.month, day.day) if day is not None else None
-    except ValueError:
-        moment = None
-    if moment is None:
+        return None, parse_moment(text, field)
+    except serializers.ValidationError as exc:
         raise serializers.ValidationError(
-            {field: ["must be a seq (a whole number) or an ISO 8601 time such as 2026-01-31T12:00:00Z"]}
-        )
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, dt.UTC)
-    return None, moment
+            {field: ["must be a seq (a whole number) or an ISO 8601 time such as 2026-01-31T12:00:00Z; "
+                     + " ".join(str(m) for m in exc.detail[field])]}  # type: ignore[index]
+        ) from None
 
 
 class ExportQuerySerializer(serializers.Serializer):

@@ -4,4 +4,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("compliance.api.urls_workspace")),
+    path("", include("compliance.api.urls_explanations")),
 ]

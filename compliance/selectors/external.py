@@ -60,7 +60,33 @@ def kpi_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("SLA breaches", str(figures.get("sla_breaches", "—"))),
         ("Queue depth", str(figures.get("queue_depth", "—"))),
         ("Open bias incidents", str(figures.get("bias_incidents_open", "—"))),
+        *_kind_rows(figures.get("by_kind") or []),
     ]
+
+
+def _kind_rows(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Generation and action points (issue 14): what people let through, changed or stopped."""
+    shown: list[tuple[str, str]] = []
+    for row in rows:
+        where = row["intervention_point"]
+        if row["kind"] == "generation":
+            categories = ", ".join(f"{name} {count}" for name, count in row["rejection_categories"].items())
+            shown += [
+                (f"Texts at {where}: decided by a person", str(row["human_decided"])),
+                (f"Texts at {where}: approved / edited / rejected",
+                 f"{format_percent(row['approval_rate'])} / {format_percent(row['edit_rate'])} / "
+                 f"{format_percent(row['rejection_rate'])}"),
+                (f"Texts at {where}: mean edit distance", _num(row["mean_edit_distance"])),
+                (f"Texts at {where}: rejection categories", categories or "—"),
+            ]
+        else:
+            shown += [
+                (f"Tool calls at {where}: decided by a person", str(row["human_decided"])),
+                (f"Tool calls at {where}: approved / modified / denied",
+                 f"{row['approvals']} / {row['modifications']} / {row['denials']}"),
+                (f"Tool calls at {where}: expired unanswered", str(row["expired"])),
+            ]
+    return shown
 
 
 def kpi_summary_line(figures: dict[str, Any]) -> str:

@@ -3,50 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 
 from dashboard.selectors import KpiScope
+from hitl_portal.api.dates import MomentField
 from reviews.models import AISystem
 
 DEFAULT_PERIOD = dt.timedelta(days=30)
 MAX_PERIOD = dt.timedelta(days=3660)
-MOMENT_HELP = "a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 date-time (UTC when no offset is given)"
-
-
-class MomentField(serializers.Field):
-    """A date (midnight UTC) or an ISO 8601 date-time, as an aware UTC datetime."""
-
-    default_error_messages = {"invalid": f"Enter {MOMENT_HELP}."}
-
-    def to_internal_value(self, data: Any) -> dt.datetime:
-        if not isinstance(data, str) or "\x00" in data or len(data) > 64:
-            self.fail("invalid")
-        text = data.strip()
-        if "T" in text:
-            # An unencoded "+" of a UTC offset arrives as a space ("...T10:00:00 02:00").
-            text = re.sub(r" (\d\d:?\d\d)$", r"+\1", text)
-        try:
-            moment = parse_datetime(text) if "T" in text else None
-            if moment is None:
-                day = parse_date(text)
-                if day is None:
-                    self.fail("invalid")
-                moment = dt.datetime.combine(day, dt.time.min)
-        except ValueError:
-            self.fail("invalid")
-        if timezone.is_naive(moment):
-            moment = moment.replace(tzinfo=dt.UTC)
-        return moment.astimezone(dt.UTC)
-
-    def to_representation(self, value: dt.datetime) -> str:
-        return value.isoformat()
-
-
 class KpiQuerySerializer(serializers.Serializer):
     """``?system=&from=&to=``: one system (slug, all when absent) over ``[from, to)``.
 
@@ -110,6 +77,35 @@ class PercentilesSerializer(serializers.Serializer):
     p90 = serializers.FloatField(allow_null=True)
 
 
+class KindKpiRowSerializer(serializers.Serializer):
+    """One generation or action intervention point (rates are fractions of the human-decided cases)."""
+
+    system = serializers.CharField()
+    intervention_point = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["generation", "action"])
+    cases = serializers.IntegerField()
+    auto_accepted = serializers.IntegerField()
+    open = serializers.IntegerField()
+    expired = serializers.IntegerField(help_text="Resolved by the breach rule (actions: denied by default).")
+    human_decided = serializers.IntegerField()
+    time_to_decision_s = PercentilesSerializer()
+    approved = serializers.IntegerField(required=False, help_text="Generation.")
+    edited = serializers.IntegerField(required=False, help_text="Generation.")
+    rejected = serializers.IntegerField(required=False, help_text="Generation.")
+    edit_rate = serializers.FloatField(required=False, allow_null=True, help_text="Generation.")
+    rejection_rate = serializers.FloatField(required=False, allow_null=True, help_text="Generation.")
+    mean_edit_distance = serializers.FloatField(
+        required=False, allow_null=True, help_text="Generation: mean normalised Levenshtein distance of the edits."
+    )
+    rejection_categories = serializers.DictField(child=serializers.IntegerField(), required=False)
+    approvals = serializers.IntegerField(required=False, help_text="Action.")
+    modifications = serializers.IntegerField(required=False, help_text="Action.")
+    denials = serializers.IntegerField(required=False, help_text="Action.")
+    modification_rate = serializers.FloatField(required=False, allow_null=True, help_text="Action.")
+    denial_rate = serializers.FloatField(required=False, allow_null=True, help_text="Action.")
+    approval_rate = serializers.FloatField(allow_null=True)
+
+
 class KpiResponseSerializer(serializers.Serializer):
     """``GET /api/v1/kpis/``: every rate is a fraction; ``null`` where undefined."""
 
@@ -140,6 +136,7 @@ class KpiResponseSerializer(serializers.Serializer):
     sla_breach_rate = serializers.FloatField(allow_null=True, help_text="SLA breaches / routed cases.")
     oldest_waiting_received_at = serializers.DateTimeField(allow_null=True)
     oldest_waiting_age_s = serializers.FloatField(allow_null=True)
+    by_kind = KindKpiRowSerializer(many=True, help_text="Generation and action intervention points.")
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()

@@ -7,13 +7,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from dashboard.api.serializers import (
-    MOMENT_HELP,
     KpiResponseSerializer,
     ReviewersResponseSerializer,
     SeriesResponseSerializer,
     scope_from_query,
 )
 from dashboard.selectors import kpi_series, kpis, reviewer_table
+from hitl_portal.api.dates import MOMENT_HELP
 from hitl_portal.api.schema import ERROR_BODY, FIELD_ERRORS_BODY, UNAUTHENTICATED
 from hitl_portal.api.views import PortalAPIView
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER

@@ -2,45 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from fairness.models import AuditStatus
+from hitl_portal.api.dates import MOMENT_HELP, MomentField
 from reviews.models import AISystem
-
-MOMENT_HELP = "a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 date-time (UTC when no offset is given)"
-
-
-@extend_schema_field({"type": "string", "description": MOMENT_HELP, "example": "2026-11-01"})
-class MomentField(serializers.Field):
-    """A date (midnight UTC) or an ISO 8601 date-time, as an aware UTC datetime."""
-
-    default_error_messages = {"invalid": f"Enter {MOMENT_HELP}."}
-
-    def to_internal_value(self, data: Any) -> dt.datetime:
-        if not isinstance(data, str) or "\x00" in data or len(data) > 64:
-            self.fail("invalid")
-        text = data.strip()
-        try:
-            moment = parse_datetime(text.replace(" ", "T", 1)) if ("T" in text or " " in text) else None
-            if moment is None:
-                day = parse_date(text)
-                if day is None:
-                    self.fail("invalid")
-                moment = dt.datetime.combine(day, dt.time.min)
-        except ValueError:
-            self.fail("invalid")
-        if timezone.is_naive(moment):
-            moment = moment.replace(tzinfo=dt.UTC)
-        return moment.astimezone(dt.UTC)
-
-    def to_representation(self, value: dt.datetime) -> str:
-        return value.isoformat()
 
 
 class BiasAuditRequestSerializer(serializers.Serializer):

@@ -22,6 +22,7 @@ from fairness.api.serializers import (
 from fairness.selectors import audit_get, audit_representation, audits_visible
 from fairness.services import bias_audit_request
 from hitl_portal.api.pagination import IdCursorPagination
+from hitl_portal.api.schema import paginated
 from hitl_portal.api.views import PortalAPIView
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
 from reviews.api.views.systems import NOT_FOUND, READ_ERRORS, WRITE_ERRORS
@@ -38,7 +39,7 @@ class BiasAuditListView(PortalAPIView):
     @extend_schema(
         summary="List bias audits",
         parameters=[OpenApiParameter("system", str, description="Only this system's audits (slug).")],
-        responses={200: BiasAuditSerializer(many=True), **READ_ERRORS},
+        responses={200: paginated("PaginatedBiasAuditList", BiasAuditSerializer(many=True)), **READ_ERRORS},
     )
     def get(self, request: Request) -> Response:
         query = BiasAuditListQuerySerializer(data=request.query_params)

@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from hitl_portal.api.dates import MomentField
 from quality.selectors import PERIODS
 
 GOLD_FIELDS = frozenset(("system", "intervention_point", "input", "prediction", "gold_label", "external_id", "note"))
@@ -94,8 +95,8 @@ class PeriodQuerySerializer(serializers.Serializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         # ``from`` is a Python keyword: declared here rather than as a class attribute.
         return {
-            "from": serializers.DateTimeField(required=False),
-            "to": serializers.DateTimeField(required=False),
+            "from": MomentField(required=False),
+            "to": MomentField(required=False),
         }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

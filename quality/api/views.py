@@ -12,13 +12,14 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hitl_portal.api.exceptions import Forbidden
 from hitl_portal.api.pagination import IdCursorPagination
+from hitl_portal.api.schema import paginated
 from hitl_portal.api.views import PortalAPIView
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER, REVIEWER, user_role
 from quality.api.serializers import (
@@ -63,6 +64,15 @@ OVERSIGHT = {COMPLIANCE_OFFICER, MANAGER}
 USERNAME = OpenApiParameter("username", str, OpenApiParameter.PATH, description="The reviewer's username.")
 
 
+GOLD_ITEM_PAGE = paginated("PaginatedGoldItemList", GoldItemSerializer(many=True))
+TRAINING_RECORDS = inline_serializer("TrainingRecordRegister", {
+    "results": TrainingRecordSerializer(many=True),
+    "required_kinds": serializers.ListField(child=serializers.CharField()),
+    "expired_kinds": serializers.ListField(child=serializers.CharField()),
+    "missing_kinds": serializers.ListField(child=serializers.CharField()),
+})
+CALIBRATION_PAGE = paginated("PaginatedCalibrationList", CalibrationListSerializer(many=True))
+
 def _paginate(view: PortalAPIView, request: Request, queryset: Any, render: Any) -> Response:
     paginator = IdCursorPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
@@ -74,7 +84,7 @@ class GoldItemListView(PortalAPIView):
 
     roles = {"GET": OFFICERS, "POST": OFFICERS}
 
-    @extend_schema(summary="List gold items", responses={200: GoldItemSerializer(many=True), **READ_ERRORS},
+    @extend_schema(summary="List gold items", responses={200: GOLD_ITEM_PAGE, **READ_ERRORS},
                    parameters=[OpenApiParameter("system", str, description="Only this system's items.")])
     def get(self, request: Request) -> Response:
         system = request.query_params.get("system") or None
@@ -162,7 +172,7 @@ class TrainingRecordView(PortalAPIView):
     roles = {"GET": {COMPLIANCE_OFFICER, MANAGER, REVIEWER}, "POST": OFFICERS}
 
     @extend_schema(summary="A reviewer's training records", parameters=[USERNAME],
-                   responses={200: TrainingRecordSerializer(many=True), **READ_ERRORS, 404: NOT_FOUND})
+                   responses={200: TRAINING_RECORDS, **READ_ERRORS, 404: NOT_FOUND})
     def get(self, request: Request, username: str) -> Response:
         profile, _ = _reviewer_profile_for(request, username)
         training = training_status(profile)
@@ -197,7 +207,7 @@ class CalibrationListView(PortalAPIView):
     roles = {"GET": OVERSIGHT, "POST": OFFICERS}
 
     @extend_schema(summary="List calibration sessions",
-                   responses={200: CalibrationListSerializer(many=True), **READ_ERRORS})
+                   responses={200: CALIBRATION_PAGE, **READ_ERRORS})
     def get(self, request: Request) -> Response:
         return _paginate(self, request, calibration_sessions(), lambda s: CalibrationListSerializer(s).data)
 

@@ -126,45 +126,42 @@ class BiometricLogView(PortalAPIView):
 
 
 def _biometric_csv(searches: Any, uses: list[Any]) -> Any:
-    """One CSV row per search, streamed (the two verifiers in their own columns, everyone in the last)."""
-    import csv
-    import io
+    """One CSV row per search, streamed (the two verifiers in their own columns, everyone in the last).
+
+    Written by the portal's one CSV writer, which defuses formula-like text
+    (``external_id`` and the reference database come from integrations).
+    """
     import json
 
-    by_id = {use.pk: use for use in uses}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    from hitl_portal.csv_export import csv_lines
 
-    def flush() -> str:
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
+    by_id = {use.pk: use for use in uses}
 
     def iso(value: Any) -> str:
         return value.isoformat().replace("+00:00", "Z") if value else ""
 
-    writer.writerow(BIOMETRIC_CSV_COLUMNS)
-    yield flush()
-    for search in searches:
-        use = by_id.get(search.use_id)
-        verifiers = search.verifiers
-        first = verifiers[0] if verifiers else {}
-        second = verifiers[1] if len(verifiers) > 1 else {}
-        writer.writerow([
-            search.case_id, search.external_id, iso(search.received_at), iso(search.decided_at),
-            search.use_id or "", iso(use.started_at) if use else "", iso(use.ended_at) if use else "",
-            search.reference_database or "", search.ai_label or "", search.final_label or "", search.resolution or "",
-            "" if search.ai_match is None else str(search.ai_match).lower(),
-            "" if search.confirmed_match is None else str(search.confirmed_match).lower(),
-            search.input_hash,
-            "" if search.input is None else json.dumps(search.input, ensure_ascii=False, sort_keys=True),
-            str(search.input_purged).lower(),
-            first.get("reviewer", ""), first.get("outcome", ""), iso(first.get("decided_at")),
-            second.get("reviewer", ""), second.get("outcome", ""), iso(second.get("decided_at")),
-            "; ".join(f"{v['reviewer']} ({v['outcome']}, round {v['round']})" for v in verifiers),
-        ])
-        yield flush()
+    def rows() -> Any:
+        for search in searches:
+            use = by_id.get(search.use_id)
+            verifiers = search.verifiers
+            first = verifiers[0] if verifiers else {}
+            second = verifiers[1] if len(verifiers) > 1 else {}
+            yield [
+                search.case_id, search.external_id, iso(search.received_at), iso(search.decided_at),
+                search.use_id or "", iso(use.started_at) if use else "", iso(use.ended_at) if use else "",
+                search.reference_database or "", search.ai_label or "", search.final_label or "",
+                search.resolution or "",
+                "" if search.ai_match is None else str(search.ai_match).lower(),
+                "" if search.confirmed_match is None else str(search.confirmed_match).lower(),
+                search.input_hash,
+                "" if search.input is None else json.dumps(search.input, ensure_ascii=False, sort_keys=True),
+                str(search.input_purged).lower(),
+                first.get("reviewer", ""), first.get("outcome", ""), iso(first.get("decided_at")),
+                second.get("reviewer", ""), second.get("outcome", ""), iso(second.get("decided_at")),
+                "; ".join(f"{v['reviewer']} ({v['outcome']}, round {v['round']})" for v in verifiers),
+            ]
+
+    return csv_lines(BIOMETRIC_CSV_COLUMNS, rows())
 
 
 BIOMETRIC_USE_WRITERS = {COMPLIANCE_OFFICER, INTEGRATION}

@@ -27,4 +27,9 @@ urlpatterns = [
         InterventionPointViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
         name="api-intervention-point-detail",
     ),
+    path(
+        "systems/<str:slug>/intervention-points/<str:point>/rotate-salt/",
+        InterventionPointViewSet.as_view({"post": "rotate_salt"}),
+        name="api-intervention-point-rotate-salt",
+    ),
 ]

@@ -26,11 +26,15 @@ def _iso(value: dt.datetime | None) -> str | None:
 def _prediction(case: Case) -> dict[str, Any] | None:
     if case.prediction_label is None:
         return None
-    return {
+    body = {
         "label": case.prediction_label,
         "confidence": case.prediction_confidence,
         "model_version": case.model_version,
     }
+    # Only when the model sent one: representations of cases without stay as they were.
+    if case.explanation:
+        body["explanation"] = case.explanation
+    return body
 
 
 def case_routing(case: Case) -> dict[str, Any]:
@@ -102,12 +106,23 @@ def case_representation(case: Case, *, viewer: Any = None) -> dict[str, Any]:
                 "label": d.label,
                 "rationale": d.rationale,
                 "decided_at": _iso(d.decided_at),
+                "form_values": d.form_values or {},
             }
             for d in decisions
         ],
     }
     if not as_reviewer:
         body["true_label"] = case.true_label
+    kind = case.intervention_point.kind
+    body["kind"] = kind
+    if case.payload is not None:
+        # Generation and action cases (reviews.services.kinds).
+        body[kind] = case.payload
+        body["final_output"] = case.final_output
+        body["expires_at"] = body["sla_deadline"]
+        for view, decision in zip(body["decisions"], decisions, strict=True):
+            if decision.category:
+                view["category"] = decision.category
     return body
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from knox.models import AuthToken
 
+from hitl_portal.roles import INTEGRATION
 from reviews.models import AISystem, ReviewerProfile, TrainingRecord
 
 # Django's default username rule; anything else cannot name a user, so it is a 404
@@ -62,6 +65,33 @@ def linked_system_slugs(user: User) -> list[str]:
             continue
         return sorted(system.slug for system in getattr(profile, systems).all())
     return []
+
+
+def token_list(*, user: User) -> QuerySet[Any]:
+    """The user's own live API tokens, newest first (never their keys: only digests are stored)."""
+    return AuthToken.objects.filter(user=user).filter(
+        Q(expiry__isnull=True) | Q(expiry__gt=timezone.now())
+    ).order_by("-created")
+
+
+# Prefixes are hex (plus knox's optional prefix); anything else names no token, and a NUL
+# would make PostgreSQL raise.
+_TOKEN_ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,25}$")
+
+
+def own_token_get(*, user: User, token_id: str) -> AuthToken:
+    """One of ``user``'s own tokens by its id (the key's first characters); 404 for anyone else's."""
+    token = None
+    if _TOKEN_ID_RE.match(token_id or ""):
+        token = AuthToken.objects.filter(user=user, token_key=token_id).first()
+    if token is None:
+        raise Http404("No such token.")
+    return token
+
+
+def integration_list() -> QuerySet[User]:
+    """Active integration accounts, by name (the officers' token rotation list)."""
+    return User.objects.filter(groups__name=INTEGRATION, is_active=True).order_by("username")
 
 
 def missing_trainings(

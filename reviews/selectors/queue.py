@@ -199,6 +199,8 @@ def claim_payload(case: Case) -> dict[str, Any]:
             "confidence": case.prediction_confidence,
             "model_version": case.model_version,
         }
+        if case.explanation:
+            prediction["explanation"] = case.explanation
     return {
         "id": case.pk,
         "external_id": case.external_id,
@@ -210,6 +212,8 @@ def claim_payload(case: Case) -> dict[str, Any]:
         "routing": {"routed": case.routed, "reasons": reasons, "rules_version": case.rules_version},
         "labels": list(system.labels),
         "guidelines": point.guidelines,
+        "display": list(point.display or []),
+        "decision_fields": list(point.decision_fields or []),
         "received_at": case.received_at,
         "sla_deadline": case.sla_deadline,
     }

@@ -22,7 +22,12 @@ def cases_visible_to(user: Any, *, queryset: QuerySet[Case] | None = None) -> Qu
     """The cases ``user`` may read (narrowing ``queryset`` when given, e.g. one with prefetches).
 
     - compliance officers, managers, admins: every case;
-    - an integration: the cases of the systems it is linked to;
+    - an integration: the cases *it submitted* to systems it is linked to, and
+      every case of a linked system whose officers turned on
+      ``share_cases_between_integrations``. A case whose submitter is unknown
+      (``submitted_by`` null: the account was deleted, or the case was loaded
+      without one) is visible only on a shared system: failing closed, so
+      deleting one integration never opens its cases to another;
     - a reviewer: a case they hold a live claim on, or one they decided (in any round);
     - anyone else (or nobody): none.
     Subqueries rather than joins, so no case is listed twice.
@@ -32,9 +37,11 @@ def cases_visible_to(user: Any, *, queryset: QuerySet[Case] | None = None) -> Qu
     if role in _SEE_ALL:
         return cases
     if role == INTEGRATION:
+        linked = AISystem.objects.filter(integrations__user=user)
+        shared = linked.filter(share_cases_between_integrations=True)
         # Gold items are the portal's own test cases, never an integration's.
-        return cases.filter(
-            is_gold=False, system__in=AISystem.objects.filter(integrations__user=user).values("pk")
+        return cases.filter(is_gold=False, system__in=linked.values("pk")).filter(
+            Q(submitted_by=user) | Q(system__in=shared.values("pk"))
         )
     if role == REVIEWER:
         held = Q(status=CaseStatus.CLAIMED, claimed_by=user, lease_expires_at__gt=timezone.now())

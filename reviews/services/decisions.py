@@ -53,9 +53,12 @@ from django.utils import timezone
 from audit.services import bulk_record_events, record_event
 from hitl_portal.errors import Conflict
 from hitl_portal.sql import RowShape, load_row, row_shape
+from reviews.content import clean_form_values
 from reviews.models import (
+    CLASSIFICATION_OUTCOMES,
     AISystem,
     Case,
+    CaseKind,
     CaseStatus,
     Decision,
     DecisionOutcome,
@@ -75,7 +78,7 @@ MAX_TIME_SPENT_MS = 2**31 - 1
 MAX_PK = 2**63 - 1
 # Read with the case but not needed to decide it (personal data, possibly large):
 # left deferred, loaded only if something asks.
-_DEFERRED_CASE_FIELDS = frozenset(("input", "subject"))
+_DEFERRED_CASE_FIELDS = frozenset(("input", "subject", "explanation"))
 
 
 def enqueue_decided_webhooks(cases: list[Case]) -> None:
@@ -86,9 +89,12 @@ def enqueue_decided_webhooks(cases: list[Case]) -> None:
     """
     if not cases:
         return
+    from reviews.services.waiting import notify_decided
     from reviews.services.webhooks import webhooks_enqueue
 
     webhooks_enqueue(cases=cases)
+    # Agents long-polling /wait/ learn of the decision once it is committed.
+    notify_decided([case.pk for case in cases])
 
 
 def _text_digest(text: str) -> dict[str, Any]:
@@ -103,8 +109,8 @@ def resolve_outcome(case: Case, *, outcome: str | None, label: str | None, ratio
     """
     labels = list(case.system.labels)
     ai_label = case.prediction_label
-    if outcome is not None and outcome not in DecisionOutcome.values:
-        raise ValidationError({"outcome": [f"must be one of: {', '.join(DecisionOutcome.values)}"]})
+    if outcome is not None and outcome not in CLASSIFICATION_OUTCOMES:
+        raise ValidationError({"outcome": [f"must be one of: {', '.join(CLASSIFICATION_OUTCOMES)}"]})
     if label is not None and label not in labels:
         raise ValidationError({"label": [f"not one of the system's labels: {', '.join(labels)}"]})
     if outcome == DecisionOutcome.ESCALATE:
@@ -340,7 +346,7 @@ def _write_decision(*, decision: Decision, case: Case, fields: list[str], review
     given history dates), in one statement on PostgreSQL. With history disabled
     (``SIMPLE_HISTORY_ENABLED = False``) it is exactly those two saves.
     """
-    if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+    if not settings.SIMPLE_HISTORY_ENABLED:
         decision.save()
         case.save(update_fields=fields)
         return
@@ -381,10 +387,28 @@ def _later_than(earlier: datetime) -> datetime:
 
 @transaction.atomic
 def decision_record(
-    *, reviewer: User, case: Case, outcome: str | None, label: str | None, rationale: str
+    *, reviewer: User, case: Case, outcome: str | None, label: str | None, rationale: str,
+    form_values: dict[str, Any] | None = None,
+    text: str | None = None, arguments: Any = None, category: str = "",
 ) -> Case:
-    """Record the claim holder's verdict and move the case on (decided, escalated or back to the queue)."""
+    """Record the claim holder's verdict and move the case on (decided, escalated or back to the queue).
+
+    ``form_values`` answers the intervention point's extra decision fields: required
+    ones must be answered for a verdict (an escalation may leave them open); errors
+    name the field as ``form_values.<name>``. Generation and action cases are decided
+    by ``reviews.services.kinds`` (``text``, ``arguments`` and ``category`` belong to them).
+    """
     case = _locked_for_decision(case, reviewer)
+    if case.intervention_point.kind != CaseKind.CLASSIFICATION:
+        from reviews.services.kinds import kind_decision_record
+
+        if label is not None:
+            raise ValidationError({"label": ["A generation or action case has no labels."]})
+        return kind_decision_record(reviewer=reviewer, case=case, outcome=outcome, text=text, arguments=arguments,
+                                    rationale=rationale, category=category)
+    for name, value in (("text", text), ("arguments", arguments), ("category", category or None)):
+        if value is not None:
+            raise ValidationError({name: ["Only generation and action cases take this field."]})
     now = timezone.now()
     if not holds_live_claim(case, reviewer, now):
         raise ClaimConflict("You hold no live claim on this case (it expired, was released or decided).")
@@ -397,6 +421,8 @@ def decision_record(
     outcome, verdict = resolve_outcome(case, outcome=outcome, label=label, rationale=rationale)
     if adjudication and outcome == DecisionOutcome.ESCALATE:
         raise ValidationError({"outcome": ["An adjudicator's decision is final: approve or override."]})
+    answers = clean_form_values(case.intervention_point.decision_fields or [], form_values,
+                                require=outcome != DecisionOutcome.ESCALATE)
 
     blind = is_served_blind(case)
     claimed_at = case.claimed_at or now
@@ -404,7 +430,7 @@ def decision_record(
     decision = Decision(
         case=case, reviewer=reviewer, round=case.review_round, outcome=outcome, label=verdict,
         rationale=rationale, ai_shown=not blind, is_adjudication=adjudication, claimed_at=case.claimed_at,
-        time_spent_ms=spent_ms, decided_at=now,
+        time_spent_ms=spent_ms, decided_at=now, form_values=answers,
     )
     decision._history_user = reviewer  # type: ignore[attr-defined]
     # When ``decision.save()`` would have written the decision's history row.
@@ -445,6 +471,9 @@ def decision_record(
     }
     if rationale:
         data["rationale"] = _text_digest(rationale)
+    if answers:
+        # Which extra fields were answered, never the answers (free text may hold personal data).
+        data["form_fields"] = sorted(answers)
     events: list[dict[str, Any]] = [
         dict(action="decision.recorded", actor=reviewer, obj=decision, object_label=f"decision on case {case.pk}",
              case_id=case.pk, system_id=case.system_id, data=data, before=before, after={"status": case.status})

@@ -126,7 +126,7 @@ def run_idempotent(
 
 def idempotency_purge(*, older_than: dt.timedelta | None = None, now: dt.datetime | None = None) -> int:
     """Delete keys older than the retention (never less than 24 h). Returns how many."""
-    keep_hours = max(MIN_KEEP_HOURS, int(getattr(settings, "HITL_IDEMPOTENCY_KEEP_HOURS", 48)))
+    keep_hours = max(MIN_KEEP_HOURS, int(settings.HITL_IDEMPOTENCY_KEEP_HOURS))
     keep = older_than if older_than is not None else dt.timedelta(hours=keep_hours)
     keep = max(keep, dt.timedelta(hours=MIN_KEEP_HOURS))
     cutoff = (now or timezone.now()) - keep

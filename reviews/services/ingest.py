@@ -14,7 +14,7 @@ multi-row INSERTs.
 ``reviews.api.serializers.cases.CaseSubmissionValidator``::
 
     {"intervention_point": <InterventionPoint with .system>, "external_id": str,
-     "input": dict, "prediction": {"label", "confidence", "model_version"} | None,
+     "input": dict, "prediction": {"label", "confidence", "model_version", "explanation"} | None,
      "subject": dict, "callback_url": str}
 
 Refusals: a blocked (prohibited) system → ``CaseConflict(code="system_prohibited")``
@@ -53,6 +53,7 @@ from reviews.models import (
 from reviews.routing import BIOMETRIC_IDENTIFICATION, CaseInput, RoutingDecision, RoutingRules, blind_fraction, route
 from reviews.selectors.cases import mark_without_decisions
 from reviews.services.errors import CaseConflict
+from reviews.services.kinds import auto_output, payload_digest, routing_rule_fields
 from reviews.services.webhooks import webhooks_enqueue
 
 DUPLICATE_CONSTRAINT = "case_unique_external_id_per_system"
@@ -91,6 +92,8 @@ def rules_of(point: InterventionPoint) -> RoutingRules:
         version=point.version,
         verify_identifications=point.system.is_remote_biometric,
         non_match_label=point.system.non_match_label or None,
+        salt=point.sampling_salt,
+        **routing_rule_fields(point),
     )
     point._routing_rules = rules  # type: ignore[attr-defined]
     return rules
@@ -106,18 +109,22 @@ def build_case(
     submitted_by: Any = None,
     subject: dict[str, Any] | None = None,
     callback_url: str = "",
+    payload: dict[str, Any] | None = None,
+    expires_at: dt.datetime | None = None,
 ) -> tuple[Case, RoutingDecision]:
     """An unsaved case routed by ``point``'s current rules, as ingestion (and the gold copies) build it.
 
     Routed: queued, with its SLA deadline and blind sampling (deterministic in the
     external id); not routed: auto-accepted with the AI label as final label.
+    Generation and action cases carry ``payload`` (and optionally their own
+    ``expires_at``, never later than the point's SLA).
     """
     system: AISystem = point.system
     label = prediction["label"] if prediction else None
     confidence = prediction.get("confidence") if prediction else None
     decision = route(
         rules_of(point),
-        CaseInput(external_id=external_id, input=case_input, label=label, confidence=confidence),
+        CaseInput(external_id=external_id, input=case_input, label=label, confidence=confidence, payload=payload),
         system_halted=system.status == SystemStatus.HALTED,
     )
     case = Case(
@@ -130,8 +137,10 @@ def build_case(
         prediction_label=label,
         prediction_confidence=confidence,
         model_version=(prediction.get("model_version") or "") if prediction else "",
+        explanation=prediction.get("explanation") if prediction else None,
         subject=subject or {},
         callback_url=callback_url or "",
+        payload=payload,
         routed=decision.routed,
         routing_reasons=decision.reasons,
         rules_version=point.version,
@@ -145,15 +154,22 @@ def build_case(
             case.reviewers_required = max(case.reviewers_required, 2)
         if point.sla_seconds:
             case.sla_deadline = now + dt.timedelta(seconds=point.sla_seconds)
+        if expires_at is not None and (case.sla_deadline is None or expires_at < case.sla_deadline):
+            # An agent's own deadline for its request (generation and action cases).
+            case.sla_deadline = expires_at
         # Without a prediction there is nothing to show: answered with a label, as a blind case.
-        case.blind = label is None or (
-            point.blind_review_rate > 0 and blind_fraction(system.slug, external_id) < point.blind_review_rate
+        # A generation or action case is never blind: its output is what is reviewed.
+        case.blind = (label is None and payload is None) or (
+            point.blind_review_rate > 0
+            and blind_fraction(system.slug, external_id, salt=point.sampling_salt) < point.blind_review_rate
         )
     else:
         case.status = CaseStatus.AUTO_ACCEPTED
         case.resolution = Resolution.AUTO_ACCEPTED
         case.final_label = label
         case.decided_at = now
+        if payload is not None:
+            case.final_output = auto_output(case)
     return case, decision
 
 
@@ -162,7 +178,8 @@ def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[
     case, decision = build_case(
         point=data["intervention_point"], external_id=data["external_id"], case_input=data["input"],
         prediction=data.get("prediction") or None, now=now, submitted_by=actor, subject=data.get("subject"),
-        callback_url=data.get("callback_url") or "",
+        callback_url=data.get("callback_url") or "", payload=data.get("payload"),
+        expires_at=data.get("expires_at"),
     )
     case._history_user = actor  # type: ignore[attr-defined]
     return case, decision
@@ -195,6 +212,8 @@ def _event_specs(case: Case, actor: Any) -> list[dict[str, Any]]:
             "rules_version": case.rules_version,
         },
     }
+    if case.payload is not None:
+        created["data"].update(kind=case.intervention_point.kind, payload=payload_digest(case))
     verdict_data: dict[str, Any] = {"reasons": case.routing_reasons, "rules_version": case.rules_version}
     if case.routed:
         verdict_data.update(blind=case.blind, reviewers_required=case.reviewers_required,

@@ -13,12 +13,13 @@ from reviews.models import Case
 
 
 @transaction.atomic
-def case_report_outcome(*, actor: Any, case: Case, true_label: str) -> Case:
+def case_report_outcome(*, actor: Any, case: Case, true_label: str, reason: str = "") -> Case:
     """Record (or correct) a case's true label; audited with the value it replaced.
 
     A correction is allowed (a chargeback reversed, an appeal won) but never
-    silent: the event keeps the previous label. Reporting the same label again
-    changes nothing and records nothing.
+    silent: it needs a ``reason``, and the event keeps the previous label, the
+    new one and the reason. Reporting the same label again changes nothing and
+    records nothing.
     """
     locked = Case.objects.select_for_update(of=("self",)).select_related("system").get(pk=case.pk)
     labels = locked.system.labels or []
@@ -27,6 +28,11 @@ def case_report_outcome(*, actor: Any, case: Case, true_label: str) -> Case:
     if locked.true_label == true_label:
         return locked
     before = locked.true_label
+    reason = reason.strip()
+    if before is not None and not reason:
+        raise ValidationError(
+            {"reason": [f"This case already has the outcome {before!r}: say why it is replaced."]}
+        )
     locked.true_label = true_label
     locked.true_label_at = timezone.now()
     locked._history_user = actor  # type: ignore[attr-defined]
@@ -39,6 +45,11 @@ def case_report_outcome(*, actor: Any, case: Case, true_label: str) -> Case:
         case_id=locked.pk,
         before={"true_label": before},
         after={"true_label": true_label},
-        data={"matches_ai": locked.prediction_label == true_label, "matches_final": locked.final_label == true_label},
+        reason=reason,
+        data={
+            "matches_ai": locked.prediction_label == true_label,
+            "matches_final": locked.final_label == true_label,
+            "correction": before is not None,
+        },
     )
     return locked

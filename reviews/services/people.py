@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import secrets
 from typing import Any
 
-from django.contrib.auth.models import Group, User, update_last_login
+from django.contrib.auth.models import Group, User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from audit.services import record_event
 from hitl_portal.models import NotificationKind
 from hitl_portal.notifications import notify
 from hitl_portal.roles import COMPLIANCE_OFFICER, GROUP_ROLES, INTEGRATION, REVIEWER
 from reviews.models import AISystem, IntegrationProfile, ReviewerProfile, ReviewerStatus, TrainingRecord
+from reviews.services.tokens import tokens_revoke_all
+
+# Token issue and rotation live in ``reviews.services.tokens``; importable from here too.
+from reviews.services.tokens import user_token_issue as user_token_issue
+from reviews.services.tokens import user_token_rotate as user_token_rotate
 
 
 def new_webhook_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+    """A Standard Webhooks secret: ``whsec_`` + standard base64 of 32 random bytes.
+
+    The spec's libraries base64-decode what follows the prefix to get the HMAC
+    key; secrets issued before used the URL-safe alphabet (see
+    ``reviews.services.webhooks.signing_key`` for how those keep working).
+    """
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 def _systems_by_slug(slugs: list[str], field: str = "systems") -> list[AISystem]:
@@ -78,30 +89,6 @@ def user_create(
     record_event("user.created", actor=actor, obj=user, object_label=username,
                  after={"username": username, "role": role, "systems": sorted(s.slug for s in linked)})
     return user, secret
-
-
-@transaction.atomic
-def user_token_issue(*, user: User) -> Token:
-    """Hand an authenticated user their API token (created on first use), audited as their own act.
-
-    The caller has checked the credentials; an inactive account is refused here too. The
-    event names the user, never the token.
-    """
-    if not user.is_active:
-        raise ValidationError({"username": ["This account is inactive."]})
-    token = Token.objects.filter(user=user).first()
-    created = token is None
-    if token is None:
-        try:
-            with transaction.atomic():
-                token = Token.objects.create(user=user)
-        except IntegrityError:
-            # Two logins of the same user raced; the other one created the token.
-            token = Token.objects.get(user=user)
-            created = False
-    update_last_login(None, user)
-    record_event("user.token_issued", actor=user, obj=user, object_label=user.username, data={"created": created})
-    return token
 
 
 @transaction.atomic
@@ -265,6 +252,12 @@ def user_update(
     if after:
         record_event(USER_UPDATED_ACTION, actor=actor, obj=user, object_label=user.username, reason=reason,
                      data={"account": "user"}, before=before, after=after)
+    # A token carries the access of the account as it was: deactivation and a new role
+    # (or losing or gaining admin) end every one of them.
+    if after.get("is_active") is False:
+        tokens_revoke_all(user=user, actor=actor, cause="deactivated", reason=reason)
+    elif "role" in after or "is_superuser" in after:
+        tokens_revoke_all(user=user, actor=actor, cause="role_changed", reason=reason)
     return user
 
 
@@ -287,23 +280,9 @@ def user_set_password(*, actor: Any, user: User, password: str | None, validate:
     user.save(update_fields=["password"])
     record_event(USER_UPDATED_ACTION, actor=actor, obj=user, object_label=user.username,
                  data={"account": "user", "password": "unusable" if password is None else "changed"})
+    # Whoever had the old password may have made tokens with it.
+    tokens_revoke_all(user=user, actor=actor, cause="password_changed")
     return user
-
-
-@transaction.atomic
-def user_token_rotate(*, actor: Any, user: User, reason: str) -> Token:
-    """Revoke the user's API token and issue a new one (the user fetches it by logging in).
-
-    For a token that may have leaked: the old key stops working at once. The event
-    names the user, never a key.
-    """
-    if not (reason or "").strip():
-        raise ValidationError({"reason": ["A reason is required."]})
-    had_token = Token.objects.filter(user=user).delete()[0] > 0
-    token = Token.objects.create(user=user)
-    record_event("user.token_issued", actor=actor, obj=user, object_label=user.username, reason=reason.strip(),
-                 data={"created": True, "rotated": had_token})
-    return token
 
 
 TRAINING_EXPIRY_NOTICE_DAYS = 30

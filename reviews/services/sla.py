@@ -9,6 +9,11 @@
 
 A case under a live claim is left to its reviewer: the rule applies once the
 lease is gone (released, decided, or expired and swept back to the queue).
+Generation and action cases (``payload`` set) get a ``final_output`` too:
+``accept_ai`` lets the AI's text or tool call through, ``fail_closed`` rejects or
+denies it (the default for action points: an approval request nobody answered
+in time is denied). Their ``expires_at`` is this deadline.
+
 A reopened case (an appeal, round > 1) is never closed by the clock: it is only
 marked breached and stays with the adjudicators. Each case is marked
 ``sla_breached`` (counted by the KPIs), so a run is idempotent.
@@ -30,6 +35,7 @@ from hitl_portal.notifications import notify
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
 from reviews.models import Case, CaseStatus, Resolution, SlaBreachAction, SystemStatus
 from reviews.services.decisions import enqueue_decided_webhooks
+from reviews.services.kinds import auto_output, expired_output
 
 SLA_CHUNK = 100
 
@@ -45,7 +51,7 @@ def _applied_rule(case: Case) -> tuple[str, str]:
         return SlaBreachAction.ESCALATE, "system_halted"
     if case.system.is_remote_biometric:
         return SlaBreachAction.ESCALATE, "remote_biometric"
-    if case.prediction_label is None:
+    if case.prediction_label is None and case.payload is None:
         return SlaBreachAction.ESCALATE, "no_ai_label"
     return SlaBreachAction.ACCEPT_AI, ""
 
@@ -126,6 +132,13 @@ def _apply(case: Case, *, now: datetime, actor: Any) -> list[dict[str, Any]]:
             case.resolution = Resolution.SLA_FAIL_CLOSED
             case.final_label = None
         fields += ["status", "resolution", "final_label", "decided_at"]
+        if case.payload is not None:
+            # A generation or action request that expired: let through or refused (an
+            # action point fails closed, i.e. denies, unless configured otherwise).
+            case.final_output = (
+                auto_output(case) if applied == SlaBreachAction.ACCEPT_AI else expired_output(case)
+            )
+            fields.append("final_output")
     case._history_user = actor  # type: ignore[attr-defined]
     case.save(update_fields=fields)
     common = dict(actor=actor, obj=case, case_id=case.pk, system_id=case.system_id)

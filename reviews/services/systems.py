@@ -9,16 +9,27 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_event
-from reviews.models import ROUTING_FIELDS, AISystem, InterventionPoint, RiskTier, SlaBreachAction, SystemStatus
+from reviews.content import validate_decision_fields, validate_display
+from reviews.models import (
+    ROUTING_FIELDS,
+    AISystem,
+    CaseKind,
+    InterventionPoint,
+    RiskTier,
+    SlaBreachAction,
+    SystemStatus,
+    new_sampling_salt,
+)
 from reviews.routing import high_stakes_errors
 from reviews.rules import clean_bias_thresholds
 from reviews.services.common import apply_changes, snapshot
+from reviews.services.kinds import point_defaults, validate_point_kind_rules
 from reviews.signals import PROFILE_FIELDS, system_profile_changed
 
 SYSTEM_FIELDS = (
     "name", "purpose", "provider", "role", "sector", "declared_tier", "annex_iii_area", "labels",
     "positive_label", "non_match_label", "required_trainings", "protected_attributes", "retention_days",
-    "is_public_body", "bias_thresholds", "kpi_targets",
+    "is_public_body", "bias_thresholds", "kpi_targets", "share_cases_between_integrations",
 )
 
 
@@ -69,8 +80,17 @@ def _validate_system_values(values: dict[str, Any]) -> None:
         values["bias_thresholds"] = clean_bias_thresholds(values["bias_thresholds"] or {})
 
 
+def _clean_review_content(values: dict[str, Any]) -> None:
+    """Normalise the display configuration and decision fields in ``values`` (in place), or refuse them."""
+    if "display" in values:
+        values["display"] = validate_display(values["display"])
+    if "decision_fields" in values:
+        values["decision_fields"] = validate_decision_fields(values["decision_fields"])
+
+
 def _validate_point_rules(system: AISystem, values: dict[str, Any]) -> None:
-    """Rules the database cannot express (they depend on the system)."""
+    """Rules the database cannot express (they depend on the system, or on the point's kind)."""
+    validate_point_kind_rules(values)
     if values.get("on_sla_breach") == SlaBreachAction.ACCEPT_AI and system.is_remote_biometric:
         raise ValidationError(
             {"on_sla_breach": ["accept_ai is not allowed for remote biometric identification (Annex III 1(a))."]}
@@ -181,7 +201,8 @@ def _check_points_allow_remote_biometric(system: AISystem) -> None:
     probe = AISystem(annex_iii_area="1a", labels=system.labels)
     for point in InterventionPoint.objects.filter(system=system):
         try:
-            _validate_point_rules(probe, {name: getattr(point, name) for name in ROUTING_FIELDS})
+            _validate_point_rules(probe, {**{name: getattr(point, name) for name in ROUTING_FIELDS},
+                                          "kind": point.kind})
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
             raise ValidationError({"annex_iii_area": [
@@ -242,6 +263,8 @@ def system_resume(*, actor: Any, system: AISystem, reason: str) -> AISystem:
 def intervention_point_create(*, actor: Any, system: AISystem, slug: str, name: str, **rules: Any) -> InterventionPoint:
     if system.is_remote_biometric:
         rules.setdefault("reviewers_required", 2)
+    point_defaults(rules.get("kind", CaseKind.CLASSIFICATION), rules)
+    _clean_review_content(rules)
     _validate_point_rules(system, rules)
     duplicate = {"slug": ["This system already has an intervention point with this slug."]}
     if InterventionPoint.objects.filter(system=system, slug=slug).exists():
@@ -255,7 +278,7 @@ def intervention_point_create(*, actor: Any, system: AISystem, slug: str, name: 
     except IntegrityError as exc:
         raise ValidationError(duplicate) from exc
     record_event("intervention_point.created", actor=actor, obj=point, system_id=system.pk,
-                 after=snapshot(point, ("slug", *ROUTING_FIELDS, "version")))
+                 after=snapshot(point, ("slug", "kind", *ROUTING_FIELDS, "version")))
     return point
 
 
@@ -263,13 +286,18 @@ def intervention_point_create(*, actor: Any, system: AISystem, slug: str, name: 
 def intervention_point_update(
     *, actor: Any, point: InterventionPoint, changes: dict[str, Any], reason: str = ""
 ) -> InterventionPoint:
-    """Change routing rules; any change bumps ``version`` (cases record the version that routed them)."""
+    """Change routing rules, the display configuration or the decision fields; any change bumps ``version``.
+
+    Cases record the version that routed them.
+    """
     unknown = sorted(set(changes) - set(ROUTING_FIELDS))
     if unknown:
         raise ValidationError({name: ["not a writable rule of an intervention point"] for name in unknown})
+    changes = dict(changes)
+    _clean_review_content(changes)
     point = InterventionPoint.objects.select_for_update().select_related("system").get(pk=point.pk)
     merged = {name: changes.get(name, getattr(point, name)) for name in ROUTING_FIELDS}
-    _validate_point_rules(point.system, merged)
+    _validate_point_rules(point.system, {**merged, "kind": point.kind})
     before = snapshot(point, [*changes, "version"])
     changed = [name for name, value in changes.items() if getattr(point, name) != value]
     if changed:
@@ -277,4 +305,29 @@ def intervention_point_update(
         record_event("intervention_point.updated", actor=actor, obj=point, system_id=point.system_id,
                      reason=reason, before={k: before[k] for k in [*changed, "version"]},
                      after=snapshot(point, [*changed, "version"]))
+    return point
+
+
+@transaction.atomic
+def intervention_point_rotate_salt(*, actor: Any, point: InterventionPoint, reason: str) -> InterventionPoint:
+    """Give a point a new secret sampling salt (after a suspected leak, or routinely).
+
+    Which cases fall into the random sample changes from now on; cases already
+    routed keep their routing. The rules ``version`` is not bumped (no rule
+    changed), and neither salt enters the audit trail or history: the event
+    records who rotated it, when and why.
+    """
+    if not reason.strip():
+        raise ValidationError({"reason": ["A reason is required to rotate the sampling salt."]})
+    point = InterventionPoint.objects.select_for_update().select_related("system").get(pk=point.pk)
+    previous_rotation = point.salt_rotated_at
+    point.sampling_salt = new_sampling_salt()
+    point.salt_rotated_at = timezone.now()
+    point._history_user = actor  # type: ignore[attr-defined]
+    point.save(update_fields=["sampling_salt", "salt_rotated_at", "updated_at"])
+    record_event(
+        "intervention_point.salt_rotated", actor=actor, obj=point, system_id=point.system_id, reason=reason,
+        before={"salt_rotated_at": previous_rotation.isoformat() if previous_rotation else None},
+        after={"salt_rotated_at": point.salt_rotated_at.isoformat()},
+    )
     return point

@@ -19,31 +19,42 @@ Flow (api-v1 "Webhooks"):
    ``max attempts``, then failed (audited). Retries wait in the table for the
    sweeper, never as long countdowns on the broker.
 
-The body is signed at send time with the integration's *current* webhook secret
-(HMAC-SHA256 of the raw body bytes), so a rotated secret takes effect for
-pending retries too.
+The body is signed at send time with the integration's *current* webhook secret,
+so a rotated secret takes effect for pending retries too. Two signatures travel
+with every request:
 
-Callback URLs must be http(s). Loopback and private addresses are deliberately
-NOT filtered (no SSRF filter): the tests and on-premises integrations deliver to
-them. Callback URLs are given by authenticated integrations only.
+- Standard Webhooks (the spec Svix and Argilla follow, verifiable with its
+  official libraries): ``webhook-id`` (the delivery's uuid, the same on every
+  retry), ``webhook-timestamp`` (Unix seconds of this attempt) and
+  ``webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``
+  keyed by the base64-decoded secret (``signing_key``);
+- the original ``X-HITL-Delivery`` and ``X-HITL-Signature: sha256=<hex HMAC of
+  the raw body>`` keyed by the secret's text, for receivers written before.
+
+Where a webhook may go is decided by ``reviews.services.webhook_guard`` (SSRF):
+the host is resolved at send time, non-public addresses are refused unless the
+operator allow-listed them (``HITL_WEBHOOK_ALLOW``), and the connection goes to
+the checked address. A receiver's reply body is never read into the attempt log
+or the audit trail: only its status code and sanitised reason phrase are kept.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
-import http.client
 import json
 import logging
+import re
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
@@ -59,6 +70,12 @@ from reviews.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from reviews.services.webhook_guard import (
+    ALLOWED_SCHEMES,
+    DestinationRefused,
+    callback_url_problem,
+    webhook_session,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,29 +84,26 @@ EVENT_AUTO_ACCEPTED = "case.auto_accepted"
 _EVENT_FOR_STATUS = {CaseStatus.DECIDED: EVENT_DECIDED, CaseStatus.AUTO_ACCEPTED: EVENT_AUTO_ACCEPTED}
 
 USER_AGENT = "hitl-portal-webhooks/1"
-ALLOWED_SCHEMES = ("http", "https")
-# Kept short in the audit trail and the admin: a receiver's error page is not ours to keep.
-MAX_ERROR_CHARS = 500
-
-
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
+# Kept short in the audit trail and the admin: an error is a category, never a receiver's page.
+MAX_ERROR_CHARS = 300
+MAX_REASON_CHARS = 60
+SECRET_PREFIX = "whsec_"
 
 
 def webhook_timeout() -> float:
     """Seconds to wait for a receiver (connect + response)."""
-    return float(_setting("HITL_WEBHOOK_TIMEOUT_SECONDS", 5))
+    return float(settings.HITL_WEBHOOK_TIMEOUT_SECONDS)
 
 
 def max_attempts() -> int:
     """Attempts before a delivery gives up (status failed)."""
-    return int(_setting("HITL_WEBHOOK_MAX_ATTEMPTS", 8))
+    return int(settings.HITL_WEBHOOK_MAX_ATTEMPTS)
 
 
 def backoff_delay(attempts: int) -> timedelta:
     """Wait before the next attempt after ``attempts`` failed ones: ``min(base · 2^(attempts-1), cap)``."""
-    base = float(_setting("HITL_WEBHOOK_BACKOFF_BASE_SECONDS", 10))
-    cap = float(_setting("HITL_WEBHOOK_BACKOFF_CAP_SECONDS", 3600))
+    base = float(settings.HITL_WEBHOOK_BACKOFF_BASE_SECONDS)
+    cap = float(settings.HITL_WEBHOOK_BACKOFF_CAP_SECONDS)
     exponent = max(attempts - 1, 0)
     # Beyond 2^20 the cap has long applied; avoid building huge floats.
     seconds = cap if exponent > 20 else min(base * (2**exponent), cap)
@@ -102,9 +116,35 @@ def _lease() -> timedelta:
 
 
 def sign(body: bytes, secret: str) -> str:
-    """The ``X-HITL-Signature`` header value: ``sha256=<hex HMAC-SHA256(body, secret)>``."""
+    """The legacy ``X-HITL-Signature`` header value: ``sha256=<hex HMAC-SHA256(body, secret text)>``."""
     digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
+
+
+def signing_key(secret: str) -> bytes:
+    """The Standard Webhooks key: the base64 decoding of the secret after its ``whsec_`` prefix.
+
+    Secrets issued now are ``whsec_`` + standard base64 of 32 random bytes, exactly
+    what the spec's libraries decode. Secrets issued before used the URL-safe
+    alphabet (``-``, ``_``, no padding): they are decoded with that alphabet, which
+    yields the same 32 random bytes they were made from (receivers whose library
+    insists on the standard alphabet translate ``-``→``+`` and ``_``→``/``, or rotate).
+    A secret that is no base64 at all (set by hand) is keyed by its UTF-8 text.
+    """
+    text = secret[len(SECRET_PREFIX):] if secret.startswith(SECRET_PREFIX) else secret
+    text = text.rstrip("=").replace("-", "+").replace("_", "/")
+    try:
+        key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    return key or secret.encode("utf-8")
+
+
+def sign_standard(*, msg_id: str, timestamp: int, body: bytes, secret: str) -> str:
+    """The ``webhook-signature`` header value: ``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
 
 
 def _case_representation(case: Case) -> dict[str, Any]:
@@ -159,12 +199,11 @@ def webhooks_enqueue(*, cases: Iterable[Case]) -> list[WebhookDelivery]:
 
 def _schedule_delivery(delivery_ids: list[int]) -> None:
     """Hand the ids to the worker; if the broker is down the sweeper still finds the rows."""
+    from hitl_portal.queueing import enqueue
     from reviews.tasks_webhooks import deliver_webhooks
 
-    try:
-        deliver_webhooks.delay(delivery_ids)
-    except Exception:  # never fail the committed request because the broker hiccupped
-        logger.exception("could not enqueue webhook delivery task; the sweeper will deliver %s", delivery_ids)
+    # Once, no retry loop: a committed request never waits for (or fails on) the broker.
+    enqueue(deliver_webhooks, delivery_ids)
 
 
 # --- Claiming ---------------------------------------------------------------------
@@ -214,39 +253,54 @@ class SendResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failed delivery: following it would re-send a signed body elsewhere (or as GET)."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+def _reason(text: str) -> str:
+    """A receiver's reason phrase, reduced to short printable ASCII (it is receiver-controlled)."""
+    return _UNPRINTABLE.sub(" ", text or "").strip()[:MAX_REASON_CHARS]
 
 
 def _post(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+    """One POST through the SSRF guard; the reply's body is never read, only its status line."""
     started = time.monotonic()
-    # The scheme was checked in ``_send`` (http/https only), and redirects are refused.
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     status: int | None = None
     error = ""
+    session = webhook_session(timeout=webhook_timeout(), user_agent=USER_AGENT)
     try:
-        with _opener.open(request, timeout=webhook_timeout()) as response:
-            status = response.status
-            response.read(1024)
-    except urllib.error.HTTPError as exc:
-        status = exc.code
+        response = session.post(url, data=body, headers=headers, stream=True, allow_redirects=False)
         try:
-            snippet = exc.read(MAX_ERROR_CHARS).decode("utf-8", "replace")
-        except Exception:  # the body is only a hint for the admin
-            snippet = ""
-        error = f"HTTP {exc.code}: {snippet}".strip().rstrip(":")
-    except urllib.error.URLError as exc:
-        error = f"connection error: {exc.reason}"
-    except (TimeoutError, OSError, http.client.HTTPException, ValueError) as exc:
-        error = f"{type(exc).__name__}: {exc}"
+            status = response.status_code
+            if not 200 <= status < 300:
+                error = f"HTTP {status} {_reason(response.reason)}".strip()
+        finally:
+            response.close()
+    except DestinationRefused as exc:
+        error = f"refused: {exc}"
+    except requests.Timeout:
+        error = "timed out"
+    except requests.exceptions.SSLError:
+        error = "TLS error"
+    except requests.ConnectionError as exc:
+        error = f"connection error: {_connection_reason(exc)}"
+    except (requests.RequestException, OSError, ValueError) as exc:
+        error = f"request error: {type(exc).__name__}"
+    finally:
+        session.close()
     duration_ms = int((time.monotonic() - started) * 1000)
     return SendResult(status_code=status, error=error[:MAX_ERROR_CHARS], duration_ms=duration_ms)
+
+
+def _connection_reason(exc: requests.ConnectionError) -> str:
+    """A category of the failure (resolution, refusal, reset), not the library's nested repr."""
+    text = str(exc).lower()
+    if "could not resolve" in text or "name or service" in text or "resolve" in text:
+        return "could not resolve the host"
+    if "refused" in text:
+        return "connection refused"
+    if "reset" in text or "aborted" in text:
+        return "connection reset"
+    return "could not connect"
 
 
 def _current_secret(delivery: WebhookDelivery) -> str | None:
@@ -260,18 +314,26 @@ def _current_secret(delivery: WebhookDelivery) -> str | None:
 
 
 def _send(delivery: WebhookDelivery) -> SendResult:
-    """One attempt: refuse non-http(s) URLs and unsigned bodies, else POST the stored body."""
+    """One attempt: refuse what may not be sent, else POST the stored body with both signatures."""
     scheme = urlsplit(delivery.url).scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
         return SendResult(None, f"refused: callback URL scheme {scheme!r} is not http or https", 0)
+    # Rows stored before submission was checked (or written directly) get the same refusals.
+    problem = callback_url_problem(delivery.url)
+    if problem:
+        return SendResult(None, f"refused: {problem}", 0)
     secret = _current_secret(delivery)
     if secret is None:
         return SendResult(None, "refused: the submitting account has no integration webhook secret", 0)
     body = delivery.body.encode("utf-8")
+    msg_id = str(delivery.uuid)
+    timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        "X-HITL-Delivery": str(delivery.uuid),
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign_standard(msg_id=msg_id, timestamp=timestamp, body=body, secret=secret),
+        "X-HITL-Delivery": msg_id,
         "X-HITL-Signature": sign(body, secret),
     }
     return _post(url=delivery.url, body=body, headers=headers)
@@ -379,7 +441,7 @@ def webhooks_sweep(*, now: datetime | None = None, batch: int | None = None, bud
     rows another does not hold. With ``now`` given (tests), every attempt uses it
     as the clock, so a retry is driven by passing a later ``now``, not by sleeping.
     """
-    limit = batch if batch is not None else int(_setting("HITL_WEBHOOK_SWEEP_BATCH", 100))
+    limit = batch if batch is not None else int(settings.HITL_WEBHOOK_SWEEP_BATCH)
     started = time.monotonic()
     attempted = 0
     while attempted < limit and time.monotonic() - started <= budget_seconds:

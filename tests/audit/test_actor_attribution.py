@@ -155,29 +155,31 @@ def test_admin_cannot_change_groups_tokens_or_delete_users(make_user):
     response = client.post(f"/admin/auth/group/{group.pk}/change/", {"name": "boss"})
     assert response.status_code == 403
     assert client.get("/admin/auth/group/add/").status_code == 403
-    assert client.get("/admin/authtoken/tokenproxy/add/").status_code == 403
+    assert client.get("/admin/knox/authtoken/add/").status_code == 403
     assert client.post(f"/admin/auth/user/{manager.pk}/delete/", {"post": "yes"}).status_code == 403
     assert User.objects.filter(pk=manager.pk).exists()
     group.refresh_from_db()
     assert group.name == "manager"
 
 
-def test_admin_rotates_tokens_with_a_reason(make_user):
-    from rest_framework.authtoken.models import Token
+def test_admin_revokes_tokens_with_a_reason(make_user):
+    from knox.models import AuthToken
 
     admin = make_user("admin", "root")
     integration = make_user("integration", "int1")
-    old = Token.objects.create(user=integration).key
+    kept, kept_key = AuthToken.objects.create(user=admin)
+    listing = client_for(admin).get("/admin/knox/authtoken/").content.decode()
+    assert kept_key not in listing and kept.token_key in listing
+    old, old_key = AuthToken.objects.create(user=integration)
     response = client_for(admin).post("/admin/auth/user/", {
         "action": "rotate_tokens", "_selected_action": [integration.pk], "post": "yes", "reason": "Leaked key.",
     })
     assert response.status_code == 302
-    assert not Token.objects.filter(key=old).exists()
-    event = AuditEvent.objects.get(action="user.token_issued")
+    assert not AuthToken.objects.filter(user=integration).exists()
+    event = AuditEvent.objects.get(action="user.token_revoked")
     assert_actor(event, admin)
     assert event.reason == "Leaked key."
-    listing = client_for(admin).get("/admin/authtoken/tokenproxy/").content.decode()
-    assert Token.objects.get(user=integration).key not in listing
+    assert old.token_key in event.payload and old_key not in event.payload
 
 
 def test_celery_task_acts_as_the_system_user(make_user, case, django_capture_on_commit_callbacks):

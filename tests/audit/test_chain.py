@@ -53,6 +53,12 @@ def test_verify_audit_command_reports_an_intact_chain() -> None:
         "head_hash": AuditEvent.objects.get(seq=2).hash,
         "first_bad_seq": None,
         "problem": "",
+        "checkpoints": 0,
+        "last_checkpoint_seq": None,
+        "witness": "file",
+        "witness_checked": True,
+        "witnessed_checkpoints": 0,
+        "last_witnessed_seq": None,
     }
 
 

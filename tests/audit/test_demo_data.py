@@ -26,6 +26,8 @@ ROLES = {
     "rev2": "reviewer",
     "rev3": "reviewer",
     "rev4": "reviewer",
+    "rev5": "reviewer",
+    "rev6": "reviewer",
     "integration": "integration",
 }
 
@@ -58,6 +60,7 @@ def test_demo_data_creates_people_and_systems_and_is_idempotent() -> None:
     assert DEMO_URL in first
     assert User.objects.get(username="admin").is_superuser
     assert ReviewerProfile.objects.get(user__username="rev4").adjudicator is True
+    assert ReviewerProfile.objects.get(user__username="rev5").adjudicator is True
     assert not ReviewerProfile.objects.get(user__username="rev1").adjudicator
     integration = IntegrationProfile.objects.get(user__username="integration")
     assert sorted(integration.systems.values_list("slug", flat=True)) == [
@@ -105,6 +108,7 @@ def test_demo_data_creates_people_and_systems_and_is_idempotent() -> None:
     assert AuditEvent.objects.filter(action="intervention_point.created").count() == 3
     assert AuditEvent.objects.filter(action="user.created").count() == len(ROLES)
     assert AuditEvent.objects.filter(action="reviewer.updated", object_label="rev4").exists()
+    assert AuditEvent.objects.filter(action="reviewer.updated", object_label="rev5").exists()
     assert credit.history.first().history_user == admin
     result = verify_chain()
     assert result.ok, result.problem

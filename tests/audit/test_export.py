@@ -98,9 +98,9 @@ def test_offline_verifier_accepts_the_export_with_the_published_key(officer: Any
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.startswith(f"OK: {total} events (seq 1–{total}), 1 checkpoints matched")
         assert "signatures verified" in result.stdout
-    unsigned = run_verifier(path)
+    unsigned = run_verifier(path, "--no-signatures")
     assert unsigned.returncode == 0
-    assert "signatures not checked (no --key)" in unsigned.stdout
+    assert "signatures not checked (--no-signatures)" in unsigned.stdout
 
 
 def test_one_changed_byte_fails_and_names_the_line(officer: Any, tmp_path: Path) -> None:
@@ -127,19 +127,19 @@ def test_a_changed_payload_byte_and_a_removed_line_fail(officer: Any, tmp_path: 
     assert b'\\"n\\":0' in lines[2]  # seq 2: the first written event
     lines[2] = lines[2].replace(b'\\"n\\":0', b'\\"n\\":1', 1)
     path.write_bytes(b"\n".join(lines))
-    result = run_verifier(path)
+    result = run_verifier(path, "--no-signatures")
     assert result.returncode == 1 and "line 3, seq 2: payload does not match" in result.stdout
     # An event removed from the middle: the gap is named.
     lines = original.split(b"\n")
     del lines[2]
     path.write_bytes(b"\n".join(lines))
-    result = run_verifier(path)
+    result = run_verifier(path, "--no-signatures")
     assert result.returncode == 1 and "line 3, seq 3: sequence gap: expected seq 2" in result.stdout
     # The tail cut off: the manifest's count no longer matches; the first missing seq is named.
     lines = original.split(b"\n")
     total = AuditEvent.objects.sealed().count()
     path.write_bytes(b"\n".join(lines[:-2]) + b"\n")
-    result = run_verifier(path)
+    result = run_verifier(path, "--no-signatures")
     assert result.returncode == 1
     assert f"seq {total}: the manifest announces {total} events" in result.stdout
 
@@ -181,7 +181,7 @@ def test_a_checkpoint_that_disagrees_with_the_events_fails(officer: Any, tmp_pat
     manifest.pop("signature")
     lines[0] = json.dumps(manifest)
     path.write_text("\n".join(lines), encoding="utf-8")
-    result = run_verifier(path)
+    result = run_verifier(path, "--no-signatures")
     assert result.returncode == 1
     assert f"line {seq + 1}, seq {seq}: the event differs from the signed checkpoint" in result.stdout
 
@@ -207,7 +207,7 @@ def test_export_by_time_range(officer: Any, tmp_path: Path) -> None:
     empty = _download(officer, tmp_path, name="empty.jsonl", **{"from": "2999-01-01T00:00:00Z"})
     lines = read_lines(empty)
     assert len(lines) == 1 and lines[0]["count"] == 0
-    assert run_verifier(empty).returncode == 0
+    assert run_verifier(empty, "--no-signatures").returncode == 0
 
 
 @pytest.mark.parametrize(
@@ -284,7 +284,7 @@ def test_export_command_range_to_a_given_file(tmp_path: Path) -> None:
     target = tmp_path / "part.jsonl"
     call_command("export_audit", "--from", "2", "--to", "4", "--output", str(target), stdout=StringIO())
     assert [line["seq"] for line in read_lines(target)[1:]] == [2, 3, 4]
-    assert run_verifier(target).returncode == 0
+    assert run_verifier(target, "--no-signatures").returncode == 0
     with pytest.raises(CommandError, match="from"):
         call_command("export_audit", "--from", "soon", stdout=StringIO())
 
@@ -295,7 +295,7 @@ def test_purged_payloads_still_verify(officer: Any, tmp_path: Path) -> None:
         cursor.execute(f"UPDATE {AuditEvent._meta.db_table} SET payload = NULL WHERE seq = 2")
     path = _download(officer, tmp_path)
     assert read_lines(path)[2]["payload"] is None
-    result = run_verifier(path)
+    result = run_verifier(path, "--no-signatures")
     assert result.returncode == 0, result.stdout
     assert "1 payloads purged or omitted" in result.stdout
 
@@ -306,3 +306,49 @@ def test_export_command_streams_to_standard_output(capsysbinary: Any) -> None:
     lines = capsysbinary.readouterr().out.decode("utf-8").splitlines()
     assert json.loads(lines[0])["count"] == 2 and len(lines) == 3
     assert json.loads(AuditEvent.objects.get(action="audit.exported").payload)["data"]["destination"] == "stdout"
+
+
+def test_the_verifier_refuses_to_run_without_a_key_unless_told(officer: Any, tmp_path: Path) -> None:
+    _chain(3)
+    path = _download(officer, tmp_path)
+    result = run_verifier(path)
+    assert result.returncode == 2
+    assert "--key" in result.stderr and "--no-signatures" in result.stderr
+    assert "OK" not in result.stdout
+    assert run_verifier(path, "--no-signatures").returncode == 0
+
+
+def test_the_verifier_compares_an_export_with_the_witness(
+    officer: Any, tmp_path: Path, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from audit.witness import FILE_NAME
+
+    _chain(4)
+    with django_capture_on_commit_callbacks(execute=True):
+        checkpoint = checkpoint_sign()
+    assert checkpoint is not None
+    _chain(2)
+    witness = Path(settings.HITL_AUDIT_WITNESS.removeprefix("file://")) / FILE_NAME
+    key = str(write_public_key(tmp_path)["pem"])
+    path = _download(officer, tmp_path)
+    result = run_verifier(path, "--key", key, "--witness", str(witness))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "witness: 1 witnessed checkpoints matched" in result.stdout
+    # An export that stops before the witnessed head says so.
+    early = _download(officer, tmp_path, "early.jsonl", to=str(checkpoint.seq - 1))
+    result = run_verifier(early, "--key", key, "--witness", str(witness))
+    assert result.returncode == 0 and f"up to seq {checkpoint.seq}" in result.stdout
+    # A forged witness line is refused with the key.
+    forged = witness.read_text().replace(checkpoint.signature, "00" * 64)
+    bad = tmp_path / "bad-witness.jsonl"
+    bad.write_text(forged)
+    result = run_verifier(path, "--key", key, "--witness", str(bad))
+    assert result.returncode == 1 and "FAIL at the witness" in result.stdout and "invalid signature" in result.stdout
+    # An export whose event differs from the witnessed head fails at that event.
+    lines = path.read_text(encoding="utf-8").split("\n")
+    record = json.loads(lines[checkpoint.seq])
+    assert record["seq"] == checkpoint.seq
+    witness_other = tmp_path / "other-witness.jsonl"
+    witness_other.write_text(witness.read_text().replace(checkpoint.hash, "ab" * 32))
+    result = run_verifier(path, "--no-signatures", "--witness", str(witness_other))
+    assert result.returncode == 1 and "differs from the witnessed checkpoint" in result.stdout

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from pypdf import PdfReader
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from compliance.catalog import load_catalog
@@ -24,6 +23,7 @@ from compliance.models import Obligation
 from reviews.models import AISystem
 from tests.compliance.helpers import make_point
 from tests.reviews.factories import ingest
+from tests.token_helpers import new_token_key
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -57,7 +57,7 @@ def test_officer_classifies_a_credit_scoring_system_and_downloads_its_dossier(
 ) -> None:
     make_user("compliance_officer", "officer1")
     admin = make_user("admin", "root-admin")
-    admin_token = Token.objects.create(user=admin).key
+    admin_token = new_token_key(admin)
     login("officer1")
 
     # Register the system through the workspace form.

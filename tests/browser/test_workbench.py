@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from reviews.models import Case, Decision
 from tests.reviews.workbench_helpers import make_point, make_queued_case
+from tests.token_helpers import new_token_key
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -48,7 +48,7 @@ def test_reviewer_claims_and_overrides_a_case(page, live_server, login, make_use
     second = make_queued_case(point, external_id="app-10024", age_seconds=1200)
     make_queued_case(other, external_id="tx-884", label="reject", confidence=0.41, age_seconds=300)
     make_user("reviewer", "rev1", systems=["credit-scoring"])
-    admin_token = Token.objects.create(user=make_user("admin", "root-admin")).key
+    admin_token = new_token_key(make_user("admin", "root-admin"))
 
     login("rev1")
     # A reviewer's start page is the queue.

@@ -130,8 +130,8 @@ def test_query_count_is_pinned_and_independent_of_the_data(api_client_for, scena
         return len(queries)
 
     first = count()
-    # token + user, role groups, the system, rollup state, day rows, histogram (summed), day percentiles,
-    # reviewer pairs (summed: Cohen or Fleiss), queue, incidents
+    # token + user + role (one query), the system, rollup state, day rows, histogram (summed), day
+    # percentiles, reviewer pairs (summed: Cohen or Fleiss), queue, incidents, generation/action points (by_kind)
     assert first == 10
     for hour in range(10):
         make_case(scenario.point, received_at=at(DAY1, hour), routed=False)

@@ -42,7 +42,8 @@ class Route:
 
     def methods(self) -> list[str]:
         if self.actions:
-            return sorted(self.actions)
+            # HEAD mirrors GET (DRF adds it to every viewset with a GET) and has no body to read.
+            return sorted(m for m in self.actions if m != "head")
         if isinstance(self.view, type):
             names = getattr(self.view, "http_method_names", HTTP_METHODS)
             return [m for m in HTTP_METHODS if m in names and hasattr(self.view, m)]

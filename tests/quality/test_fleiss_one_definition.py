@@ -24,7 +24,7 @@ def _units() -> list[list[object]]:
 
 def test_example_c_gives_one_figure_everywhere() -> None:
     units = [u for u in _units() if len([v for v in u if v is not None]) >= 2]
-    one = stats.fleiss_kappa_varying(units)
+    one = stats.pairwise_kappa(units)
     assert one is not None
     pairs: Counter = Counter()
     for unit in units:
@@ -48,7 +48,7 @@ def test_equals_classic_fleiss_when_every_unit_has_the_same_number_of_ratings(se
     raters = rng.randint(2, 5)
     units = [[rng.choice("abc") for _ in range(raters)] for _ in range(rng.randint(3, 30))]
     classic = stats.fleiss_kappa([Counter(unit) for unit in units])
-    varying = stats.fleiss_kappa_varying(units)
+    varying = stats.pairwise_kappa(units)
     if classic is None:
         assert varying is None
     else:

@@ -146,6 +146,24 @@ def test_biometric_log_csv(api_client_for: Any, record: dict[str, Any]) -> None:
     assert rows[2]["use"] == ""
 
 
+def test_biometric_log_csv_defuses_formulas_from_integrations(
+    api_client_for: Any, system: AISystem, record: dict[str, Any]
+) -> None:
+    """``external_id`` and the reference database come from integrations: no cell may start a formula."""
+    use = biometric_use_start(actor=record["officer"], system=system, reference_database="=HYPERLINK(\"http://x\")")
+    ingest_case(record["integration"], SLUG, "identify", "@SUM(1+1)", label="no_match", confidence=0.99)
+    biometric_use_end(actor=record["officer"], use=use)
+    seal_pending()
+    response = api_client_for("compliance_officer").get(LOG_URL, {"format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8"))))
+    tricky = next(row for row in rows if row["external_id"].endswith("@SUM(1+1)"))
+    assert tricky["external_id"] == "'@SUM(1+1)"
+    assert tricky["reference_database"] == "'=HYPERLINK(\"http://x\")"
+    assert tricky["case"].isdigit()  # numbers stay numbers
+    for row in rows:
+        assert not any(value.startswith(("=", "+", "@", "\t", "\r")) for value in row.values() if value)
+
+
 def test_purged_input_is_no_longer_shown(api_client_for: Any, system: AISystem, record: dict[str, Any]) -> None:
     run = purge_system(actor=None, system=system, now=timezone.now() + dt.timedelta(days=400))
     assert run is not None

@@ -82,6 +82,8 @@ def test_filters(make_user):
     assert case_ids(client.get(LIST, {"status": "auto_accepted"})) == [auto.pk]
     assert case_ids(client.get(LIST, {"resolution": "auto_accepted"})) == [auto.pk]
     assert case_ids(client.get(LIST, {"status": "escalated"})) == [decided.pk]
+    # "open" (the dashboard's queue depth): queued, claimed and escalated together.
+    assert sorted(case_ids(client.get(LIST, {"status": "open"}))) == sorted([decided.pk, other.pk, old.pk])
     assert sorted(case_ids(client.get(LIST, {"reason": "confidence_below"}))) == sorted([decided.pk, other.pk, old.pk])
     assert case_ids(client.get(LIST, {"reason": "high_stakes"})) == []
     assert case_ids(client.get(LIST, {"reviewer": "rev1"})) == [decided.pk]
@@ -98,7 +100,7 @@ def test_filters(make_user):
 
 
 def test_keyset_pages(make_user, settings):
-    from audit import views
+    from records import views
 
     officer = make_user("compliance_officer")
     base = timezone.now() - dt.timedelta(hours=1)
@@ -125,12 +127,13 @@ def test_list_query_count_is_pinned(make_user, django_assert_num_queries):
     client = client_for(officer)
     for n in range(3):
         make_case(f"app-{n}", confidence=0.5)
-    # session, user, the user's groups (role), the systems of the filter, one page of cases
-    with django_assert_num_queries(5):
+    # session, user, the user's groups (role), the unread-alerts count of the header, the systems of the
+    # filter, one page of cases
+    with django_assert_num_queries(6):
         assert len(case_ids(client.get(LIST, {"reason": "confidence_below"}))) == 3
     for n in range(3, 20):
         make_case(f"app-{n}", confidence=0.5)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         assert len(case_ids(client.get(LIST, {"reason": "confidence_below"}))) == 20
 
 
@@ -164,12 +167,12 @@ def test_case_page_query_count_is_pinned(make_user, django_assert_num_queries):
     case, reviewer, officer = decided_case(make_user)
     client = client_for(officer)
     # session, user, groups, the case, its events, its history, its decisions' history, the users named
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         assert client.get(f"{LIST}{case.pk}/").status_code == 200
     second = make_case("app-2", confidence=0.6)
     claimed = claim_next(reviewer=reviewer)
     decision_record(reviewer=reviewer, case=claimed, outcome="approve", label=None, rationale="")
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         assert client.get(f"{LIST}{second.pk}/").status_code == 200
 
 

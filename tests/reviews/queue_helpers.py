@@ -15,13 +15,13 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from reviews.models import AISystem, Case, CaseStatus, InterventionPoint, ReviewerProfile
 from reviews.services.people import user_create
 from reviews.services.systems import intervention_point_create, system_create
 from tests.conftest import grant_ai_literacy
+from tests.token_helpers import new_token_key
 
 LABELS = ["approve", "reject", "refer"]
 
@@ -138,9 +138,8 @@ def make_reviewer(
 
 
 def client_for(user: User) -> APIClient:
-    token, _ = Token.objects.get_or_create(user=user)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {new_token_key(user)}")
     client.user = user  # type: ignore[attr-defined]
     return client
 

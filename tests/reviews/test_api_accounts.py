@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.throttling import ScopedRateThrottle
 
 from audit.models import AuditEvent
@@ -58,8 +58,11 @@ def test_valid_credentials_get_a_working_token(anon_client: Any, make_user: Any)
     response = anon_client.post(TOKEN, {"username": "maria", "password": PASSWORD}, format="json")
     assert response.status_code == 200
     token = response.json()["token"]
-    assert set(response.json()) == {"token"}
-    assert Token.objects.get(user=user).key == token
+    assert set(response.json()) == {"token", "expiry"}
+    stored = AuthToken.objects.get(user=user)
+    # Only a digest and the prefix are stored, never the key.
+    assert stored.token_key == token[:15] and stored.digest != token and len(token) == 64
+    assert response.json()["expiry"] is not None
     [event] = events("user.token_issued")
     assert (event.actor_id, event.actor_name, event.object_id) == (user.pk, "maria", str(user.pk))
     assert token not in (event.payload or "")
@@ -69,12 +72,40 @@ def test_valid_credentials_get_a_working_token(anon_client: Any, make_user: Any)
     assert user.last_login is not None
 
 
-def test_asking_again_returns_the_same_token(anon_client: Any, make_user: Any) -> None:
+def test_form_fields_work_like_json(anon_client: Any, make_user: Any) -> None:
+    """``curl -d username=… -d password=…`` (application/x-www-form-urlencoded) gets a token too."""
+    make_user("manager", "fiona")
+    form = "application/x-www-form-urlencoded"
+    response = anon_client.post(TOKEN, f"username=fiona&password={PASSWORD}", content_type=form)
+    assert response.status_code == 200, response.content
+    assert response.json()["token"]
+    wrong = anon_client.post(TOKEN, "username=fiona&password=nope", content_type=form)
+    assert wrong.status_code == 400
+    nul = anon_client.post(TOKEN, "username=fi%00ona&password=x", content_type=form)
+    assert nul.status_code == 400
+    assert "username" in str(nul.json())
+
+
+def test_asking_again_issues_another_token_and_both_work(anon_client: Any, make_user: Any) -> None:
     make_user("reviewer", "rita")
     first = anon_client.post(TOKEN, {"username": "rita", "password": PASSWORD}, format="json").json()["token"]
     second = anon_client.post(TOKEN, {"username": "rita", "password": PASSWORD}, format="json").json()["token"]
-    assert first == second
+    assert first != second
     assert len(events("user.token_issued")) == 2
+    for key in (first, second):
+        anon_client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        assert anon_client.get("/api/v1/systems/").status_code == 200
+
+
+def test_form_encoded_credentials_are_accepted(anon_client: Any, make_user: Any) -> None:
+    make_user("manager", "maria")
+    response = anon_client.post(TOKEN, {"username": "maria", "password": PASSWORD}, format="multipart")
+    assert response.status_code == 415  # multipart is not a login form
+    response = anon_client.post(TOKEN, "username=maria&password=" + PASSWORD,
+                                content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200 and len(response.json()["token"]) == 64
+    bad = anon_client.post(TOKEN, "username=maria", content_type="application/x-www-form-urlencoded")
+    assert_field_error(bad, "password")
 
 
 def test_a_stale_authorization_header_does_not_block_login(anon_client: Any, make_user: Any) -> None:
@@ -96,7 +127,7 @@ def test_bad_credentials_are_a_400_naming_the_field(anon_client: Any, make_user:
     make_user("manager", "maria")
     response = anon_client.post(TOKEN, body, format="json")
     assert_field_error(response, "password")
-    assert not Token.objects.exists()
+    assert not AuthToken.objects.exists()
     assert events("user.token_issued") == []
 
 
@@ -109,7 +140,7 @@ def test_inactive_users_get_no_token(anon_client: Any, make_user: Any) -> None:
     # The same answer as a wrong password: the endpoint does not reveal which accounts exist.
     wrong = anon_client.post(TOKEN, {"username": "gone", "password": "nope-nope-nope"}, format="json")
     assert response.json() == wrong.json()
-    assert not Token.objects.filter(user=user).exists()
+    assert not AuthToken.objects.filter(user=user).exists()
 
 
 @pytest.mark.parametrize(
@@ -143,7 +174,7 @@ def test_token_endpoint_is_throttled_per_client_address(
                                  REMOTE_ADDR="10.0.0.1")
     assert throttled.status_code == 429
     assert throttled.json()["code"] == "throttled"
-    assert not Token.objects.exists()
+    assert not AuthToken.objects.exists()
     other = anon_client.post(TOKEN, {"username": "maria", "password": PASSWORD}, format="json",
                              REMOTE_ADDR="10.0.0.2")
     assert other.status_code == 200
@@ -303,8 +334,9 @@ def test_listing_users_needs_authentication(anon_client: Any) -> None:
 
 def test_a_bad_cursor_is_not_a_500(api_client_for: Any) -> None:
     response = api_client_for("admin").get(USERS, {"cursor": "garbage\x00", "page_size": "lots"})
-    assert response.status_code == 404
-    assert response.json()["code"] == "not_found"
+    # Bad input, so a 400 naming the parameter (not a 404, as if the list did not exist).
+    assert response.status_code == 400
+    assert "cursor" in response.json()
 
 
 # --- POST /users/{username}/rotate-secret/ ------------------------------------------------------

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
@@ -20,6 +19,7 @@ from tests.reviews.factories import (
     make_system_with_point,
     submission,
 )
+from tests.token_helpers import new_token_key
 
 pytestmark = pytest.mark.django_db
 
@@ -266,7 +266,7 @@ def test_duplicate_without_key_after_keyed_create_is_409(acme: APIClient) -> Non
 def test_racing_requests_with_one_key_create_exactly_one_case(make_user: Any) -> None:
     make_system_with_point()
     user = make_user("integration", "racer", systems=["credit-scoring"])
-    token = Token.objects.create(user=user)
+    token_key = new_token_key(user)
     body = submission(external_id="race-1")
     barrier = threading.Barrier(8)
     results: list[tuple[int, dict[str, Any]]] = []
@@ -274,7 +274,7 @@ def test_racing_requests_with_one_key_create_exactly_one_case(make_user: Any) ->
 
     def worker() -> None:
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_key}")
         try:
             barrier.wait()
             response = client.post(CASES, body, format="json", HTTP_IDEMPOTENCY_KEY="race-key")
@@ -302,14 +302,14 @@ def test_racing_requests_with_one_key_create_exactly_one_case(make_user: Any) ->
 def test_racing_same_key_different_bodies_one_wins_others_422(make_user: Any) -> None:
     make_system_with_point()
     user = make_user("integration", "racer2", systems=["credit-scoring"])
-    token = Token.objects.create(user=user)
+    token_key = new_token_key(user)
     barrier = threading.Barrier(6)
     statuses: list[int] = []
     lock = threading.Lock()
 
     def worker(index: int) -> None:
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_key}")
         try:
             barrier.wait()
             response = client.post(CASES, submission(external_id=f"r-{index}"), format="json",
@@ -571,7 +571,7 @@ def test_list_denied_to_reviewers_and_anonymous(setup: dict[str, Any], api_clien
 def test_racing_batches_with_one_key_store_each_case_once(make_user: Any) -> None:
     make_system_with_point()
     user = make_user("integration", "batch-racer", systems=["credit-scoring"])
-    token = Token.objects.create(user=user)
+    token_key = new_token_key(user)
     body = {"cases": [submission(external_id=f"rb-{i}", confidence=0.1 * i) for i in range(10)]}
     barrier = threading.Barrier(4)
     results: list[tuple[int, dict[str, Any]]] = []
@@ -579,7 +579,7 @@ def test_racing_batches_with_one_key_store_each_case_once(make_user: Any) -> Non
 
     def worker() -> None:
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_key}")
         try:
             barrier.wait()
             response = client.post(BATCH, body, format="json", HTTP_IDEMPOTENCY_KEY="batch-race")

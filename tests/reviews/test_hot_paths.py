@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
@@ -36,6 +36,7 @@ from tests.reviews.queue_helpers import (
     make_system,
     make_user,
 )
+from tests.token_helpers import new_token_key
 
 pytestmark = pytest.mark.django_db
 
@@ -68,26 +69,28 @@ def assert_history_mirrors(case: Case, record: Any) -> None:
 
 def test_token_user_and_role_come_from_one_query(django_assert_num_queries: Any) -> None:
     reviewer = make_reviewer()
-    key = Token.objects.create(user=reviewer).key
+    token_row, key = AuthToken.objects.create(user=reviewer)
     with django_assert_num_queries(1):
         user, token = load_token(key)
-    assert user == reviewer and token.key == key and token.user is user
+    assert user == reviewer and token.digest == token_row.digest and token.user is user
     assert user._hitl_role == REVIEWER
     assert load_token("no-such-key") is None
+    # Same 15-character prefix, wrong rest: the digest decides.
+    assert load_token(key[:15] + "0" * (len(key) - 15)) is None
 
 
 def test_superuser_is_admin_and_user_without_role_has_none() -> None:
     admin = make_user("admin")
     plain = make_user("reviewer")
     plain.groups.clear()
-    assert load_token(Token.objects.create(user=admin).key)[0]._hitl_role == ADMIN
-    assert load_token(Token.objects.create(user=plain).key)[0]._hitl_role is None
+    assert load_token(new_token_key(admin))[0]._hitl_role == ADMIN
+    assert load_token(new_token_key(plain))[0]._hitl_role is None
 
 
 def test_only_a_role_group_names_the_role() -> None:
     reviewer = make_reviewer()
     reviewer.groups.add(Group.objects.create(name="newsletter"))
-    assert load_token(Token.objects.create(user=reviewer).key)[0]._hitl_role == REVIEWER
+    assert load_token(new_token_key(reviewer))[0]._hitl_role == REVIEWER
 
 
 def test_bad_tokens_and_inactive_users_are_401_and_roles_still_403() -> None:
@@ -272,7 +275,7 @@ def test_standing_read_with_the_case_agrees_with_require_may_review(state: str) 
     assert outcome(lambda: _require_standing(reviewer, locked)) == outcome(lambda: require_may_review(reviewer, case))
     assert locked.system.pk == point.system_id and locked.intervention_point.pk == point.pk
     # Personal data is not read to decide; it loads when asked for.
-    assert locked.get_deferred_fields() == {"input", "subject"}
+    assert locked.get_deferred_fields() == {"input", "subject", "explanation"}
     assert locked.input == case.input
 
 

@@ -46,15 +46,19 @@ def test_integration_reports_ground_truth_audited(acme: Any, case: Case, api_cli
     payload = json.loads(event.payload)
     assert payload["before"] == {"true_label": None}
     assert payload["after"] == {"true_label": "reject"}
-    assert payload["data"] == {"matches_ai": False, "matches_final": False}
+    assert payload["data"] == {"matches_ai": False, "matches_final": False, "correction": False}
     assert Case.history.filter(id=case.pk, true_label="reject").exists()
 
 
 def test_a_correction_is_audited_with_the_previous_label(acme: Any, case: Case) -> None:
     case_report_outcome(actor=acme, case=case, true_label="reject")
-    case_report_outcome(actor=acme, case=case, true_label="approve")
+    with pytest.raises(ValidationError) as refused:
+        case_report_outcome(actor=acme, case=case, true_label="approve")
+    assert list(refused.value.message_dict) == ["reason"]
+    case_report_outcome(actor=acme, case=case, true_label="approve", reason="Appeal won.")
     events = AuditEvent.objects.filter(action="case.outcome_reported").order_by("id")
     assert [json.loads(e.payload)["before"]["true_label"] for e in events] == [None, "reject"]
+    assert [e.reason for e in events] == ["", "Appeal won."]
     # The same label again changes nothing and records nothing.
     case_report_outcome(actor=acme, case=case, true_label="approve")
     assert events.count() == 2

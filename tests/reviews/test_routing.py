@@ -148,24 +148,41 @@ def test_reasons_in_contract_order() -> None:
 
 
 def test_sample_fraction_matches_the_contract_formula_hand_computed() -> None:
-    # SHA-256("credit-scoring:app-10023") starts with de21bb3750e86149 (computed by hand, once).
-    expected = 0xDE21BB3750E86149 / 2**64
-    assert sample_fraction("credit-scoring", "app-10023") == expected
-    assert abs(expected - 0.867702198986906) < 1e-15
+    # SHA-256("pepper-1:credit-scoring:app-10023") starts with 14f68b107ecd28c4 (computed by hand, once).
+    expected = 0x14F68B107ECD28C4 / 2**64
+    assert sample_fraction("credit-scoring", "app-10023", salt="pepper-1") == expected
+    assert abs(expected - 0.08188695099561429) < 1e-15
 
 
 def test_random_sample_threshold_uses_the_fraction() -> None:
-    below = RoutingRules(system="credit-scoring", random_sample_rate=0.86)
-    above = RoutingRules(system="credit-scoring", random_sample_rate=0.87)
+    below = RoutingRules(system="credit-scoring", random_sample_rate=0.08, salt="pepper-1")
+    above = RoutingRules(system="credit-scoring", random_sample_rate=0.09, salt="pepper-1")
     c = case(external_id="app-10023")
     assert route(below, c, system_halted=False).routed is False
     assert route(above, c, system_halted=False).reasons == ["random_sample"]
 
 
+def test_the_salt_changes_the_draw_so_the_external_id_alone_does_not_predict_it() -> None:
+    # The unsalted draw an integration could compute for itself ...
+    unsalted = int.from_bytes(hashlib.sha256(b"credit-scoring:app-10023").digest()[:8], "big") / 2**64
+    assert abs(unsalted - 0.867702198986906) < 1e-15
+    # ... says "not sampled at 0.5"; with the point's secret salt the same case is sampled.
+    rules = RoutingRules(system="credit-scoring", random_sample_rate=0.5, salt="pepper-1")
+    assert route(rules, case(external_id="app-10023"), system_halted=False).reasons == ["random_sample"]
+    draws = {sample_fraction("credit-scoring", "app-10023", salt=salt) for salt in ("pepper-1", "pepper-2", "x")}
+    assert len(draws) == 3 and unsalted not in draws
+
+
 def test_blind_fraction_is_salted_differently() -> None:
     digest = hashlib.sha256(b"blind:credit-scoring:app-10023").digest()
     assert blind_fraction("credit-scoring", "app-10023") == int.from_bytes(digest[:8], "big") / 2**64
-    assert blind_fraction("credit-scoring", "app-10023") != sample_fraction("credit-scoring", "app-10023")
+    salted = hashlib.sha256(b"blind:pepper-1:credit-scoring:app-10023").digest()
+    assert blind_fraction("credit-scoring", "app-10023", salt="pepper-1") == (
+        int.from_bytes(salted[:8], "big") / 2**64
+    )
+    assert blind_fraction("credit-scoring", "app-10023", salt="pepper-1") != sample_fraction(
+        "credit-scoring", "app-10023", salt="pepper-1"
+    )
 
 
 # --- Properties -----------------------------------------------------------------------------------
@@ -187,6 +204,7 @@ rules_strategy = st.builds(
     always_review_labels=st.frozensets(st.sampled_from(["approve", "reject", "refer"]), max_size=2),
     high_stakes=st.lists(conditions, max_size=3).map(tuple),
     random_sample_rate=st.floats(0, 1),
+    salt=st.text(max_size=16),
 )
 cases_strategy = st.builds(
     CaseInput,
@@ -223,18 +241,22 @@ def test_property_confidence_rule(c: CaseInput, threshold: float) -> None:
 
 
 @settings(max_examples=300, deadline=None, database=None)
-@given(external_id=st.text(min_size=1, max_size=40), low=st.floats(0, 1), high=st.floats(0, 1))
-def test_property_sampling_is_monotonic_in_the_rate(external_id: str, low: float, high: float) -> None:
+@given(external_id=st.text(min_size=1, max_size=40), low=st.floats(0, 1), high=st.floats(0, 1),
+       salt=st.text(max_size=16))
+def test_property_sampling_is_monotonic_in_the_rate(external_id: str, low: float, high: float, salt: str) -> None:
     low, high = min(low, high), max(low, high)
-    fraction = sample_fraction("s", external_id)
+    fraction = sample_fraction("s", external_id, salt=salt)
     assert 0 <= fraction < 1
+    # The contract's formula, computed here independently of the engine.
+    digest = hashlib.sha256(f"{salt}:s:{external_id}".encode()).digest()
+    assert fraction == int.from_bytes(digest[:8], "big") / 2**64
     c = CaseInput(external_id=external_id, input={}, label="approve", confidence=1.0)
-    sampled_low = route(RoutingRules(system="s", random_sample_rate=low), c, system_halted=False).routed
-    sampled_high = route(RoutingRules(system="s", random_sample_rate=high), c, system_halted=False).routed
+    sampled_low = route(RoutingRules(system="s", random_sample_rate=low, salt=salt), c, system_halted=False).routed
+    sampled_high = route(RoutingRules(system="s", random_sample_rate=high, salt=salt), c, system_halted=False).routed
     assert sampled_low == (fraction < low)
     assert not sampled_low or sampled_high
-    assert route(RoutingRules(system="s", random_sample_rate=0.0), c, system_halted=False).routed is False
-    assert route(RoutingRules(system="s", random_sample_rate=1.0), c, system_halted=False).routed is True
+    assert route(RoutingRules(system="s", random_sample_rate=0.0, salt=salt), c, system_halted=False).routed is False
+    assert route(RoutingRules(system="s", random_sample_rate=1.0, salt=salt), c, system_halted=False).routed is True
 
 
 @settings(max_examples=200, deadline=None, database=None)

@@ -1,8 +1,11 @@
 """Signed webhooks: enqueue on commit, HMAC signature, retries swept from the table, admin redeliver.
 
 A real HTTP receiver listens on loopback (port 0) and checks every request's
-signature with the integration's secret. Time is driven by passing ``now`` to the
-sweeper instead of sleeping.
+signature with the integration's secret. Loopback is refused by the SSRF guard
+unless the operator allow-lists it, so these tests allow-list 127.0.0.1 the way
+an on-premises deployment would (``HITL_WEBHOOK_ALLOW``); the guard's refusals
+are tested in ``test_webhook_guard.py``. Time is driven by passing ``now`` to
+the sweeper instead of sleeping.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from unittest import mock
 
@@ -24,6 +26,7 @@ from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from standardwebhooks import Webhook
 
 from audit.models import AuditEvent
 from reviews.models import (
@@ -47,56 +50,20 @@ from reviews.services.webhooks import (
     webhooks_sweep,
 )
 from reviews.tasks_webhooks import deliver_webhooks, sweep_webhooks
+from tests.reviews.webhook_helpers import Receiver
 
 DELAY = "reviews.tasks_webhooks.deliver_webhooks.delay"
-
-
-# --- A real receiver on loopback ----------------------------------------------------
-
-
-class Receiver:
-    """An HTTP server in a thread that records requests and answers with scripted statuses."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.statuses: list[int] = []  # consumed in order; 200 once empty
-        self.default_status = 200
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                with receiver.lock:
-                    receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                    status = receiver.statuses.pop(0) if receiver.statuses else receiver.default_status
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(b"ok" if status < 300 else b"receiver says no")
-
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/hooks/hitl"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def expected_signature(body: bytes, secret: str) -> str:
     """The receiver's own check, written independently of the portal's code."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def allow_loopback_receiver(settings: Any) -> None:
+    """The test receiver listens on 127.0.0.1: allow-listed, as an on-premises receiver would be."""
+    settings.HITL_WEBHOOK_ALLOW = ["127.0.0.1/32"]
 
 
 @pytest.fixture
@@ -263,7 +230,9 @@ def test_signed_delivery_retries_after_failure_then_delivers(
     assert delivery.last_status_code == 500
     first = WebhookAttempt.objects.get(delivery=delivery)
     assert first.status_code == 500
-    assert "receiver says no" in first.error
+    # Status line only: the receiver's reply body is never stored.
+    assert first.error == "HTTP 500 Internal Server Error"
+    assert "receiver says no" not in delivery.last_error
     assert delivery.next_attempt_at == first.attempted_at + timedelta(seconds=10)
 
     # Not due yet: the sweeper leaves it alone.
@@ -291,6 +260,10 @@ def test_signed_delivery_retries_after_failure_then_delivers(
         assert request["body"] == stored
         assert headers["x-hitl-signature"] == expected_signature(request["body"], secret)
         assert headers["x-hitl-delivery"] == str(delivery.uuid)
+        # Standard Webhooks, checked by the spec's own library with the secret as issued.
+        assert secret.startswith("whsec_")
+        assert Webhook(secret).verify(request["body"], headers)["case"]["id"] == case.pk
+        assert headers["webhook-id"] == str(delivery.uuid)
         assert headers["content-type"] == "application/json"
         assert headers["user-agent"] == "hitl-portal-webhooks/1"
     payload = json.loads(receiver.requests[1]["body"])
@@ -469,7 +442,8 @@ def test_admin_changelist_and_detail_load_for_a_superuser(
     ).status_code == 200
     detail = client.get(reverse("admin:reviews_webhookdelivery_change", args=[delivery.pk]))
     assert detail.status_code == 200
-    assert "receiver says no" in detail.content.decode()  # the attempt inline
+    assert "HTTP 500 Internal Server Error" in detail.content.decode()  # the attempt inline
+    assert "receiver says no" not in detail.content.decode()  # never the reply body
     # Read-only: no add, no edit, no delete.
     assert client.get(reverse("admin:reviews_webhookdelivery_add")).status_code == 403
     before = WebhookDelivery.objects.get(pk=delivery.pk)

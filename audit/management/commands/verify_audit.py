@@ -1,4 +1,4 @@
-"""``manage.py verify_audit``: walk the sealed chain and its signed checkpoints; say whether they are intact.
+"""``manage.py verify_audit``: walk the sealed chain, its signed checkpoints and the external witness.
 
 Exit code 0 when the chain verifies, 1 when it is broken (so cron jobs and CI can
 alert on it). ``--seal`` seals pending events first, so the check covers
@@ -35,13 +35,18 @@ class Command(BaseCommand):
         if options["record"]:
             chain_verification_record(result=result, actor=None)
         if options["json"]:
-            self.stdout.write(json.dumps(result.as_dict()))
+            self.stdout.write(json.dumps(result.as_report()))
         else:
             style = self.style.SUCCESS if result.ok else self.style.ERROR
             self.stdout.write(style(f"ok: {str(result.ok).lower()}"))
             self.stdout.write(f"events: {result.events}")
             self.stdout.write(f"head: {result.head_hash or '-'}")
             self.stdout.write(f"checkpoints: {result.checkpoints}")
+            witnessed = (
+                f"{result.witnessed_checkpoints} checkpoints, last at seq {result.last_witnessed_seq}"
+                if result.witness_checked else "not compared"
+            )
+            self.stdout.write(f"witness ({result.witness}): {witnessed}")
             self.stdout.write(f"first bad seq: {result.first_bad_seq if result.first_bad_seq is not None else '-'}")
             if result.problem:
                 self.stdout.write(f"problem: {result.problem}")

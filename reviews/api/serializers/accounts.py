@@ -39,12 +39,42 @@ class TokenObtainSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     username = StrictCharField(max_length=150, trim_whitespace=False)
     password = StrictCharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True,
                                style={"input_type": "password"})
+    otp = serializers.RegexField(
+        r"^[0-9]{6,8}$", required=False, write_only=True,
+        help_text="The current code of your authenticator app: required for compliance officers and "
+        "admins when the portal requires a second factor (HITL_REQUIRE_MFA).",
+        error_messages={"invalid": "Enter the 6-digit code of your authenticator app."},
+    )
 
 
 class TokenSerializer(serializers.Serializer):
-    """Send it as ``Authorization: Token <token>``."""
+    """Send it as ``Authorization: Token <token>``. Shown once: only a digest is stored."""
 
     token = serializers.CharField(read_only=True)
+    expiry = serializers.DateTimeField(
+        read_only=True, allow_null=True,
+        help_text="When the token stops working unless used before (people's tokens roll on each use, up to "
+        "a maximum lifetime); null: never (integrations, when so configured).",
+    )
+
+
+class TokenInfoSerializer(serializers.Serializer):
+    """One of your API tokens, named by its first characters (the key itself is never stored)."""
+
+    id = serializers.CharField(source="token_key", read_only=True, help_text="The key's first 15 characters.")
+    created = serializers.DateTimeField(read_only=True)
+    expiry = serializers.DateTimeField(read_only=True, allow_null=True)
+    current = serializers.SerializerMethodField(help_text="True for the token this request was made with.")
+
+    def get_current(self, token: Any) -> bool:
+        auth = self.context.get("auth")
+        return bool(auth is not None and getattr(auth, "digest", None) == token.digest)
+
+
+class TokenRotateSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """Why an integration's token is rotated (recorded in the audit trail)."""
+
+    reason = StrictCharField(max_length=2000)
 
 
 class UserCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
@@ -95,7 +125,7 @@ class UserSerializer(serializers.Serializer):
         "UserRoleEnum", [(role, role) for role in (*GROUP_ROLES, ADMIN)], read_only=True, allow_null=True,
         help_text="admin for superusers; null for an account without a role (the system account).",
     )
-    email = serializers.EmailField(read_only=True)
+    email = serializers.CharField(read_only=True, help_text="The e-mail address; empty when none is on file.")
     is_active = serializers.BooleanField(read_only=True)
     systems = serializers.ListField(child=serializers.CharField(), read_only=True)
     date_joined = serializers.DateTimeField(read_only=True)

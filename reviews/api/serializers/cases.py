@@ -11,16 +11,30 @@ named without a prefix).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from reviews.models import AISystem, CaseStatus, InterventionPoint, Resolution, Stage
+from reviews.content import validate_explanation
+from reviews.models import (
+    AISystem,
+    CaseKind,
+    CaseStatus,
+    InterventionPoint,
+    RejectionCategory,
+    Resolution,
+    Stage,
+)
 from reviews.selectors.cases import ingest_targets
+from reviews.services.kinds import validate_payload
+from reviews.services.webhook_guard import callback_url_problem
 
 SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,80}$")
 EXTERNAL_ID_MAX = 255
@@ -36,9 +50,10 @@ INPUT_MAX_DEPTH = 64
 BATCH_MAX = 1000
 
 SUBMISSION_FIELDS = frozenset(
-    ("system", "intervention_point", "external_id", "input", "prediction", "subject", "callback_url")
+    ("system", "intervention_point", "external_id", "input", "prediction", "subject", "callback_url",
+     "generation", "action", "expires_at")
 )
-PREDICTION_FIELDS = frozenset(("label", "confidence", "model_version"))
+PREDICTION_FIELDS = frozenset(("label", "confidence", "model_version", "explanation"))
 REQUIRED = "This field is required."
 
 _url_validator = URLValidator(schemes=["http", "https"])
@@ -136,8 +151,22 @@ class CaseSubmissionValidator:
         elif len(external_id) > EXTERNAL_ID_MAX:
             errors["external_id"] = [f"At most {EXTERNAL_ID_MAX} characters."]
 
+        kind = point.kind if point is not None else CaseKind.CLASSIFICATION
+        payload = None
+        expires_at = None
+        if kind != CaseKind.CLASSIFICATION:
+            payload = validate_payload(kind, raw, errors)
+            expires_at = self._validate_expires_at(raw.get("expires_at"), errors)
+        else:
+            for name in ("generation", "action", "expires_at"):
+                if name in raw and point is not None:
+                    errors[name] = ["Only generation and action intervention points take this field."]
+
         case_input = raw.get("input")
-        if "input" not in raw:
+        if "input" not in raw and kind != CaseKind.CLASSIFICATION:
+            # The tool call or text is what is reviewed; input is optional context.
+            case_input = {}
+        elif "input" not in raw:
             errors["input"] = [REQUIRED]
         elif not isinstance(case_input, dict):
             errors["input"] = ["Must be a JSON object."]
@@ -146,7 +175,10 @@ class CaseSubmissionValidator:
             if problem:
                 errors["input"] = [f"Invalid: {problem}."]
 
-        prediction = self._validate_prediction(raw, point, errors)
+        if kind != CaseKind.CLASSIFICATION:
+            prediction = self._validate_kind_prediction(raw.get("prediction"), errors)
+        else:
+            prediction = self._validate_prediction(raw, point, errors)
         subject = self._validate_subject(raw.get("subject"), errors)
 
         callback_url = raw.get("callback_url")
@@ -161,6 +193,11 @@ class CaseSubmissionValidator:
                 _url_validator(callback_url)
             except DjangoValidationError:
                 errors["callback_url"] = ["Must be an http(s) URL."]
+            else:
+                # SSRF: what can be refused without DNS is refused now; the rest at send time.
+                problem = callback_url_problem(callback_url)
+                if problem:
+                    errors["callback_url"] = [problem]
 
         if errors:
             return None, errors
@@ -171,7 +208,41 @@ class CaseSubmissionValidator:
             "prediction": prediction,
             "subject": subject,
             "callback_url": callback_url,
+            "payload": payload,
+            "expires_at": expires_at,
         }, None
+
+    def _validate_expires_at(self, value: Any, errors: dict[str, Any]) -> dt.datetime | None:
+        if value is None:
+            return None
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+        if parsed is None or timezone.is_naive(parsed):
+            errors["expires_at"] = ["Must be an ISO 8601 date-time with a time zone."]
+            return None
+        if parsed <= timezone.now():
+            errors["expires_at"] = ["Must be in the future."]
+            return None
+        return parsed
+
+    def _validate_kind_prediction(self, prediction: Any, errors: dict[str, Any]) -> dict[str, Any] | None:
+        """A generation or action case may send the model's confidence and version, never a label."""
+        if prediction is None:
+            return None
+        if not isinstance(prediction, dict):
+            errors["prediction"] = ["Must be a JSON object with confidence and model_version."]
+            return None
+        unknown = sorted(str(key) for key in prediction if key not in ("confidence", "model_version"))
+        if unknown:
+            errors["prediction"] = [f"Unknown field(s) for this kind of case: {', '.join(unknown[:20])}."]
+            return None
+        confidence = prediction.get("confidence")
+        if confidence is not None and (not _is_number(confidence) or not 0 <= confidence <= 1):
+            errors["confidence"] = ["must be between 0 and 1"]
+        model_version = prediction.get("model_version") or ""
+        if not isinstance(model_version, str) or len(model_version) > MODEL_VERSION_MAX:
+            errors["model_version"] = [f"Must be a string of at most {MODEL_VERSION_MAX} characters."]
+        return {"label": None, "confidence": None if confidence is None else float(confidence),
+                "model_version": model_version}
 
     def _validate_target(self, raw: dict[str, Any], errors: dict[str, Any]) -> InterventionPoint | None:
         system, point_slug = raw.get("system"), raw.get("intervention_point")
@@ -242,7 +313,11 @@ class CaseSubmissionValidator:
             errors["model_version"] = ["Must be a string."]
         elif len(model_version) > MODEL_VERSION_MAX:
             errors["model_version"] = [f"At most {MODEL_VERSION_MAX} characters."]
-        return {"label": label, "confidence": confidence, "model_version": model_version}
+        explanation, problem = validate_explanation(prediction.get("explanation"))
+        if problem:
+            errors["explanation"] = [problem]
+        return {"label": label, "confidence": confidence, "model_version": model_version,
+                "explanation": explanation}
 
     def _validate_subject(self, subject: Any, errors: dict[str, Any]) -> dict[str, Any]:
         if subject is None:
@@ -291,11 +366,81 @@ def validate_batch_envelope(data: Any) -> list[Any]:
 # --- Schema shapes (and the single-case serializer the view validates with) ---------------
 
 
+class AttributionSerializer(serializers.Serializer):
+    feature = serializers.CharField(max_length=200)
+    value = serializers.JSONField(required=False, allow_null=True, help_text="The feature's value (a scalar).")
+    weight = serializers.FloatField(help_text="Signed contribution to the predicted label.")
+
+
+class ExplanationSerializer(serializers.Serializer):
+    """As stored and returned. Submitted also as a plain list of attributions and/or reason codes."""
+
+    reason_codes = serializers.ListField(child=serializers.CharField(max_length=200), max_length=50)
+    attributions = AttributionSerializer(many=True, max_length=100)
+
+
 class CasePredictionSerializer(serializers.Serializer):
     label = serializers.CharField(max_length=LABEL_MAX, help_text="One of the system's labels.")
     confidence = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
     model_version = serializers.CharField(max_length=MODEL_VERSION_MAX, required=False, allow_blank=True,
                                           allow_null=True)
+    explanation = ExplanationSerializer(
+        required=False, allow_null=True,
+        help_text="The model's explanation for reviewers (Art. 14(4)(c)): reason codes and/or feature "
+        "attributions [{feature, value?, weight}]. Submitted as that object or as a list mixing attribution "
+        "objects and reason-code strings. Hidden from reviewers of a blind case; never copied into audit events.",
+    )
+
+
+class ConversationMessageSerializer(serializers.Serializer):
+    role = serializers.CharField(help_text='"user", "assistant", "tool", "system"...')
+    content = serializers.CharField(allow_blank=True)
+
+
+class SourceSerializer(serializers.Serializer):
+    title = serializers.CharField(required=False)
+    url = serializers.URLField(required=False)
+    content = serializers.CharField(required=False, allow_blank=True)
+
+
+class GenerationSerializer(serializers.Serializer):
+    """A generated text under review (``kind: generation`` points)."""
+
+    text = serializers.CharField(allow_blank=True, help_text="The AI-generated text.")
+    prompt = serializers.CharField(required=False, allow_blank=True)
+    conversation = ConversationMessageSerializer(many=True, required=False)
+    sources = SourceSerializer(many=True, required=False, help_text="Retrieved sources the text draws on.")
+
+
+class ActionSerializer(serializers.Serializer):
+    """An agent's proposed tool call (``kind: action`` points)."""
+
+    tool = serializers.CharField(max_length=200)
+    arguments = serializers.DictField(help_text="The tool call's arguments (a JSON object).")
+    agent = serializers.CharField(max_length=200, help_text="Which agent proposes the call.")
+    conversation = ConversationMessageSerializer(many=True, required=False)
+    rationale = serializers.CharField(required=False, allow_blank=True, help_text="The agent's stated reason.")
+
+
+class FinalOutputSerializer(serializers.Serializer):
+    """What oversight let through (generation and action cases; null until decided).
+
+    Generation: ``text`` (null when rejected), ``edited``, ``rejected``, ``diff``
+    (unified diff), ``edit_distance`` (edits), ``reason`` and ``category``
+    (rejections). Action: ``approved``, ``arguments`` (as approved, null when
+    denied), ``modified``, ``diff`` (``[{path, op, before?, after?}]``), ``reason``.
+    """
+
+    text = serializers.CharField(required=False, allow_null=True)
+    edited = serializers.BooleanField(required=False)
+    rejected = serializers.BooleanField(required=False)
+    edit_distance = serializers.FloatField(required=False)
+    category = serializers.ChoiceField(choices=RejectionCategory.choices, required=False, allow_null=True)
+    approved = serializers.BooleanField(required=False)
+    arguments = serializers.DictField(required=False, allow_null=True)
+    modified = serializers.BooleanField(required=False)
+    diff = serializers.JSONField(required=False)
+    reason = serializers.CharField(required=False, allow_blank=True)
 
 
 class CaseSubmissionSerializer(serializers.Serializer):
@@ -313,8 +458,17 @@ class CaseSubmissionSerializer(serializers.Serializer):
     prediction = CasePredictionSerializer(required=False, allow_null=True)
     subject = serializers.DictField(required=False, allow_null=True,
                                     help_text="Attributes of the data subject (scalars), for fairness audits.")
-    callback_url = serializers.URLField(max_length=CALLBACK_URL_MAX, required=False, allow_blank=True,
-                                        allow_null=True)
+    callback_url = serializers.URLField(
+        max_length=CALLBACK_URL_MAX, required=False, allow_blank=True, allow_null=True,
+        help_text="Where the decision is POSTed (signed, Standard Webhooks). Public addresses only, unless "
+        "the operator allow-listed the receiver (HITL_WEBHOOK_ALLOW); no credentials in the URL.",
+    )
+    generation = GenerationSerializer(required=False, help_text="Required at a generation point (else refused).")
+    action = ActionSerializer(required=False, help_text="Required at an action point (else refused).")
+    expires_at = serializers.DateTimeField(
+        required=False, help_text="Generation/action: decide by then, else the point's breach rule applies "
+        "(an action point denies by default). Never later than the point's SLA."
+    )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         validator = self.context.get("validator") or CaseSubmissionValidator(actor=self.context.get("actor"))
@@ -329,7 +483,8 @@ class CaseRoutingSerializer(serializers.Serializer):
     reasons = serializers.ListField(
         child=serializers.ChoiceField(choices=[
             "system_halted", "labeling", "confidence_below", "always_review_label", "high_stakes",
-            "high_stakes_field_missing", "random_sample",
+            "high_stakes_field_missing", "random_sample", "tool_always_review", "text_length",
+            "text_pattern", "text_keyword",
         ])
     )
     rules_version = serializers.IntegerField()
@@ -370,6 +525,9 @@ class DecisionViewSerializer(serializers.Serializer):
     label = serializers.CharField(allow_null=True)
     rationale = serializers.CharField(allow_blank=True)
     decided_at = serializers.DateTimeField()
+    form_values = serializers.DictField(help_text="Answers to the intervention point's extra decision fields.")
+    category = serializers.ChoiceField(choices=RejectionCategory.choices, required=False,
+                                      help_text="A rejected generation's category.")
 
 
 class CaseSerializer(serializers.Serializer):
@@ -390,17 +548,35 @@ class CaseSerializer(serializers.Serializer):
     reviewers_required = serializers.IntegerField()
     true_label = serializers.CharField(allow_null=True, required=False)
     decisions = DecisionViewSerializer(many=True)
+    kind = serializers.ChoiceField(choices=CaseKind.choices, help_text="The intervention point's kind.")
+    generation = GenerationSerializer(required=False, help_text="Generation cases: the text under review.")
+    action = ActionSerializer(required=False, help_text="Action cases: the proposed tool call.")
+    final_output = FinalOutputSerializer(required=False, allow_null=True,
+                                         help_text="Generation/action cases: the outcome (null until decided).")
+    expires_at = serializers.DateTimeField(required=False, allow_null=True,
+                                           help_text="Generation/action cases: when the breach rule applies.")
+
+
+OUTCOME_REASON_MAX = 2000
 
 
 class OutcomeSerializer(serializers.Serializer):
-    """Ground truth reported by the integration, for accuracy KPIs."""
+    """Ground truth reported by the integration, for accuracy KPIs.
+
+    A case's first outcome needs no reason; replacing a reported outcome with a
+    different one needs ``reason`` (a correction is audited with both values).
+    """
 
     true_label = serializers.CharField(max_length=LABEL_MAX, help_text="One of the system's labels.")
+    reason = serializers.CharField(
+        max_length=OUTCOME_REASON_MAX, required=False,
+        help_text="Why a reported outcome is replaced; required when the case already has a different one.",
+    )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
-        unknown = sorted(str(key) for key in data if key != "true_label")
+        unknown = sorted(str(key) for key in data if key not in ("true_label", "reason"))
         if unknown:
             raise serializers.ValidationError({key: ["Unknown field."] for key in unknown[:20]})
         value = data.get("true_label")
@@ -410,4 +586,13 @@ class OutcomeSerializer(serializers.Serializer):
             raise serializers.ValidationError({"true_label": ["Must be a non-empty string."]})
         if len(value) > LABEL_MAX:
             raise serializers.ValidationError({"true_label": [f"At most {LABEL_MAX} characters."]})
-        return {"true_label": value}
+        reason = data.get("reason")
+        if reason is None:
+            reason = ""
+        elif not isinstance(reason, str):
+            raise serializers.ValidationError({"reason": ["Must be a string."]})
+        elif len(reason) > OUTCOME_REASON_MAX:
+            raise serializers.ValidationError({"reason": [f"At most {OUTCOME_REASON_MAX} characters."]})
+        elif "\x00" in reason:
+            raise serializers.ValidationError({"reason": ["Must not contain NUL characters."]})
+        return {"true_label": value, "reason": reason.strip()}

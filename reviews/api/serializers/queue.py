@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from reviews.models import DecisionOutcome
+from reviews.models import DecisionOutcome, RejectionCategory
 
 
 class ClaimRequestSerializer(serializers.Serializer):
@@ -21,6 +21,9 @@ class PredictionSerializer(serializers.Serializer):
     label = serializers.CharField(allow_null=True)
     confidence = serializers.FloatField(allow_null=True)
     model_version = serializers.CharField(allow_blank=True)
+    explanation = serializers.JSONField(
+        required=False, help_text="{reason_codes: [str], attributions: [{feature, value?, weight}]}, when sent"
+    )
 
 
 class RoutingSerializer(serializers.Serializer):
@@ -42,6 +45,11 @@ class ClaimedCaseSerializer(serializers.Serializer):
     routing = RoutingSerializer()
     labels = serializers.ListField(child=serializers.CharField())
     guidelines = serializers.CharField(allow_blank=True)
+    display = serializers.ListField(child=serializers.JSONField(),
+                                    help_text="The point's display configuration [{field, renderer, label?}]")
+    decision_fields = serializers.ListField(
+        child=serializers.JSONField(), help_text="Extra decision fields to answer in form_values"
+    )
     received_at = serializers.DateTimeField()
     sla_deadline = serializers.DateTimeField(allow_null=True)
 
@@ -70,6 +78,17 @@ def _when(value: datetime | None) -> str | None:
     return None if value is None else _DATETIME.to_representation(value)
 
 
+def _prediction(prediction: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        "label": _text(prediction.get("label")),
+        "confidence": None if prediction.get("confidence") is None else float(prediction["confidence"]),
+        "model_version": _text(prediction.get("model_version")),
+    }
+    if prediction.get("explanation"):
+        body["explanation"] = prediction["explanation"]
+    return body
+
+
 def claim_response(case: dict[str, Any], *, lease_expires_at: datetime | None) -> dict[str, Any]:
     """``ClaimResponseSerializer({"case": case, "lease_expires_at": ...}).data``, rendered directly.
 
@@ -86,11 +105,7 @@ def claim_response(case: dict[str, Any], *, lease_expires_at: datetime | None) -
             "intervention_point": _text(case.get("intervention_point")),
             "stage": _text(case.get("stage")),
             "input": case.get("input"),
-            "prediction": None if prediction is None else {
-                "label": _text(prediction.get("label")),
-                "confidence": None if prediction.get("confidence") is None else float(prediction["confidence"]),
-                "model_version": _text(prediction.get("model_version")),
-            },
+            "prediction": None if prediction is None else _prediction(prediction),
             "routing": None if routing is None else {
                 "routed": None if routing.get("routed") is None else _BOOLEAN.to_representation(routing["routed"]),
                 "reasons": None if routing.get("reasons") is None else [_text(r) for r in routing["reasons"]],
@@ -98,6 +113,8 @@ def claim_response(case: dict[str, Any], *, lease_expires_at: datetime | None) -
             },
             "labels": None if labels is None else [_text(label) for label in labels],
             "guidelines": _text(case.get("guidelines")),
+            "display": list(case.get("display") or []),
+            "decision_fields": list(case.get("decision_fields") or []),
             "received_at": _when(case.get("received_at")),
             "sla_deadline": _when(case.get("sla_deadline")),
         },
@@ -106,11 +123,23 @@ def claim_response(case: dict[str, Any], *, lease_expires_at: datetime | None) -
 
 
 class DecisionRequestSerializer(serializers.Serializer):
-    """``{outcome, label?, rationale?}``; a blind case is answered with ``{label, rationale?}``."""
+    """``{outcome, label?, rationale?, form_values?}``; a blind case is answered with ``{label, rationale?}``.
+
+    ``form_values`` answers the intervention point's extra decision fields
+    (``{name: value}``); the service checks them and names a bad one as
+    ``form_values.<name>``.
+    """
 
     outcome = serializers.ChoiceField(choices=DecisionOutcome.choices, required=False, allow_null=True)
     label = serializers.CharField(required=False, allow_null=True, max_length=100)
     rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
+    form_values = serializers.DictField(required=False, allow_null=True, allow_empty=True,
+                                        help_text="Answers to the extra decision fields, {name: value}.")
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=200_000,
+                                 help_text="Generation, outcome edit: the corrected text.")
+    arguments = serializers.JSONField(required=False, help_text="Action, outcome modify: the modified arguments.")
+    category = serializers.ChoiceField(choices=RejectionCategory.choices, required=False,
+                                       help_text="Generation, outcome reject: factuality, safety, policy, other.")
 
 
 class DecisionResponseSerializer(serializers.Serializer):

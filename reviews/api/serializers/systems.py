@@ -10,12 +10,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from reviews.content import FIELD_TYPES, RENDERERS, validate_decision_fields, validate_display
 from reviews.models import (
     MIN_RETENTION_DAYS,
     AISystem,
+    CaseKind,
     OperatorRole,
     RiskTier,
     SlaBreachAction,
@@ -225,6 +229,11 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         child=StrictFloatField(allow_null=True), required=False,
         help_text="Per-system KPI targets, e.g. {\"agreement_percent\": 0.85}.",
     )
+    share_cases_between_integrations = StrictBooleanField(
+        required=False,
+        help_text="false (default): each integration reads and reports outcomes only for the cases it submitted. "
+        "true: every integration linked to the system reads all of its cases. Changes are audited.",
+    )
     status = enum_field("SystemStatusEnum", SystemStatus.choices, read_only=True)
     status_reason = serializers.CharField(read_only=True)
     status_changed_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -232,6 +241,11 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     updated_at = serializers.DateTimeField(read_only=True)
     reason = StrictCharField(max_length=2000, required=False, write_only=True,
                              help_text="Why the registration changed (audit trail).")
+
+    def validate_kind(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.kind:
+            raise serializers.ValidationError("The kind of an intervention point cannot change.")
+        return value
 
     def validate_slug(self, value: str) -> str:
         if self.instance is not None and value != self.instance.slug:
@@ -280,6 +294,7 @@ class AISystemSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         data.pop("reason", None)
         if self.instance is not None:
             data.pop("slug", None)  # validated unchanged above
+            data.pop("kind", None)
         if "risk_tier" in data:
             data["declared_tier"] = data.pop("risk_tier") or ""
         return data
@@ -328,6 +343,12 @@ class HighStakesConditionSerializer(RejectUnknownFieldsMixin, serializers.Serial
         return attrs
 
 
+def _content(validate: Any, name: str, value: Any) -> list[dict[str, Any]]:
+    """Run a ``reviews.content`` validator, turning its error into this field's DRF error."""
+    try:
+        return validate(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.message_dict.get(name) or exc.messages) from exc
 
 
 class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
@@ -353,15 +374,43 @@ class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializ
                                             help_text="Independent reviewers per case (2 = four eyes).")
     sla_seconds = StrictIntegerField(min_value=1, max_value=MAX_DB_INT, required=False, allow_null=True)
     on_sla_breach = enum_field("SlaBreachActionEnum", SlaBreachAction.choices, required=False,
-                               default=SlaBreachAction.ESCALATE)
+                               help_text="Default escalate; fail_closed (deny) at action points.")
     blind_review_rate = fraction_field(required=False, default=0.0)
     gold_rate = fraction_field(required=False, default=0.0)
     guidelines = StrictCharField(max_length=20000, required=False, allow_blank=True, trim_whitespace=False)
+    display = serializers.JSONField(
+        required=False,
+        help_text="Display configuration: [{field, renderer, label?, highlights?}] maps dotted input paths to the "
+        "workbench's renderers (" + ", ".join(RENDERERS) + "); highlights (text only) is the path of a list of "
+        "{start, end, label?} character offsets. Empty: the generic view of the whole input.",
+    )
+    decision_fields = serializers.JSONField(
+        required=False,
+        help_text="Extra decision fields (custom review form): [{name, label, type: "
+        + "|".join(FIELD_TYPES) + ", required?, choices? (choice types), min?/max? (number), "
+        "max_length? (text), help?}]. Reviewers answer them in the decision's form_values.",
+    )
+    kind = enum_field("PointKindEnum", CaseKind.choices, required=False,
+                      help_text="classification (default), generation or action; fixed at creation.")
+    tool_rules = serializers.JSONField(
+        required=False, help_text='Action points: {"always": [tools or "*"], "never": [tools]}.'
+    )
+    text_rules = serializers.JSONField(
+        required=False, help_text='Generation points: {"max_length": int, "regex": str, "keywords": [str]}.'
+    )
+    tool_schemas = serializers.JSONField(
+        required=False, help_text="Action points: {tool: JSON Schema}; modified arguments must satisfy it."
+    )
     version = serializers.IntegerField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
     reason = StrictCharField(max_length=2000, required=False, write_only=True,
                              help_text="Why the rules changed (audit trail).")
+
+    def validate_kind(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.kind:
+            raise serializers.ValidationError("The kind of an intervention point cannot change.")
+        return value
 
     def validate_slug(self, value: str) -> str:
         if self.instance is not None and value != self.instance.slug:
@@ -370,6 +419,12 @@ class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializ
 
     def validate_always_review_labels(self, value: list[str]) -> list[str]:
         return unique_non_empty(value, allow_empty=True)
+
+    def validate_display(self, value: Any) -> list[dict[str, Any]]:
+        return _content(validate_display, "display", value)
+
+    def validate_decision_fields(self, value: Any) -> list[dict[str, Any]]:
+        return _content(validate_decision_fields, "decision_fields", value)
 
     def validate_high_stakes(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Stored exactly as {field, op, value}: the router reads these keys.
@@ -380,4 +435,48 @@ class InterventionPointSerializer(RejectUnknownFieldsMixin, serializers.Serializ
         data.pop("reason", None)
         if self.instance is not None:
             data.pop("slug", None)  # validated unchanged above
+            data.pop("kind", None)
         return data
+
+
+class InterventionPointPublicSerializer(serializers.Serializer):
+    """What an integration sees of an intervention point: where to send cases, never how they are routed.
+
+    Thresholds, high-stakes conditions and rates stay with the overseers: an
+    overseen system that could read them could steer its outputs around oversight.
+    """
+
+    slug = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    stage = enum_field("StageEnum", Stage.choices, read_only=True)
+    # Present once points have a ``kind`` (classification / generation / action); a
+    # read-only, not-required field whose attribute is missing is left out of the body.
+    kind = serializers.CharField(read_only=True, required=False)
+
+
+class InterventionPointPublicSchema(OpenApiSerializerExtension):
+    """Documents the public shape as closed (no other properties).
+
+    The points endpoints answer ``oneOf`` the full and the public shape; a full
+    point must not also match the public one, or no answer would be "one of".
+    """
+
+    target_class = "reviews.api.serializers.systems.InterventionPointPublicSerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        # Read-only fields count as always present; ``kind`` only is where points have one.
+        schema["required"] = [name for name in schema.get("required", []) if name != "kind"]
+        return schema
+
+
+class SaltRotationSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """Why the sampling salt is rotated (audit trail); the salt itself is never returned."""
+
+    reason = StrictCharField(max_length=2000)
+
+
+class SaltRotationResultSerializer(serializers.Serializer):
+    slug = serializers.CharField(read_only=True)
+    salt_rotated_at = serializers.DateTimeField(read_only=True)

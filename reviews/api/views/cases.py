@@ -8,21 +8,25 @@ Thin views: validation in ``reviews.api.serializers.cases``, writes in
 from __future__ import annotations
 
 import datetime as dt
-import re
+import hashlib
+import json
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
 from hitl_portal.api.authentication import SCHEMA_AUTH, portal_authentication_classes
+from hitl_portal.api.dates import parse_moment
 from hitl_portal.api.pagination import IdCursorPagination
+from hitl_portal.api.parsers import StrictJSONParser, find_unstorable
 from hitl_portal.api.views import PortalAPIView
 from hitl_portal.roles import COMPLIANCE_OFFICER, INTEGRATION, MANAGER, REVIEWER
 from reviews.api.serializers.cases import (
@@ -39,6 +43,7 @@ from reviews.api.serializers.cases import (
 from reviews.models import Case, CaseStatus
 from reviews.selectors.cases import case_get, case_ingest_response, case_list, case_representation
 from reviews.selectors.systems import is_slug
+from reviews.services.attachments import attachment_add, attachment_check
 from reviews.services.idempotency import (
     Remember,
     StoredResponse,
@@ -56,7 +61,6 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Primary keys are 64-bit: a longer number in the path can name no case (and would
 # make PostgreSQL raise).
 MAX_PK = 2**63 - 1
-_SPACED_OFFSET = re.compile(r"\d \d{2}(:?\d{2})?$")
 
 
 class IntegrationRateThrottle(UserRateThrottle):
@@ -126,40 +130,82 @@ def _visible_case(request: Request, pk: int) -> Case:
 
 
 def _parse_when(name: str, value: str | None) -> dt.datetime | None:
+    """A time filter, read by the portal's one parser of query-string times."""
     if value in (None, ""):
         return None
-    if _SPACED_OFFSET.search(value):
-        # An unencoded "+01:00" arrives as " 01:00" in a query string.
-        value = value[: value.rindex(" ")] + "+" + value[value.rindex(" ") + 1:]
+    return parse_moment(value, name)
+
+
+def _sha256(upload: Any) -> str:
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+def _submission_of(request: Request) -> tuple[Any, list[tuple[str, Any]]]:
+    """The case body and its files: a JSON body, or multipart with ``case`` (JSON text) and ``files``.
+
+    Files are checked (name, size, sniffed type) before anything is written; each
+    becomes an attachment named after its file name.
+    """
+    if not (request.content_type or "").startswith("multipart/form-data"):
+        return request.data, []
+    form: Any = request.data  # a QueryDict for multipart bodies
+    raw = form.get("case")
+    if raw is None:
+        raise serializers.ValidationError({"case": ["Required: the case as JSON text, beside the files."]})
+    if not isinstance(raw, str):
+        raw = raw.read().decode("utf-8", errors="strict") if hasattr(raw, "read") else str(raw)
     try:
-        parsed = parse_datetime(value)
-        if parsed is None:
-            day = parse_date(value)
-            parsed = dt.datetime(day.year, day.month, day.day) if day else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise serializers.ValidationError({name: ["Must be an ISO 8601 date-time, e.g. 2026-11-24T10:00:00Z."]})
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    try:
-        # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts (up to ±23:59).
-        return parsed.astimezone(dt.UTC)
-    except OverflowError:
-        raise serializers.ValidationError({name: ["Out of range."]}) from None
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise serializers.ValidationError({"case": [f"Malformed JSON: {exc}"]}) from exc
+    found = find_unstorable(body)
+    if found:
+        raise serializers.ValidationError({found[0]: [found[1]]})
+    files: list[tuple[str, Any]] = []
+    names: set[str] = set()
+    for upload in request.FILES.getlist("files"):
+        name = upload.name or ""
+        try:
+            attachment_check(name=name, upload=upload)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(
+                {f"files.{name}"[:120]: [m for msgs in exc.message_dict.values() for m in msgs]}
+            ) from exc
+        if name in names:
+            raise serializers.ValidationError({f"files.{name}"[:120]: ["Two files with the same name."]})
+        names.add(name)
+        files.append((name, upload))
+    if len(files) > settings.HITL_ATTACHMENT_MAX_PER_CASE:
+        raise serializers.ValidationError({"files": [
+            f"At most {settings.HITL_ATTACHMENT_MAX_PER_CASE} files per case."
+        ]})
+    return body, files
 
 
 class CaseListCreateView(PortalAPIView):
-    """``POST /cases/`` (submit one case) and ``GET /cases/`` (list visible cases)."""
+    """``POST /cases/`` (submit one case, optionally with files) and ``GET /cases/`` (list visible cases)."""
 
     authentication_classes = PORTAL_AUTHENTICATION
+    # JSON, or multipart when the case comes with its files (``case`` = JSON text, ``files`` = the files).
+    parser_classes = [StrictJSONParser, MultiPartParser]
     roles = {"GET": {INTEGRATION, COMPLIANCE_OFFICER, MANAGER}, "POST": {INTEGRATION}}
     throttle_classes = [IntegrationRateThrottle]
 
     @extend_schema(
         auth=SCHEMA_AUTH,
         operation_id="cases_create",
-        request=CaseSubmissionSerializer,
+        request={
+            "application/json": CaseSubmissionSerializer,
+            "multipart/form-data": inline_serializer("CaseSubmissionWithFiles", {
+                "case": serializers.CharField(help_text="The case submission as JSON text."),
+                "files": serializers.ListField(child=serializers.FileField(), required=False,
+                                               help_text="Attachments, each named after its file name."),
+            }),
+        },
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: CaseIngestResponseSerializer,
@@ -173,20 +219,32 @@ class CaseListCreateView(PortalAPIView):
             "Routes the case (confidence, always-review labels, high-stakes conditions, deterministic sampling, "
             "halted system, labeling stage) and stores it. 409 `duplicate` (with the existing `id`) for a "
             "repeated `(system, external_id)`; 409 `system_prohibited` for a blocked system; 403 "
-            "`system_not_linked` for a system the integration is not linked to."
+            "`system_not_linked` for a system the integration is not linked to. With files: send "
+            "`multipart/form-data` with `case` (the case as JSON text) and one `files` part per file; each file "
+            "becomes an attachment named after its file name (the input refers to it as \"attachment:<name>\"), "
+            "checked like `POST /cases/{id}/attachments/` and stored in the case's own transaction."
         ),
     )
     def post(self, request: Request) -> Response:
         key = _idempotency_key(request)
-        fingerprint = request_fingerprint(path=request.path, body=request.data) if key else ""
+        body, files = _submission_of(request)
+        fingerprint = ""
+        if key:
+            fingerprint = request_fingerprint(
+                path=request.path,
+                body=body if not files else {"case": body, "files": [[n, _sha256(f)] for n, f in files]},
+            )
 
         def execute(remember: Remember | None) -> StoredResponse:
             # The validator directly: building a Serializer's fields costs more than validating.
-            data, errors = CaseSubmissionValidator(actor=request.user).validate(request.data)
+            data, errors = CaseSubmissionValidator(actor=request.user).validate(body)
             if errors or data is None:
                 raise serializers.ValidationError(errors)
 
             def on_created(case: Case) -> None:
+                # In the case's own transaction: the case and its files exist together or not at all.
+                for name, upload in files:
+                    attachment_add(actor=request.user, case=case, name=name, upload=upload, with_submission=True)
                 if remember is not None:
                     remember(201, case_ingest_response(case))
 
@@ -329,5 +387,6 @@ class CaseOutcomeView(PortalAPIView):
         case = _visible_case(request, pk)
         serializer = OutcomeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        case_report_outcome(actor=request.user, case=case, true_label=serializer.validated_data["true_label"])
+        case_report_outcome(actor=request.user, case=case, true_label=serializer.validated_data["true_label"],
+                            reason=serializer.validated_data["reason"])
         return Response(case_representation(_visible_case(request, pk), viewer=request.user))

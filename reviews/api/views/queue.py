@@ -142,13 +142,16 @@ class DecisionView(PortalAPIView):
         try:
             case = decision_record(
                 reviewer=request.user, case=Case(pk=pk), outcome=data.get("outcome"), label=data.get("label"),
-                rationale=data.get("rationale", ""),
+                rationale=data.get("rationale", ""), form_values=data.get("form_values"),
+                text=data.get("text"), arguments=data.get("arguments"), category=data.get("category", ""),
             )
         except ClaimConflict as exc:
             if exc.code_name == "not_found":
                 raise Http404("No such case.") from exc
             raise
         body = {"case": case.pk, "case_status": case.status, "final_label": case.final_label}
+        if case.payload is not None:
+            body["final_output"] = case.final_output
         return Response(body, status=status.HTTP_201_CREATED)
 
 

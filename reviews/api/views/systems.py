@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,12 +12,20 @@ from rest_framework.response import Response
 from hitl_portal.api.pagination import IdCursorPagination
 from hitl_portal.api.schema import BAD_INPUT, ERROR_BODY, FORBIDDEN, NOT_FOUND, UNAUTHENTICATED
 from hitl_portal.api.views import PortalViewSet
-from hitl_portal.roles import COMPLIANCE_OFFICER, GROUP_ROLES
-from reviews.api.serializers.systems import AISystemSerializer, InterventionPointSerializer, SystemReasonSerializer
+from hitl_portal.roles import COMPLIANCE_OFFICER, GROUP_ROLES, INTEGRATION, user_role
+from reviews.api.serializers.systems import (
+    AISystemSerializer,
+    InterventionPointPublicSerializer,
+    InterventionPointSerializer,
+    SaltRotationResultSerializer,
+    SaltRotationSerializer,
+    SystemReasonSerializer,
+)
 from reviews.models import AISystem, InterventionPoint
 from reviews.selectors.systems import intervention_point_get, intervention_point_list, system_get, system_list
 from reviews.services.systems import (
     intervention_point_create,
+    intervention_point_rotate_salt,
     intervention_point_update,
     system_create,
     system_halt,
@@ -40,6 +48,7 @@ class SlugCursorPagination(IdCursorPagination):
     """Systems and intervention points page in slug order (unique within the listing)."""
 
     ordering = "slug"
+    numeric_position = False
 
 
 class SystemViewSet(PortalViewSet):
@@ -122,6 +131,21 @@ class SystemViewSet(PortalViewSet):
         return Response(AISystemSerializer(system).data)
 
 
+# Integrations get the public view (slug, name, stage, kind); everyone else the rules.
+POINT_AS_SEEN = PolymorphicProxySerializer(
+    component_name="InterventionPointAsSeen",
+    serializers=[InterventionPointSerializer, InterventionPointPublicSerializer],
+    resource_type_field_name=None,
+)
+
+
+def _point_serializer_class(request: Request) -> type[InterventionPointSerializer | InterventionPointPublicSerializer]:
+    """What the viewer may see of a point: an overseen system never sees its routing rules."""
+    if user_role(request.user) == INTEGRATION:
+        return InterventionPointPublicSerializer
+    return InterventionPointSerializer
+
+
 class InterventionPointViewSet(PortalViewSet):
     """Where humans step in for one system, and the routing rules that send cases to them."""
 
@@ -130,16 +154,26 @@ class InterventionPointViewSet(PortalViewSet):
         "retrieve": ANY_ROLE,
         "create": OFFICERS,
         "partial_update": OFFICERS,
+        "rotate_salt": OFFICERS,
     }
     pagination_class = SlugCursorPagination
     serializer_class = InterventionPointSerializer
     queryset = InterventionPoint.objects.none()  # for the schema generator only
 
-    @extend_schema(summary="List a system's intervention points", parameters=[SYSTEM_SLUG],
-                   responses={200: InterventionPointSerializer(many=True), **READ_ERRORS, 404: NOT_FOUND})
+    @extend_schema(
+        summary="List a system's intervention points",
+        description="Integrations see only `slug`, `name`, `stage` (and `kind`): never thresholds, "
+        "conditions or rates.",
+        parameters=[SYSTEM_SLUG],
+        responses={200: PolymorphicProxySerializer(
+            component_name="InterventionPointAsSeenList",
+            serializers=[InterventionPointSerializer, InterventionPointPublicSerializer],
+            resource_type_field_name=None, many=True,
+        ), **READ_ERRORS, 404: NOT_FOUND},
+    )
     def list(self, request: Request, slug: str) -> Response:
         page = self.paginate_queryset(intervention_point_list(system=system_get(slug=slug)))
-        return self.get_paginated_response(InterventionPointSerializer(page, many=True).data)
+        return self.get_paginated_response(_point_serializer_class(request)(page, many=True).data)
 
     @extend_schema(
         summary="Create an intervention point",
@@ -159,10 +193,11 @@ class InterventionPointViewSet(PortalViewSet):
         return Response(InterventionPointSerializer(point).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="An intervention point", parameters=[SYSTEM_SLUG, POINT_SLUG],
-                   responses={200: InterventionPointSerializer, **READ_ERRORS, 404: NOT_FOUND})
+                   description="Integrations see only `slug`, `name`, `stage` (and `kind`).",
+                   responses={200: POINT_AS_SEEN, **READ_ERRORS, 404: NOT_FOUND})
     def retrieve(self, request: Request, slug: str, point: str) -> Response:
         found = intervention_point_get(system=system_get(slug=slug), slug=point)
-        return Response(InterventionPointSerializer(found).data)
+        return Response(_point_serializer_class(request)(found).data)
 
     @extend_schema(
         summary="Change an intervention point's rules",
@@ -178,3 +213,19 @@ class InterventionPointViewSet(PortalViewSet):
         updated = intervention_point_update(actor=request.user, point=found, changes=serializer.service_fields(),
                                             reason=serializer.validated_data.get("reason", ""))
         return Response(InterventionPointSerializer(updated).data)
+
+    @extend_schema(
+        summary="Rotate an intervention point's secret sampling salt",
+        description="A new salt decides the random sample from now on; the salt is never returned. Audited "
+        "(`intervention_point.salt_rotated`) with the reason.",
+        parameters=[SYSTEM_SLUG, POINT_SLUG],
+        request=SaltRotationSerializer,
+        responses={200: SaltRotationResultSerializer, **WRITE_ERRORS, 404: NOT_FOUND},
+    )
+    def rotate_salt(self, request: Request, slug: str, point: str) -> Response:
+        found = intervention_point_get(system=system_get(slug=slug), slug=point)
+        serializer = SaltRotationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rotated = intervention_point_rotate_salt(actor=request.user, point=found,
+                                                 reason=serializer.validated_data["reason"])
+        return Response(SaltRotationResultSerializer(rotated).data)

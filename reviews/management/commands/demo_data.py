@@ -1,13 +1,16 @@
 """``manage.py demo_data``: a ready-to-explore portal (people of every role, three AI systems).
 
 Idempotent: what already exists is left as it is, so running it twice changes
-nothing. Everything is created through the services, so the demo's audit trail
-and history look exactly like real use. Steps are separate functions, so further
-steps (demo traffic) can be added after ``ensure_demo_users``.
+nothing. People and systems are created through the services; a month of traffic
+ending now is written in bulk with its history rows and audit events
+(``reviews.demo_traffic``); then ``demo_data_loaded`` lets the higher floors add
+their part (``compliance.demo``: gold items, calibration, training, classification,
+obligations, FRIA, an incident, a finished bias audit). All in one transaction.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +27,10 @@ from reviews.demo_traffic import post_demo_traffic
 from reviews.models import AISystem, Case, InterventionPoint, ReviewerProfile
 from reviews.services.people import reviewer_update, user_create
 from reviews.services.systems import intervention_point_create, system_create
+from reviews.signals import demo_data_loaded
 
 DEMO_PASSWORD = "hitl-demo-pass"
-DEMO_URL = "http://127.0.0.1:8000"
+DEMO_URL = "http://127.0.0.1:8000"  # the default of --base-url (scripts/dev.py passes the port it uses)
 
 # The three demo systems: one per typical EU AI Act situation.
 DEMO_SYSTEMS: list[dict[str, Any]] = [
@@ -119,6 +123,9 @@ DEMO_PEOPLE: list[tuple[str, str, list[str], bool]] = [
     ("rev2", REVIEWER, ALL_SLUGS, False),
     ("rev3", REVIEWER, ALL_SLUGS, False),
     ("rev4", REVIEWER, ALL_SLUGS, True),
+    ("rev5", REVIEWER, ALL_SLUGS, True),
+    # Works content moderation; their required AI-literacy training expired (compliance.demo).
+    ("rev6", REVIEWER, ["content-moderation"], False),
     ("integration", INTEGRATION, ALL_SLUGS, False),
 ]
 
@@ -169,7 +176,7 @@ def ensure_demo_systems(*, actor: User) -> list[str]:
 
 
 def ensure_demo_users(*, actor: User, password: str) -> list[Credential]:
-    """One account per role (reviewers rev1..rev4, rev4 an adjudicator), through ``user_create``."""
+    """One account per role (reviewers rev1..rev6, rev4 and rev5 adjudicators), through ``user_create``."""
     rows: list[Credential] = []
     for username, role, systems, adjudicator in DEMO_PEOPLE:
         if User.objects.filter(username=username).exists():
@@ -206,6 +213,7 @@ class Command(BaseCommand):
             default=DEMO_PASSWORD,
             help=f"Password for newly created demo accounts (default: {DEMO_PASSWORD}).",
         )
+        parser.add_argument("--base-url", default=DEMO_URL, help=f"Where the portal runs (default: {DEMO_URL}).")
         parser.add_argument(
             "--force", action="store_true", help="Allow running with DJANGO_ENV=production (never do this for real)."
         )
@@ -218,19 +226,25 @@ class Command(BaseCommand):
             validate_password(password)
         except ValidationError as exc:
             raise CommandError(f"--password: {' '.join(exc.messages)}") from exc
+        base_url = options["base_url"].rstrip("/")
         # One transaction: a failure leaves no half-built demo behind.
         with transaction.atomic():
             admin, admin_row = ensure_admin(password=password)
             created = ensure_demo_systems(actor=admin)
             rows = [admin_row, *ensure_demo_users(actor=admin, password=password)]
-        self.stdout.write(
-            self.style.SUCCESS(f"Created: {', '.join(created)}") if created else "Systems already present."
-        )
-        self.post_traffic(options["cases"])
-        self.print_table(rows)
+            self.stdout.write(
+                self.style.SUCCESS(f"Created: {', '.join(created)}") if created else "Systems already present."
+            )
+            self.post_traffic(options["cases"])
+            if options["cases"] > 0:
+                for _receiver, lines in demo_data_loaded.send(sender=self.__class__, admin=admin):
+                    for line in lines or []:
+                        self.stdout.write(f"Demo: {line}")
+        self.print_table(rows, base_url)
         self.stdout.write("")
+        self.stdout.write(f"Every demo account's password is {password!r} (README, Quickstart).")
         self.stdout.write(
-            f"Integrations get an API token with POST {DEMO_URL}/api/v1/auth/token/ (username, password)."
+            f"Integrations get an API token with POST {base_url}/api/v1/auth/token/ (username, password)."
         )
 
     def post_traffic(self, cases: int) -> None:
@@ -240,28 +254,30 @@ class Command(BaseCommand):
         if Case.objects.exists():
             self.stdout.write("Cases already present: no demo traffic added.")
             return
-        self.stdout.write(f"Replaying {cases} demo cases over the last 30 days (ingest, review, ground truth)...")
+        started = time.monotonic()
         reviewers = list(User.objects.filter(username__in=["rev1", "rev2", "rev3"]).order_by("username"))
         report = post_demo_traffic(
             integration=User.objects.get(username="integration"),
             reviewers=reviewers,
-            adjudicator=User.objects.get(username="rev4"),
+            adjudicators=list(User.objects.filter(username__in=["rev4", "rev5"]).order_by("username")),
+            points=list(InterventionPoint.objects.filter(system__slug__in=ALL_SLUGS).select_related("system")),
             cases=cases,
         )
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo traffic: {report.ingested} cases ({report.auto_accepted} auto-accepted), "
+                f"Demo traffic (30 days up to now, written in {time.monotonic() - started:.1f}s): "
+                f"{report.ingested} cases ({report.auto_accepted} auto-accepted), "
                 f"{report.decisions} decisions, {report.outcomes} ground-truth outcomes, "
-                f"{report.left_in_queue} waiting in the queue."
+                f"{report.left_in_queue} waiting in the queue ({report.escalated_waiting} escalated to adjudicators)."
             )
         )
 
-    def print_table(self, rows: list[Credential]) -> None:
+    def print_table(self, rows: list[Credential], base_url: str) -> None:
         headers = ("username", "role", "password", "notes")
         table = [headers, *((row.username, row.role, row.password, row.note) for row in rows)]
         widths = [max(len(line[column]) for line in table) for column in range(3)]
         self.stdout.write("")
-        self.stdout.write(f"Open {DEMO_URL}  (admin console: {DEMO_URL}/admin/)")
+        self.stdout.write(f"Open {base_url}  (admin console: {base_url}/admin/)")
         self.stdout.write("")
         for index, line in enumerate(table):
             cells = [line[column].ljust(widths[column]) for column in range(3)]
