@@ -22,6 +22,7 @@ from django.views import View
 from dashboard import charts
 from dashboard.aggregation import utc_day
 from dashboard.forms import ScopeForm
+from dashboard.monitoring import REFERENCE_DAYS, recent_alerts
 from dashboard.selectors import Card, DashboardData, KpiScope, dashboard_data, kpi_series, reviewer_table
 from dashboard.targets import TARGETS
 from hitl_portal.csv_export import csv_writer
@@ -201,6 +202,11 @@ class DashboardPage(RoleRequiredMixin, View):
             "now": timezone.now(),
         }
         context["undelivered_alerts"] = list(undelivered()[:10])
+        context["monitoring_alerts"] = [
+            alert for alert in recent_alerts(system=scope.system, since=context["first_day"])
+            if alert.day <= context["last_day"]
+        ]
+        context["monitoring_reference_days"] = REFERENCE_DAYS
         return render(request, "dashboard/dashboard.html", context)
 
 

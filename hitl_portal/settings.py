@@ -584,6 +584,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "fairness-resume-stale-audits": {"task": "fairness.resume_stale_audits", "schedule": 300.0},
     "dashboard-refresh-rollups": {"task": "dashboard.refresh_rollups", "schedule": 60.0},
+    # After the nightly rollup rebuild: yesterday is finished and its figures are settled.
+    "dashboard-run-monitoring": {"task": "dashboard.run_monitoring", "schedule": crontab(hour=4, minute=0)},
     "dashboard-rebuild-rollups": {
         "task": "dashboard.refresh_rollups", "schedule": crontab(hour=3, minute=30), "kwargs": {"full": True}
     },

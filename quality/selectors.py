@@ -471,6 +471,48 @@ def _stratified_gap(buckets: list[dict[str, Any]]) -> float | None:
     return total / weight_sum if weight_sum else None
 
 
+def oversight_by_reviewer_point(
+    *, system: AISystem, since: dt.datetime | None = None, until: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Per reviewer and intervention point of ``system``: the automation-bias figures and gold accuracy.
+
+    The same measures as ``automation_bias`` and ``gold_answers`` (live decisions for
+    the gap, first-round answers on gold copies for accuracy), split by point, for the
+    dossier: a gap that only shows at one point is hidden by the per-system figure.
+    """
+    decisions = Decision.objects.filter(case__system=system, is_adjudication=False)
+    if since is not None:
+        decisions = decisions.filter(decided_at__gte=since)
+    if until is not None:
+        decisions = decisions.filter(decided_at__lt=until)
+    rows = decisions.values_list(
+        "reviewer__username", "case__intervention_point__slug", "case__is_gold", "round", "ai_shown", "outcome",
+        "label", "case__prediction_label", "case__gold_label", "time_spent_ms",
+    ).order_by()
+    buckets: dict[tuple[str, str], dict[str, Any]] = {}
+    gold: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for reviewer, point, is_gold, round_, ai_shown, outcome, label, ai_label, gold_label, spent in rows.iterator(
+            chunk_size=20000):
+        key = (reviewer, point)
+        if is_gold:
+            if round_ == 1:
+                verdict = _verdict(label, outcome)
+                gold[key][0] += 1
+                gold[key][1] += verdict is not None and verdict == gold_label
+            continue
+        _bias_add(buckets.setdefault(key, _bias_bucket()), ai_shown=ai_shown, outcome=outcome, label=label,
+                  ai_label=ai_label, spent=spent)
+    result = []
+    for reviewer, point in sorted(set(buckets) | set(gold)):
+        answered, correct = gold.get((reviewer, point), (0, 0))
+        figures = _bias_figures(buckets.get((reviewer, point), _bias_bucket()))
+        result.append({
+            "reviewer": reviewer, "point": point, **figures, "gold_answered": answered, "gold_correct": correct,
+            "gold_accuracy": correct / answered if answered else None,
+        })
+    return result
+
+
 def _bias_bucket() -> dict[str, Any]:
     return {"shown": 0, "shown_agree": 0, "hidden": 0, "hidden_agree": 0, "approvals": 0, "times": []}
 

@@ -54,7 +54,7 @@ CATALOGUE = ROOT / "audit" / "catalogue.py"
 RESERVED_ACTIONS: dict[str, str] = {}
 
 SERVICE_MODULES = ("reviews/services/*.py", "audit/services.py", "audit/retention.py", "audit/export.py",
-                   "compliance/services/*.py")
+                   "compliance/services/*.py", "dashboard/monitoring.py")
 RECORDERS = frozenset({"record_event", "bulk_record_events"})
 # Calls that always write to the database, whatever they are called on.
 WRITE_CALLS = frozenset({"save", "delete", "bulk_create", "bulk_update", "get_or_create", "update_or_create",
