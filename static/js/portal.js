@@ -80,3 +80,8 @@
     window.addEventListener("resize", markScrollable);
   }
 })();
+
+// A <select data-autosubmit> submits its form when changed (filters), without an inline handler (CSP).
+document.querySelectorAll("select[data-autosubmit]").forEach((select) => {
+  select.addEventListener("change", () => select.form && select.form.submit());
+});

@@ -15,8 +15,10 @@ from django.test import Client
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ("hitl_portal", "audit", "reviews", "quality", "incidents", "fairness", "records", "dashboard", "compliance")
-# Rendered to PDF by WeasyPrint (compliance/dossier.py), never served to a browser as a page.
-PDF_ONLY = {"compliance/dossier/document.html"}
+# Documents rendered to PDF by WeasyPrint (and offered as files to download), never served to a browser
+# as a page: the dossier, the Art. 86 explanation letter, the Art. 73 incident report draft.
+PDF_ONLY = {"compliance/dossier/document.html", "compliance/explanations/letter.html",
+            "compliance/incident_report.html"}
 
 INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)(?![^>]*type=\"application/(?:ld\+)?json\")[^>]*>", re.I)
 STYLE_BLOCK = re.compile(r"<style\b", re.I)
