@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models
 
 
@@ -28,6 +29,22 @@ class RowShape:
     def names_of(self, model: type[models.Model]) -> tuple[str, ...]:
         """The attnames selected for ``model`` (its concrete fields, in column order)."""
         return next(names for part_model, _, names in self.parts if part_model is model)
+
+
+def concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """``model``'s field ``name`` when it has a database column (not a reverse relation or a virtual field)."""
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise FieldDoesNotExist(f"{model._meta.label}.{name} has no database column")
+    return field
+
+
+def column_of(model: type[models.Model], name: str = "pk") -> str:
+    """The database column of ``model``'s field ``name`` (of its primary key by default), unquoted."""
+    column = concrete_field(model, name).column
+    if column is None:  # concrete_field has refused it already; this tells the type checker
+        raise FieldDoesNotExist(f"{model._meta.label}.{name} has no database column")
+    return column
 
 
 def row_shape(alias: str, *parts: tuple[Any, ...]) -> RowShape:
