@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -130,7 +130,8 @@ def _schedule_seal() -> None:
     """Seal right after this transaction commits (once per transaction)."""
     if not settings.HITL_AUDIT_SEAL_ON_COMMIT:
         return
-    if any(callback is _seal_after_commit for _, callback, _ in connection.run_on_commit):
+    # Entries are (savepoint ids, callback, robust); the stubs still list two items.
+    if any(entry[1] is _seal_after_commit for entry in connection.run_on_commit):
         return
     transaction.on_commit(_seal_after_commit)
 
@@ -233,7 +234,9 @@ def _seal_loop(*, wait: bool, max_events: int | None) -> int:
 
 
 def _seal_batch() -> int:
-    head = AuditEvent.objects.sealed().order_by("-seq").values_list("seq", "hash").first()
+    # A sealed event always has its seq and hash; the columns are nullable only until sealing.
+    sealed = AuditEvent.objects.sealed().order_by("-seq").values_list("seq", "hash")
+    head = cast("tuple[int, str] | None", sealed.first())
     seq, prev_hash = head if head else (0, GENESIS_HASH)
     pending = list(AuditEvent.objects.filter(seq__isnull=True).order_by("id")[:SEAL_BATCH])
     if not pending:
@@ -245,8 +248,8 @@ def _seal_batch() -> int:
         event.seq = seq
         event.prev_hash = prev_hash
         event.hash = event_hash(event.envelope())
+        updates.append((seq, prev_hash, event.hash, now, event.pk))
         prev_hash = event.hash
-        updates.append((seq, event.prev_hash, event.hash, now, event.pk))
     table = AuditEvent._meta.db_table
     with connection.cursor() as cursor:
         # The one permitted UPDATE of an event (the database trigger allows it
