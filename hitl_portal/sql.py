@@ -32,19 +32,26 @@ class RowShape:
 
 
 def concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
-    """``model``'s field ``name`` when it has a database column (not a reverse relation or a virtual field)."""
+    """``model``'s field ``name`` (``"pk"``: its primary key) when it has a database column.
+
+    Not a reverse relation or a virtual field: those have no column to select or update.
+    """
     field = model._meta.pk if name == "pk" else model._meta.get_field(name)
     if not isinstance(field, models.Field) or field.column is None:
         raise FieldDoesNotExist(f"{model._meta.label}.{name} has no database column")
     return field
 
 
+def field_column(field: models.Field[Any, Any]) -> str:
+    """A concrete field's database column, unquoted (``Field.column`` is None only for fields without one)."""
+    if field.column is None:
+        raise FieldDoesNotExist(f"{field} has no database column")
+    return field.column
+
+
 def column_of(model: type[models.Model], name: str = "pk") -> str:
     """The database column of ``model``'s field ``name`` (of its primary key by default), unquoted."""
-    column = concrete_field(model, name).column
-    if column is None:  # concrete_field has refused it already; this tells the type checker
-        raise FieldDoesNotExist(f"{model._meta.label}.{name} has no database column")
-    return column
+    return field_column(concrete_field(model, name))
 
 
 def row_shape(alias: str, *parts: tuple[Any, ...]) -> RowShape:

@@ -326,7 +326,8 @@ class ReviewerProfileAdminForm(forms.ModelForm):
         fields = "__all__"  # noqa: DJ007  (the admin narrows it to its fieldsets)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean returns (the stubs allow None)
         if [name for name in self.changed_data if name != "change_reason"] and not cleaned.get("change_reason"):
             self.add_error("change_reason", "A reason is required to change a reviewer's competence.")
         return cleaned

@@ -70,8 +70,9 @@ class PortalUserChangeForm(UserChangeForm):
     )
 
     class Meta(UserChangeForm.Meta):
+        # The stubs type the base Meta's fields as the string "__all__"; Django takes a sequence of names.
         fields = ("username", "password", "first_name", "last_name", "email", "is_active", "is_staff",
-                  "is_superuser")
+                  "is_superuser")  # type: ignore[assignment]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -80,7 +81,8 @@ class PortalUserChangeForm(UserChangeForm):
             self.fields["role"].initial = roles[0] if roles else ""
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what ModelForm.clean returns (the stubs allow None)
         if not data.get("role") and not data.get("is_superuser"):
             self.add_error("role", "Every account except an administrator has exactly one role.")
         return data

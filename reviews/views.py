@@ -441,6 +441,7 @@ class RenewView(ReviewerPageMixin, View):
             if code == "max_hold_reached":
                 return redirect("reviews:case", pk=pk)
             return redirect("reviews:queue")
+        assert case.lease_expires_at is not None  # claim_renew has just extended the lease
         if wants_json:
             return JsonResponse({"lease_expires_at": case.lease_expires_at.isoformat(),
                                  "now": timezone.now().isoformat()})

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, connections, models, router, transaction
 from django.utils import timezone
 
@@ -41,6 +42,7 @@ from audit.canonical import canonical_json, sha256_hex
 from audit.services import bulk_record_events
 from hitl_portal.errors import Forbidden
 from hitl_portal.roles import INTEGRATION, user_role
+from hitl_portal.sql import column_of, field_column
 from reviews.models import (
     AISystem,
     Case,
@@ -394,7 +396,7 @@ def history_copy(model: type[models.Model], alias: str) -> HistoryCopy:
         return found
     qn = connections[alias].ops.quote_name
     history_plan = _plan(model.history.model, alias)  # type: ignore[attr-defined]
-    columns = {f.attname: f.column for f in model._meta.concrete_fields}
+    columns = {f.attname: field_column(f) for f in model._meta.concrete_fields}
     select: list[str] = []
     params: list[str] = []
     for column in history_plan.fields:
@@ -408,6 +410,14 @@ def history_copy(model: type[models.Model], alias: str) -> HistoryCopy:
     return found
 
 
+def _base_db_type(field: models.Field, conn: Any) -> str:
+    """The column's type without its size (``varchar``, not ``varchar(80)``): the array cast of UNNEST."""
+    db_type = field.db_type(conn)
+    if db_type is None:  # only fields without a column (none are concrete)
+        raise FieldDoesNotExist(f"{field} has no database type")
+    return db_type.split("(")[0]
+
+
 def _plan(model: type[models.Model], alias: str) -> InsertPlan:
     plan = _plans.get((alias, model))
     if plan is None:
@@ -419,14 +429,14 @@ def _plan(model: type[models.Model], alias: str) -> InsertPlan:
         if conn.vendor == "postgresql":
             # One array per column, as Django's own bulk_create does on PostgreSQL: a
             # thousand rows cost a few parameters, not forty thousand placeholders.
-            db_types = [f.db_type(conn).split("(")[0] for f in fields]
+            db_types = [_base_db_type(f, conn) for f in fields]
             unnest = "SELECT * FROM UNNEST(" + ", ".join(f"(%s)::{t}[]" for t in db_types) + ")"
         plan = InsertPlan(
-            into=f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) ",
+            into=f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(field_column(f)) for f in fields)}) ",
             row="(" + ", ".join(["%s"] * len(fields)) + ")",
             unnest=unnest,
-            tail=f" RETURNING {qn(pk.column)}" if model is Case else "",
-            returning=f" RETURNING {qn(pk.column)}",
+            tail=f" RETURNING {qn(field_column(pk))}" if model is Case else "",
+            returning=f" RETURNING {qn(field_column(pk))}",
             fields=fields,
             prep=[_prep_mode(f, conn) for f in fields],
         )
@@ -488,23 +498,24 @@ def _pg_plan(alias: str) -> _PgCasePlan:
     # Every history column the case has is copied from the case row as stored; the
     # history's own columns (date, type, user, reason) come as parameters.
     copy = history_copy(Case, alias)
-    pk = Case._meta.pk
+    pk_column = column_of(Case)
+    pk = qn(pk_column)
     table = qn(Case._meta.db_table)
     with conn.cursor() as cursor:
-        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [Case._meta.db_table, pk.column])
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [Case._meta.db_table, pk_column])
         sequence = cursor.fetchone()[0]
     plan = _PgCasePlan(
         insert_one=(
             f"WITH new AS ({case_plan.into}VALUES {case_plan.row} RETURNING *), "
             f"hist AS ({copy.sql} FROM new src) "
-            f"SELECT {qn(pk.column)} FROM new"
+            f"SELECT {pk} FROM new"
         ),
         next_ids=f"SELECT nextval('{sequence}') FROM generate_series(1, %s)",
         copy=(
-            f"COPY {table} ({qn(pk.column)}, {', '.join(qn(f.column) for f in case_plan.fields)}) FROM STDIN"
+            f"COPY {table} ({pk}, {', '.join(qn(field_column(f)) for f in case_plan.fields)}) FROM STDIN"
         ),
         history_from_ids=(
-            f"{copy.sql} FROM {table} src WHERE src.{qn(pk.column)} = ANY(%s) ORDER BY src.{qn(pk.column)}"
+            f"{copy.sql} FROM {table} src WHERE src.{pk} = ANY(%s) ORDER BY src.{pk}"
         ),
         history_params=copy.params,
     )

@@ -81,7 +81,7 @@ logger = logging.getLogger(__name__)
 
 EVENT_DECIDED = "case.decided"
 EVENT_AUTO_ACCEPTED = "case.auto_accepted"
-_EVENT_FOR_STATUS = {CaseStatus.DECIDED: EVENT_DECIDED, CaseStatus.AUTO_ACCEPTED: EVENT_AUTO_ACCEPTED}
+_EVENT_FOR_STATUS: dict[str, str] = {CaseStatus.DECIDED: EVENT_DECIDED, CaseStatus.AUTO_ACCEPTED: EVENT_AUTO_ACCEPTED}
 
 USER_AGENT = "hitl-portal-webhooks/1"
 # Kept short in the audit trail and the admin: an error is a category, never a receiver's page.
