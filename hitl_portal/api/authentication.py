@@ -174,8 +174,10 @@ class PortalTokenAuthentication(BaseAuthentication):
 
 # The security requirements the schema documents: the token scheme (below) and the session
 # cookie. Views may declare it (``extend_schema(auth=SCHEMA_AUTH)``); it is what
-# drf-spectacular derives anyway.
-SCHEMA_AUTH: list[dict[str, list[str]]] = [{"tokenAuth": []}, {"cookieAuth": []}]
+# drf-spectacular derives anyway. Typed Any on purpose: drf-spectacular annotates
+# ``extend_schema(auth=...)`` as ``Sequence[str]`` but uses the value as ``AutoSchema.get_auth``'s
+# result, a list of security requirement objects like this one.
+SCHEMA_AUTH: Any = [{"tokenAuth": []}, {"cookieAuth": []}]
 
 
 def portal_authentication_classes() -> list[type[Any]]:
