@@ -21,7 +21,7 @@ from audit.canonical import GENESIS_HASH, canonical_json, event_hash, normalize,
 from audit.catalogue import ACTIONS
 from audit.models import ActorType, AuditEvent, Checkpoint
 from audit.signals import chain_broken
-from hitl_portal.actors import SYSTEM_USERNAME, current_actor, current_request_id
+from hitl_portal.actors import SYSTEM_USERNAME, Actor, current_actor, current_request_id
 from hitl_portal.roles import INTEGRATION, user_role
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ SEAL_REQUEST_INTERVAL_S = 0.1
 _UNSET: Any = object()
 
 
-def _actor_fields(actor: Any) -> tuple[str, int | None, str]:
+def _actor_fields(actor: Actor) -> tuple[str, int | None, str]:
     if actor is None:
         return ActorType.SYSTEM, None, "system"
     username = actor.get_username()
@@ -48,7 +48,7 @@ def _actor_fields(actor: Any) -> tuple[str, int | None, str]:
 def record_event(
     action: str,
     *,
-    actor: Any = _UNSET,
+    actor: Actor = _UNSET,
     obj: Any = None,
     object_type: str | None = None,
     object_id: Any = None,
@@ -282,7 +282,7 @@ class ChainBroken(Exception):
         self.result = result
 
 
-def checkpoint_sign(*, actor: Any = None, force: bool = False) -> Checkpoint | None:
+def checkpoint_sign(*, actor: Actor = None, force: bool = False) -> Checkpoint | None:
     """Sign a checkpoint of the chain head (seq, hash, time) with the portal's Ed25519 key.
 
     Seals pending events first, then verifies what the new checkpoint will vouch
@@ -364,7 +364,7 @@ def _prev_hash_of(seq: int) -> str:
     return value or GENESIS_HASH
 
 
-def chain_verification_record(*, result: Any, actor: Any = _UNSET) -> Any:
+def chain_verification_record(*, result: Any, actor: Actor = _UNSET) -> Any:
     """Record a verification (``audit.verified``) and, when the chain is broken, announce it.
 
     The ledger does not know the incident register (a higher floor): a broken

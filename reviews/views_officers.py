@@ -115,7 +115,9 @@ class AssignView(_OfficerPage, View):
         try:
             if reviewer is None:
                 raise ValidationError({"reviewer": ["Choose a reviewer."]})
-            case_assign(actor=request.user, case=case, reviewer=reviewer, reason=str(request.POST.get("reason") or ""))
+            case_assign(
+                actor=request_user(request), case=case, reviewer=reviewer, reason=str(request.POST.get("reason") or "")
+            )
         except ValidationError as exc:
             messages.error(request, "Not assigned: " + " ".join(m for ms in exc.message_dict.values() for m in ms))
             return redirect("reviews:officer_case", pk=pk)

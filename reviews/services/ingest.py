@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from audit.canonical import canonical_json, sha256_hex
 from audit.services import bulk_record_events
+from hitl_portal.actors import Actor
 from hitl_portal.errors import Forbidden
 from hitl_portal.roles import INTEGRATION, user_role
 from hitl_portal.sql import column_of, field_column
@@ -175,7 +176,7 @@ def build_case(
     return case, decision
 
 
-def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[Case, RoutingDecision]:
+def _build_case(*, actor: Actor, data: dict[str, Any], now: dt.datetime) -> tuple[Case, RoutingDecision]:
     """A submitted case (validated ``data``), built and attributed to the submitting integration."""
     case, decision = build_case(
         point=data["intervention_point"], external_id=data["external_id"], case_input=data["input"],
@@ -187,7 +188,7 @@ def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[
     return case, decision
 
 
-def _event_specs(case: Case, actor: Any) -> list[dict[str, Any]]:
+def _event_specs(case: Case, actor: Actor) -> list[dict[str, Any]]:
     """``case.created`` by the submitter, then the routing engine's verdict (actor: the system).
 
     Personal data (input, subject) is referred to by hash only.
@@ -199,7 +200,7 @@ def _event_specs(case: Case, actor: Any) -> list[dict[str, Any]]:
               "model_version": case.model_version}
     )
     label = str(case)
-    created = {
+    created: dict[str, Any] = {
         "action": "case.created",
         "actor": actor,
         "obj": case,
@@ -238,11 +239,11 @@ def _event_specs(case: Case, actor: Any) -> list[dict[str, Any]]:
 # --- Refusals ----------------------------------------------------------------------
 
 
-def refusal_of(*, actor: Any, point: InterventionPoint) -> Exception | None:
+def refusal_of(*, actor: Actor, point: InterventionPoint) -> Exception | None:
     """Why ``actor`` may not post a case to ``point`` right now (``None`` when it may)."""
     if point.system.status == SystemStatus.BLOCKED:
         return CaseConflict(MSG_PROHIBITED, code="system_prohibited")
-    if user_role(actor) == INTEGRATION:
+    if actor is not None and user_role(actor) == INTEGRATION:
         linked = getattr(point, "linked_to_actor", None)
         if linked is None:
             linked = IntegrationProfile.systems.through.objects.filter(
@@ -268,7 +269,7 @@ def _existing_id(system_id: int, external_id: str) -> int | None:
 
 
 def case_ingest(
-    *, actor: Any, data: dict[str, Any], on_created: Callable[[Case], None] | None = None
+    *, actor: Actor, data: dict[str, Any], on_created: Callable[[Case], None] | None = None
 ) -> Case:
     """Route and store one case (one transaction); see the module docstring for refusals.
 
@@ -545,7 +546,7 @@ def _insert_cases_with_history_pg(prepared: list[list[Any]], history: dict[str, 
     return ids
 
 
-def _insert_cases_with_history(cases: list[Case], *, actor: Any, now: dt.datetime) -> None:
+def _insert_cases_with_history(cases: list[Case], *, actor: Actor, now: dt.datetime) -> None:
     """INSERT the cases (setting their pks) and one "+" history row each.
 
     PostgreSQL: one statement for a single case, ``COPY`` plus two statements for
@@ -591,7 +592,7 @@ def _history_field_value(plan: InsertPlan, attname: str, value: Any, conn: Any) 
 
 
 @transaction.atomic
-def _case_ingest_atomic(*, actor: Any, data: dict[str, Any], on_created: Callable[[Case], None] | None) -> Case:
+def _case_ingest_atomic(*, actor: Actor, data: dict[str, Any], on_created: Callable[[Case], None] | None) -> Case:
     now = timezone.now()
     case, _ = _build_case(actor=actor, data=data, now=now)
     _insert_cases_with_history([case], actor=actor, now=now)
@@ -610,7 +611,7 @@ def _case_ingest_atomic(*, actor: Any, data: dict[str, Any], on_created: Callabl
 @transaction.atomic
 def case_ingest_batch(
     *,
-    actor: Any,
+    actor: Actor,
     items: Sequence[dict[str, Any]],
     on_created: Callable[[list[Case]], None] | None = None,
 ) -> list[Case]:
@@ -674,7 +675,7 @@ class BatchItem:
     duplicate_of: int | None = field(default=None, repr=False)
 
 
-def _screen(*, actor: Any, items: list[BatchItem]) -> list[BatchItem]:
+def _screen(*, actor: Actor, items: list[BatchItem]) -> list[BatchItem]:
     """Reject items that would be refused (prohibited, not linked, duplicate); return the rest in order."""
     seen: dict[tuple[int, str], int] = {}
     candidates: list[tuple[BatchItem, tuple[int, str]]] = []
@@ -719,7 +720,7 @@ def _existing_ids(keys: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
 
 def case_ingest_screened(
     *,
-    actor: Any,
+    actor: Actor,
     items: list[BatchItem],
     on_created: Callable[[list[BatchItem]], None] | None = None,
 ) -> list[BatchItem]:

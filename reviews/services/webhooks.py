@@ -62,6 +62,7 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from audit.services import record_event
+from hitl_portal.actors import Actor
 from reviews.models import (
     Case,
     CaseStatus,
@@ -455,7 +456,7 @@ def webhooks_sweep(*, now: datetime | None = None, batch: int | None = None, bud
 
 
 @transaction.atomic
-def webhook_redeliver(*, actor: Any, delivery: WebhookDelivery) -> WebhookDelivery:
+def webhook_redeliver(*, actor: Actor, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again (same body and ``X-HITL-Delivery``, signed with the current secret).
 
     Resets it to pending with a fresh attempt budget, due now; the attempt log is

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+from hitl_portal.actors import Actor
 from reviews.content import validate_explanation
 from reviews.models import (
     AISystem,
@@ -88,7 +89,7 @@ class CaseSubmissionValidator:
     query; ``validate(raw)`` then returns ``(data, None)`` or ``(None, errors)``.
     """
 
-    def __init__(self, *, actor: Any) -> None:
+    def __init__(self, *, actor: Actor) -> None:
         self.actor = actor
         self._points: dict[tuple[str, str], InterventionPoint | None] = {}
         self._labels: dict[int, frozenset[str]] = {}

@@ -227,7 +227,7 @@ class AssignView(PortalAPIView):
         reviewer = User.objects.filter(username=data["reviewer"]).first()
         if reviewer is None:
             raise ValidationError({"reviewer": ["unknown reviewer"]})
-        case = case_assign(actor=request.user, case=case, reviewer=reviewer, reason=data["reason"])
+        case = case_assign(actor=request_user(request), case=case, reviewer=reviewer, reason=data["reason"])
         return Response(AssignResponseSerializer({
             "case": case.pk, "case_status": case.status, "claimed_by": reviewer.get_username(),
             "lease_expires_at": case.lease_expires_at,
