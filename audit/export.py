@@ -35,6 +35,7 @@ from audit.canonical import ENVELOPE_FIELDS, normalize
 from audit.selectors import ExportRange, checkpoints_in, event_rows, read_snapshot, sealed_events
 from audit.services import record_event
 from audit.signing import EXPORT_FORMAT, manifest_statement, public_key, sign
+from hitl_portal.actors import Actor
 
 EXPORT_FIELDS = (*ENVELOPE_FIELDS, "hash", "payload")
 # Lines are sent to the client in blocks of about this size (fewer, larger writes).
@@ -147,7 +148,7 @@ def write_lines(lines: Iterable[str], handle: IO[bytes]) -> tuple[str, int]:
 
 def export_recorded(
     *,
-    actor: Any,
+    actor: Actor,
     rng: ExportRange,
     manifest: dict[str, Any],
     destination: str,
@@ -177,7 +178,7 @@ def export_recorded(
         )
 
 
-def export_to_file(*, actor: Any, rng: ExportRange, path: Path, chunk_size: int = 2000) -> tuple[str, int]:
+def export_to_file(*, actor: Actor, rng: ExportRange, path: Path, chunk_size: int = 2000) -> tuple[str, int]:
     """Write an export of ``rng`` to ``path`` (atomically: a temporary name, then renamed) and record it."""
     manifest = build_manifest(rng)
     path.parent.mkdir(parents=True, exist_ok=True)

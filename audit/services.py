@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -21,7 +21,7 @@ from audit.canonical import GENESIS_HASH, canonical_json, event_hash, normalize,
 from audit.catalogue import ACTIONS
 from audit.models import ActorType, AuditEvent, Checkpoint
 from audit.signals import chain_broken
-from hitl_portal.actors import SYSTEM_USERNAME, current_actor, current_request_id
+from hitl_portal.actors import SYSTEM_USERNAME, Actor, current_actor, current_request_id
 from hitl_portal.roles import INTEGRATION, user_role
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ SEAL_REQUEST_INTERVAL_S = 0.1
 _UNSET: Any = object()
 
 
-def _actor_fields(actor: Any) -> tuple[str, int | None, str]:
+def _actor_fields(actor: Actor) -> tuple[str, int | None, str]:
     if actor is None:
         return ActorType.SYSTEM, None, "system"
     username = actor.get_username()
@@ -48,7 +48,7 @@ def _actor_fields(actor: Any) -> tuple[str, int | None, str]:
 def record_event(
     action: str,
     *,
-    actor: Any = _UNSET,
+    actor: Actor = _UNSET,
     obj: Any = None,
     object_type: str | None = None,
     object_id: Any = None,
@@ -130,7 +130,8 @@ def _schedule_seal() -> None:
     """Seal right after this transaction commits (once per transaction)."""
     if not settings.HITL_AUDIT_SEAL_ON_COMMIT:
         return
-    if any(callback is _seal_after_commit for _, callback, _ in connection.run_on_commit):
+    # Entries are (savepoint ids, callback, robust); the stubs still list two items.
+    if any(entry[1] is _seal_after_commit for entry in connection.run_on_commit):
         return
     transaction.on_commit(_seal_after_commit)
 
@@ -233,7 +234,9 @@ def _seal_loop(*, wait: bool, max_events: int | None) -> int:
 
 
 def _seal_batch() -> int:
-    head = AuditEvent.objects.sealed().order_by("-seq").values_list("seq", "hash").first()
+    # A sealed event always has its seq and hash; the columns are nullable only until sealing.
+    sealed = AuditEvent.objects.sealed().order_by("-seq").values_list("seq", "hash")
+    head = cast("tuple[int, str] | None", sealed.first())
     seq, prev_hash = head if head else (0, GENESIS_HASH)
     pending = list(AuditEvent.objects.filter(seq__isnull=True).order_by("id")[:SEAL_BATCH])
     if not pending:
@@ -245,8 +248,8 @@ def _seal_batch() -> int:
         event.seq = seq
         event.prev_hash = prev_hash
         event.hash = event_hash(event.envelope())
+        updates.append((seq, prev_hash, event.hash, now, event.pk))
         prev_hash = event.hash
-        updates.append((seq, event.prev_hash, event.hash, now, event.pk))
     table = AuditEvent._meta.db_table
     with connection.cursor() as cursor:
         # The one permitted UPDATE of an event (the database trigger allows it
@@ -279,7 +282,7 @@ class ChainBroken(Exception):
         self.result = result
 
 
-def checkpoint_sign(*, actor: Any = None, force: bool = False) -> Checkpoint | None:
+def checkpoint_sign(*, actor: Actor = None, force: bool = False) -> Checkpoint | None:
     """Sign a checkpoint of the chain head (seq, hash, time) with the portal's Ed25519 key.
 
     Seals pending events first, then verifies what the new checkpoint will vouch
@@ -361,7 +364,7 @@ def _prev_hash_of(seq: int) -> str:
     return value or GENESIS_HASH
 
 
-def chain_verification_record(*, result: Any, actor: Any = _UNSET) -> Any:
+def chain_verification_record(*, result: Any, actor: Actor = _UNSET) -> Any:
     """Record a verification (``audit.verified``) and, when the chain is broken, announce it.
 
     The ledger does not know the incident register (a higher floor): a broken

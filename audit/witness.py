@@ -103,8 +103,9 @@ def parse_record(line: str) -> WitnessRecord | None:
     seq = data.get("seq")
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
         raise ValueError("a witness record needs a positive integer seq")
-    fields = {name: data.get(name) for name in ("hash", "signed_at", "signature", "key_fingerprint")}
-    if not all(isinstance(value, str) for value in fields.values()):
+    names = ("hash", "signed_at", "signature", "key_fingerprint")
+    fields = {name: value for name in names if isinstance(value := data.get(name), str)}
+    if len(fields) != len(names):
         raise ValueError("a witness record needs hash, signed_at, signature and key_fingerprint")
     return WitnessRecord(seq=seq, **fields)
 

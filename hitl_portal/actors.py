@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from django.contrib.auth import get_user_model
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.http import HttpRequest
+    from rest_framework.request import Request
+
 SYSTEM_USERNAME = "hitl-system"
 
-_actor: contextvars.ContextVar[Any] = contextvars.ContextVar("hitl_actor", default=None)
+# Who a service acts for: a signed-in user (a person, an integration's account or the
+# system account), or None for the system without an account (audit: actor_type "system").
+Actor: TypeAlias = "User | None"
+
+_actor: contextvars.ContextVar[Actor] = contextvars.ContextVar("hitl_actor", default=None)
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("hitl_request_id", default=None)
 
 
@@ -35,7 +44,7 @@ def clear_actor() -> None:
     _request_id.set(None)
 
 
-def current_actor() -> Any:
+def current_actor() -> Actor:
     return _actor.get()
 
 
@@ -54,7 +63,7 @@ def current_request_id() -> str:
 _system_user_id: int | None = None
 
 
-def system_user() -> Any:
+def system_user() -> User:
     """The service account that background work acts as (created on first use).
 
     It cannot log in: no usable password, not active.
@@ -73,6 +82,16 @@ def system_user() -> Any:
         user.save(update_fields=["password"])
     _system_user_id = user.pk
     return user
+
+
+def request_user(request: HttpRequest | Request) -> User:
+    """The signed-in user of a request that passed its view's login or role check.
+
+    ``request.user`` is typed ``User | AnonymousUser``: the role mixins of the pages and
+    the permission classes of the API refuse anonymous requests before a handler runs,
+    which the type system cannot see.
+    """
+    return cast("User", request.user)
 
 
 def get_history_user(instance: Any = None, request: Any = None, **_: Any) -> Any:

@@ -103,7 +103,8 @@ def _read_chunked_body(request: HttpRequest, limit: int) -> JsonResponse | None:
     data = request.META["wsgi.input"].read(limit + 1)
     if len(data) > limit:
         return _too_large(f"more than {limit}", limit)
-    request._stream = LimitedStream(io.BytesIO(data), len(data))  # type: ignore[attr-defined]
+    # The stubs type _stream as BinaryIO; Django's own WSGIRequest keeps a LimitedStream there too.
+    request._stream = LimitedStream(io.BytesIO(data), len(data))  # type: ignore[assignment]
     request.META["CONTENT_LENGTH"] = str(len(data))
     return None
 

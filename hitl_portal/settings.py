@@ -12,7 +12,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import dj_database_url
 from celery.schedules import crontab
@@ -24,6 +24,18 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Runtime state of the embedded default (SQLite files, embedded broker, collected
 # static files) lives here; the folder is git-ignored.
 VAR_DIR = Path(os.environ.get("HITL_VAR_DIR", BASE_DIR / "var"))
+
+
+@overload
+def env(name: str) -> str | None: ...
+
+
+@overload
+def env(name: str, default: str) -> str: ...
+
+
+@overload
+def env(name: str, default: str | None) -> str | None: ...
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -159,6 +171,7 @@ TEMPLATES = [
 
 # --- Database ---------------------------------------------------------------
 DATABASE_URL = env("DATABASE_URL")
+DATABASES: dict[str, Any]  # dj_database_url.DBConfig or the SQLite dict below
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
@@ -213,7 +226,7 @@ else:
     # The embedded default skips compression: it would make every quickstart's
     # collectstatic take minutes (the API docs' assets are large) for no gain on loopback.
     _STATIC_BACKEND = "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": _STATIC_BACKEND},
 }
@@ -467,8 +480,9 @@ else:
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
 
 # --- Celery -----------------------------------------------------------------------
-CELERY_BROKER_URL = env("CELERY_BROKER_URL")
-HITL_EMBEDDED_BROKER = CELERY_BROKER_URL is None
+HITL_EMBEDDED_BROKER = env("CELERY_BROKER_URL") is None
+# Always a URL: the environment's, or the embedded broker's file set just below.
+CELERY_BROKER_URL: str = env("CELERY_BROKER_URL") or ""
 HITL_EMBEDDED_BROKER_FILE: Path | None = None
 if HITL_EMBEDDED_BROKER:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -479,7 +493,7 @@ if HITL_EMBEDDED_BROKER:
     # kombu hands these options to SQLAlchemy's create_engine (a ``polling_interval``
     # here would break it): ``timeout`` is SQLite's busy timeout, so the web server,
     # the worker and beat wait for each other's writes instead of failing.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 30}}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"connect_args": {"timeout": 30}}
 # The longest hard time limit of any task (audit.verify_nightly): Redis must not hand an
 # unacknowledged message (acks_late) to a second worker while the first may still run it.
 HITL_LONGEST_TASK_TIME_LIMIT_S = 3300

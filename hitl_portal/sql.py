@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models
 
 
@@ -28,6 +29,29 @@ class RowShape:
     def names_of(self, model: type[models.Model]) -> tuple[str, ...]:
         """The attnames selected for ``model`` (its concrete fields, in column order)."""
         return next(names for part_model, _, names in self.parts if part_model is model)
+
+
+def concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """``model``'s field ``name`` (``"pk"``: its primary key) when it has a database column.
+
+    Not a reverse relation or a virtual field: those have no column to select or update.
+    """
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise FieldDoesNotExist(f"{model._meta.label}.{name} has no database column")
+    return field
+
+
+def field_column(field: models.Field[Any, Any]) -> str:
+    """A concrete field's database column, unquoted (``Field.column`` is None only for fields without one)."""
+    if field.column is None:
+        raise FieldDoesNotExist(f"{field} has no database column")
+    return field.column
+
+
+def column_of(model: type[models.Model], name: str = "pk") -> str:
+    """The database column of ``model``'s field ``name`` (of its primary key by default), unquoted."""
+    return field_column(concrete_field(model, name))
 
 
 def row_shape(alias: str, *parts: tuple[Any, ...]) -> RowShape:

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from hitl_portal.actors import request_user
 from hitl_portal.admin import ConsoleHistoryAdmin, ReadOnlyAdminMixin, ReadOnlyInline, ServiceBackedAdmin, reason_action
 from reviews.models import (
     ROUTING_FIELDS,
@@ -130,10 +131,12 @@ class AISystemAdmin(ServiceBackedAdmin):
         reason = form.cleaned_data.get("change_reason", "")
         if change:
             changes = {name: form.cleaned_data[name] for name in form.changed_data if name in SYSTEM_FIELDS}
-            return system_update(actor=request.user, system=obj, changes=changes, reason=reason) if changes else None
+            if not changes:
+                return None
+            return system_update(actor=request_user(request), system=obj, changes=changes, reason=reason)
         values = {name: form.cleaned_data[name] for name in SYSTEM_FIELDS if name in form.cleaned_data}
         return system_create(
-            actor=request.user,
+            actor=request_user(request),
             slug=form.cleaned_data["slug"],
             name=values.pop("name"),
             labels=values.pop("labels"),
@@ -143,7 +146,7 @@ class AISystemAdmin(ServiceBackedAdmin):
     @admin.action(description="Halt selected systems")
     def halt_systems(self, request: HttpRequest, queryset: QuerySet[AISystem]) -> TemplateResponse | None:
         def apply(system: AISystem, reason: str) -> bool:
-            return system_halt(actor=request.user, system=system, reason=reason).status != system.status
+            return system_halt(actor=request_user(request), system=system, reason=reason).status != system.status
 
         return reason_action(
             self,
@@ -163,7 +166,7 @@ class AISystemAdmin(ServiceBackedAdmin):
     @admin.action(description="Resume selected systems")
     def resume_systems(self, request: HttpRequest, queryset: QuerySet[AISystem]) -> TemplateResponse | None:
         def apply(system: AISystem, reason: str) -> bool:
-            return system_resume(actor=request.user, system=system, reason=reason).status != system.status
+            return system_resume(actor=request_user(request), system=system, reason=reason).status != system.status
 
         return reason_action(
             self,
@@ -267,7 +270,7 @@ class InterventionPointAdmin(ServiceBackedAdmin):
     @admin.action(description="Rotate sampling salt", permissions=["rotate_salts"])
     def rotate_salts(self, request: HttpRequest, queryset: QuerySet[InterventionPoint]) -> TemplateResponse | None:
         def apply(point: InterventionPoint, reason: str) -> bool:
-            intervention_point_rotate_salt(actor=request.user, point=point, reason=reason)
+            intervention_point_rotate_salt(actor=request_user(request), point=point, reason=reason)
             return True
 
         return reason_action(
@@ -292,10 +295,10 @@ class InterventionPointAdmin(ServiceBackedAdmin):
             changes = {name: form.cleaned_data[name] for name in form.changed_data if name in ROUTING_FIELDS}
             if not changes:
                 return None
-            return intervention_point_update(actor=request.user, point=obj, changes=changes, reason=reason)
+            return intervention_point_update(actor=request_user(request), point=obj, changes=changes, reason=reason)
         rules = {name: form.cleaned_data[name] for name in ROUTING_FIELDS if name in form.cleaned_data}
         return intervention_point_create(
-            actor=request.user,
+            actor=request_user(request),
             system=form.cleaned_data["system"],
             slug=form.cleaned_data["slug"],
             name=rules.pop("name"),
@@ -326,7 +329,8 @@ class ReviewerProfileAdminForm(forms.ModelForm):
         fields = "__all__"  # noqa: DJ007  (the admin narrows it to its fieldsets)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean returns (the stubs allow None)
         if [name for name in self.changed_data if name != "change_reason"] and not cleaned.get("change_reason"):
             self.add_error("change_reason", "A reason is required to change a reviewer's competence.")
         return cleaned
@@ -466,7 +470,7 @@ class IntegrationProfileAdmin(ReadOnlyAdminMixin, ConsoleHistoryAdmin):
     @admin.action(description="Rotate webhook secrets of selected integrations", permissions=["rotate_secrets"])
     def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[IntegrationProfile]) -> None:
         for profile in queryset.select_related("user"):
-            secret = integration_rotate_secret(actor=request.user, user=profile.user)
+            secret = integration_rotate_secret(actor=request_user(request), user=profile.user)
             self.message_user(
                 request, f"New webhook secret for {profile.user.username} (shown once): {secret}", messages.WARNING
             )
@@ -558,7 +562,7 @@ class CaseAdmin(ReadOnlyAdminMixin, ConsoleHistoryAdmin):
         def apply(case: Case, reason: str) -> bool:
             if case.status != "claimed":
                 return False
-            case_reassign(actor=request.user, case=case, reviewer=None, reason=reason)
+            case_reassign(actor=request_user(request), case=case, reviewer=None, reason=reason)
             return True
 
         return reason_action(

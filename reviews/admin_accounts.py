@@ -31,7 +31,7 @@ from django.template.response import TemplateResponse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
-from hitl_portal.actors import current_actor
+from hitl_portal.actors import current_actor, request_user
 from hitl_portal.admin import ReadOnlyAdminMixin, reason_action
 from hitl_portal.roles import GROUP_ROLES
 from reviews.models import AISystem
@@ -70,8 +70,9 @@ class PortalUserChangeForm(UserChangeForm):
     )
 
     class Meta(UserChangeForm.Meta):
+        # The stubs type the base Meta's fields as the string "__all__"; Django takes a sequence of names.
         fields = ("username", "password", "first_name", "last_name", "email", "is_active", "is_staff",
-                  "is_superuser")
+                  "is_superuser")  # type: ignore[assignment]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -80,7 +81,8 @@ class PortalUserChangeForm(UserChangeForm):
             self.fields["role"].initial = roles[0] if roles else ""
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what ModelForm.clean returns (the stubs allow None)
         if not data.get("role") and not data.get("is_superuser"):
             self.add_error("role", "Every account except an administrator has exactly one role.")
         return data
@@ -144,7 +146,7 @@ class PortalUserAdmin(UserAdmin):
         data = form.cleaned_data
         if not change:
             user, _ = user_create(
-                actor=request.user, username=data["username"], password=data["password1"], role=data["role"],
+                actor=request_user(request), username=data["username"], password=data["password1"], role=data["role"],
                 email=data.get("email") or "", systems=[s.slug for s in data.get("systems") or []], validate=False,
             )
             obj.pk = user.pk
@@ -153,7 +155,9 @@ class PortalUserAdmin(UserAdmin):
             return
         changes = {name: data[name] for name in form.changed_data if name in USER_FIELDS}
         role = (data.get("role") or None) if "role" in form.changed_data else None
-        user_update(actor=request.user, user=obj, changes=changes, role=role, reason=data.get("change_reason", ""))
+        user_update(
+            actor=request_user(request), user=obj, changes=changes, role=role, reason=data.get("change_reason", "")
+        )
         obj.refresh_from_db()
 
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
@@ -167,7 +171,7 @@ class PortalUserAdmin(UserAdmin):
                         "logging in; an integration's new token is issued by a compliance officer "
                         "(API tokens page, or POST /api/v1/users/{username}/rotate-token/).",
             submit_label="Revoke",
-            apply=lambda user, reason: user_tokens_revoke(actor=request.user, user=user, reason=reason) > 0,
+            apply=lambda user, reason: user_tokens_revoke(actor=request_user(request), user=user, reason=reason) > 0,
             done_message="API tokens revoked for: {names}.",
         )
 
@@ -178,7 +182,7 @@ class PortalUserAdmin(UserAdmin):
             explanation="Clears the failed-login count of each selected user name and of the addresses that "
                         "locked it out, so the next login with the right password succeeds.",
             submit_label="Unlock",
-            apply=lambda user, reason: bool(login_unlock(actor=request.user, user=user, reason=reason)),
+            apply=lambda user, reason: bool(login_unlock(actor=request_user(request), user=user, reason=reason)),
             done_message="Login lockout lifted for: {names}.",
         )
 
@@ -189,7 +193,7 @@ class PortalUserAdmin(UserAdmin):
             explanation="For a lost phone: the user's authenticator is removed; they enrol a new one at their "
                         "next login.",
             submit_label="Remove",
-            apply=lambda user, reason: mfa_reset(actor=request.user, user=user, reason=reason) > 0,
+            apply=lambda user, reason: mfa_reset(actor=request_user(request), user=user, reason=reason) > 0,
             done_message="Second factor removed for: {names}.",
         )
 

@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from hitl_portal.actors import request_user
 from hitl_portal.admin import ReadOnlyAdminMixin
 from reviews.models import WebhookAttempt, WebhookDelivery
 from reviews.services.webhooks import webhook_redeliver
@@ -77,7 +78,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def redeliver(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         count = 0
         for delivery in queryset.order_by("id"):
-            webhook_redeliver(actor=request.user, delivery=delivery)
+            webhook_redeliver(actor=request_user(request), delivery=delivery)
             count += 1
         self.message_user(request, f"{count} webhook(s) queued for redelivery.", messages.SUCCESS)
 

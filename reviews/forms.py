@@ -22,6 +22,14 @@ BLIND_ANSWER = "label"
 EXTRA_PREFIX = "xf_"
 
 
+def _choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
+    """The form's own (deep-copied) choice field ``name``; ``form.fields`` is typed as plain ``Field``."""
+    field = form.fields[name]
+    if not isinstance(field, forms.ChoiceField):
+        raise TypeError(f"{type(form).__name__}.{name} is not a choice field")
+    return field
+
+
 class ClaimForm(forms.Form):
     """Optional scope of "Claim next": one system, or one intervention point of it."""
 
@@ -29,7 +37,8 @@ class ClaimForm(forms.Form):
     point = forms.SlugField(required=False, max_length=80)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what Form.clean returns (the stubs allow None)
         if data.get("point") and not data.get("system"):
             self.add_error("system", "Name the system of the intervention point.")
         return data
@@ -61,24 +70,24 @@ class DecisionForm(forms.Form):
         self.extra_specs = list(extra_fields or [])
         for spec in self.extra_specs:
             self.fields[EXTRA_PREFIX + spec["name"]] = _extra_field(spec)
+        outcomes: list[tuple[str, str]]
         if blind:
-            self.fields["outcome"].choices = [
+            outcomes = [
                 (BLIND_ANSWER, "Answer with a label"),
                 (DecisionOutcome.ESCALATE, "Escalate to an adjudicator"),
             ]
             self.fields["outcome"].initial = BLIND_ANSWER
         else:
-            self.fields["outcome"].choices = [
+            outcomes = [
                 (DecisionOutcome.APPROVE, "Approve the AI label"),
                 (DecisionOutcome.OVERRIDE, "Override with another label"),
                 (DecisionOutcome.ESCALATE, "Escalate to an adjudicator"),
             ]
         if final:
             # An adjudicator's decision is final: no further escalation is offered (the server refuses it too).
-            self.fields["outcome"].choices = [
-                choice for choice in self.fields["outcome"].choices if choice[0] != DecisionOutcome.ESCALATE
-            ]
-        self.fields["label"].choices = [("", "— choose a label —"), *[(label, label) for label in labels]]
+            outcomes = [choice for choice in outcomes if choice[0] != DecisionOutcome.ESCALATE]
+        _choice_field(self, "outcome").choices = outcomes
+        _choice_field(self, "label").choices = [("", "— choose a label —"), *[(label, label) for label in labels]]
         if blind:
             self.fields["rationale"].widget.attrs["placeholder"] = "Why? Required to escalate."
         if final:
@@ -171,7 +180,7 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args: Any, reviewers: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["reviewer"].choices = [("", "— choose a reviewer —"), *[(name, name) for name in reviewers]]
+        _choice_field(self, "reviewer").choices = [("", "— choose a reviewer —"), *[(name, name) for name in reviewers]]
 
 
 class OfficerDecisionForm(forms.Form):
@@ -188,6 +197,6 @@ class OfficerDecisionForm(forms.Form):
     def __init__(self, *args: Any, labels: list[str], has_ai_label: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not has_ai_label:
-            self.fields["outcome"].choices = [(DecisionOutcome.OVERRIDE, "Decide a label")]
+            _choice_field(self, "outcome").choices = [(DecisionOutcome.OVERRIDE, "Decide a label")]
             self.fields["outcome"].initial = DecisionOutcome.OVERRIDE
-        self.fields["label"].choices = [("", "— choose a label —"), *[(label, label) for label in labels]]
+        _choice_field(self, "label").choices = [("", "— choose a label —"), *[(label, label) for label in labels]]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from django.db.models import QuerySet
 
     from reviews.models import Case, ReviewerProfile
-    from reviews.selectors.queue import ReviewerScope
+    from reviews.services.queue import ReviewerScope
 
 # Called with the reviewer's profile before a claim; raises ``ReviewerNotAllowed`` to refuse it.
 ClaimGate = Callable[["ReviewerProfile"], None]

@@ -360,7 +360,10 @@ def _route_kind(rules: RoutingRules, case: CaseInput, *, system_halted: bool) ->
             reasons.append(HIGH_STAKES)
         if unsafe:
             reasons.append(HIGH_STAKES_FIELD_MISSING)
-    if rules.random_sample_rate > 0 and sample_fraction(rules.system, case.external_id) < rules.random_sample_rate:
+    if (
+        rules.random_sample_rate > 0
+        and sample_fraction(rules.system, case.external_id, salt=rules.salt) < rules.random_sample_rate
+    ):
         reasons.append(RANDOM_SAMPLE)
     return RoutingDecision(routed=bool(reasons), reasons=reasons)
 

@@ -24,6 +24,7 @@ from django.utils.text import Truncator
 from django.views import View
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from hitl_portal.actors import request_user
 from hitl_portal.api.exceptions import Forbidden
 from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import REVIEWER
@@ -257,13 +258,13 @@ def _claim_and_open(
     except Http404:
         messages.error(request, "That queue does not exist (any more).")
         return redirect("reviews:queue")
-    held = live_claim_of(reviewer=request.user)
+    held = live_claim_of(reviewer=request_user(request))
     if held is not None:
         # One case at a time: a second claim would only hide the first from everyone else.
         messages.info(request, f"You still hold case #{held.pk}: decide or release it first.")
         return redirect("reviews:case", pk=held.pk)
     try:
-        case = claim_next(reviewer=request.user, system=system, point=point)
+        case = claim_next(reviewer=request_user(request), system=system, point=point)
     except ReviewerNotAllowed as exc:
         messages.error(request, f"You cannot claim cases: {exc.detail}")
         return redirect("reviews:queue")
@@ -276,7 +277,7 @@ def _claim_and_open(
 
 def _lost_claim(request: HttpRequest, pk: int) -> HttpResponse:
     """The page for a case the reviewer does not (or no longer) hold: say so, link back."""
-    decided = cases_visible_to(request.user).filter(pk=pk, decisions__reviewer=request.user).exists()
+    decided = cases_visible_to(request_user(request)).filter(pk=pk, decisions__reviewer=request_user(request)).exists()
     return render(request, "reviews/claim_lost.html", {"case_id": pk, "decided": decided}, status=409)
 
 
@@ -287,7 +288,7 @@ class QueueView(ReviewerPageMixin, View):
     """Queue overview: claimable work per intervention point, the live claim, recent decisions."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        user = request.user
+        user = request_user(request)
         rows = queue_overview(reviewer=user)
         context = {
             "standing": _claim_standing(user),
@@ -338,7 +339,7 @@ class CaseView(ReviewerPageMixin, View):
         if not form.is_valid():
             return self._render(request, case, payload, form, status=400)
         try:
-            decision_record(reviewer=request.user, case=case, **form.service_arguments())
+            decision_record(reviewer=request_user(request), case=case, **form.service_arguments())
         except ClaimConflict:
             return self._claim_lost_on_submit(request, pk)
         except Forbidden as exc:
@@ -424,7 +425,7 @@ class RenewView(ReviewerPageMixin, View):
         try:
             if case is None:
                 raise ClaimConflict("You hold no live claim on this case.")
-            case = claim_renew(reviewer=request.user, case=case)
+            case = claim_renew(reviewer=request_user(request), case=case)
         except (ClaimConflict, ReviewerNotAllowed) as exc:
             code = getattr(exc, "code_name", "no_live_claim")
             if code == "max_hold_reached":
@@ -441,6 +442,7 @@ class RenewView(ReviewerPageMixin, View):
             if code == "max_hold_reached":
                 return redirect("reviews:case", pk=pk)
             return redirect("reviews:queue")
+        assert case.lease_expires_at is not None  # claim_renew has just extended the lease
         if wants_json:
             return JsonResponse({"lease_expires_at": case.lease_expires_at.isoformat(),
                                  "now": timezone.now().isoformat()})
@@ -458,7 +460,7 @@ class ReleaseView(ReviewerPageMixin, View):
         try:
             if case is None:
                 raise ClaimConflict("You hold no live claim on this case.")
-            claim_release(reviewer=request.user, case=case)
+            claim_release(reviewer=request_user(request), case=case)
         except ClaimConflict:
             messages.error(request, f"Your claim on case #{pk} had already expired or is no longer yours.")
             return redirect("reviews:queue")

@@ -84,6 +84,10 @@ class KindDecisionForm(forms.Form):
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
 
+    def error_target(self, service_field: str) -> str | None:
+        """The form field showing a service error (as ``DecisionForm.error_target``; no extra fields here)."""
+        return service_field if service_field in self.fields else None
+
     def service_arguments(self) -> dict[str, Any]:
         """The cleaned form as ``decision_record``'s keyword arguments (only what the outcome uses)."""
         outcome = self.cleaned_data["outcome"]

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
+from hitl_portal.actors import request_user
 from hitl_portal.errors import Conflict
 from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import COMPLIANCE_OFFICER
@@ -57,7 +58,7 @@ class OfficerCaseView(_OfficerPage, View):
         if not form.is_valid():
             return self._render(request, case, decide_form=form, status=400)
         try:
-            case_officer_adjudicate(officer=request.user, case=case, outcome=form.cleaned_data["outcome"],
+            case_officer_adjudicate(officer=request_user(request), case=case, outcome=form.cleaned_data["outcome"],
                                     label=form.cleaned_data.get("label") or None,
                                     rationale=form.cleaned_data.get("rationale") or "")
         except ValidationError as exc:
@@ -89,12 +90,12 @@ class OfficerCaseView(_OfficerPage, View):
             "alerts": open_alerts_of(case),
             "alert_text": ALERT_TEXT,
             "adjudication": adjudication_context(case),
-            "may_adjudicate": is_open and officer_may_adjudicate(case, request.user),
+            "may_adjudicate": is_open and officer_may_adjudicate(case, request_user(request)),
             "decide_form": decide_form or OfficerDecisionForm(labels=list(case.system.labels),
                                                               has_ai_label=case.prediction_label is not None),
             "assign_form": assign_form or AssignForm(reviewers=candidates),
             "candidates": candidates,
-            "comments": comment_rows(comments_visible_to(request.user, case)),
+            "comments": comment_rows(comments_visible_to(request_user(request), case)),
             "comment_form": CommentForm(),
         }
         return render(request, "reviews/officer_case.html", context, status=status)
@@ -114,7 +115,9 @@ class AssignView(_OfficerPage, View):
         try:
             if reviewer is None:
                 raise ValidationError({"reviewer": ["Choose a reviewer."]})
-            case_assign(actor=request.user, case=case, reviewer=reviewer, reason=str(request.POST.get("reason") or ""))
+            case_assign(
+                actor=request_user(request), case=case, reviewer=reviewer, reason=str(request.POST.get("reason") or "")
+            )
         except ValidationError as exc:
             messages.error(request, "Not assigned: " + " ".join(m for ms in exc.message_dict.values() for m in ms))
             return redirect("reviews:officer_case", pk=pk)

@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views import View
 
+from hitl_portal.actors import request_user
 from hitl_portal.errors import Conflict, Forbidden
 from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import ADMIN, COMPLIANCE_OFFICER, REVIEWER, user_role
@@ -64,7 +65,7 @@ def workbench_extras(request: HttpRequest, case: Case, *, adjudicating: bool) ->
     return {
         "adjudicating": adjudicating,
         "adjudication": adjudication,
-        "comments": comment_rows(comments_visible_to(request.user, case)),
+        "comments": comment_rows(comments_visible_to(request_user(request), case)),
         "comment_form": CommentForm(),
         "skip_form": SkipForm(),
         "lease_seconds": lease_seconds(),
@@ -74,7 +75,7 @@ def workbench_extras(request: HttpRequest, case: Case, *, adjudicating: bool) ->
 
 def _back_to_case(request: HttpRequest, case: Case) -> HttpResponse:
     """After a comment: the page the author came from (held case, officer page, or their decision)."""
-    if holds_live_claim(case, request.user, timezone.now()):
+    if holds_live_claim(case, request_user(request), timezone.now()):
         return redirect("reviews:case", pk=case.pk)
     if user_role(request.user) in (COMPLIANCE_OFFICER, ADMIN):
         return redirect("reviews:officer_case", pk=case.pk)
@@ -85,10 +86,11 @@ class MyDecisionsView(_ReviewerPage, View):
     """My decisions: every decision of mine, newest first, each a link to the case as I saw it."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        page = Paginator(my_decisions(reviewer=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+        page = Paginator(my_decisions(reviewer=request_user(request)), PAGE_SIZE).get_page(request.GET.get("page"))
         rows = [{"decision": d, "undoable": undoable(d)} for d in page.object_list]
         return render(request, "reviews/my_decisions.html", {
-            "page": page, "rows": rows, "skips": skip_count(reviewer=request.user), "undo_seconds": undo_seconds(),
+            "page": page, "rows": rows, "skips": skip_count(reviewer=request_user(request)),
+            "undo_seconds": undo_seconds(),
             "just_now": timezone.now() - timedelta(minutes=1),
         })
 
@@ -101,7 +103,7 @@ class MyCaseView(_ReviewerPage, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         case = cases_visible_to(request.user).select_related("system", "intervention_point").filter(pk=pk).first()
-        mine = own_decisions_on(reviewer=request.user, case=case) if case is not None else []
+        mine = own_decisions_on(reviewer=request_user(request), case=case) if case is not None else []
         if case is None or not mine:
             return render(request, "404.html", status=404)
         from reviews.views import _display_tree, _routing_explained
@@ -115,7 +117,7 @@ class MyCaseView(_ReviewerPage, View):
             "ai_shown": shown,
             "reasons": _routing_explained(case, routing, blind=not shown),
             "mine": [{"decision": d, "undoable": undoable(d, case=case)} for d in mine],
-            "comments": comment_rows(comments_visible_to(request.user, case)),
+            "comments": comment_rows(comments_visible_to(request_user(request), case)),
             "comment_form": CommentForm(),
         })
 
@@ -133,7 +135,7 @@ class CommentView(RoleRequiredMixin, View):
         form = CommentForm(request.POST)
         body = form.data.get("body", "")
         try:
-            case_comment_add(author=request.user, case=case, body=str(body))
+            case_comment_add(author=request_user(request), case=case, body=str(body))
         except ValidationError as exc:
             messages.error(request, f"Comment not saved: {_errors(exc)}")
         except Forbidden as exc:
@@ -155,7 +157,7 @@ class SkipView(_ReviewerPage, View):
         try:
             if case is None:
                 raise ClaimConflict("You hold no live claim on this case.")
-            claim_skip(reviewer=request.user, case=case, reason=reason)
+            claim_skip(reviewer=request_user(request), case=case, reason=reason)
         except ValidationError as exc:
             messages.error(request, f"Not skipped: {_errors(exc)}")
             return redirect("reviews:case", pk=pk)
@@ -176,7 +178,7 @@ class UndoView(_ReviewerPage, View):
         if decision is None:
             return render(request, "404.html", status=404)
         try:
-            case = decision_undo(reviewer=request.user, decision=decision)
+            case = decision_undo(reviewer=request_user(request), decision=decision)
         except (Conflict, Forbidden) as exc:
             messages.error(request, f"Not undone: {exc.detail}")
             return redirect("reviews:my_decisions")

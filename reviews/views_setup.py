@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
+from hitl_portal.actors import request_user
 from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import COMPLIANCE_OFFICER
 from reviews.content import FIELD_TYPES, RENDERERS
@@ -64,7 +65,7 @@ class SetupPointView(SetupPageMixin, View):
         fields = [e for e in (f.entry() for f in fields_set.forms) if e is not None]
         try:
             updated = intervention_point_update(
-                actor=request.user, point=found, changes={"display": display, "decision_fields": fields},
+                actor=request_user(request), point=found, changes={"display": display, "decision_fields": fields},
                 reason=reason_form.cleaned_data.get("reason") or "",
             )
         except ValidationError as exc:

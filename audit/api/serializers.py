@@ -17,7 +17,8 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     actor = serializers.CharField(source="actor_name", help_text="The acting user's name, copied at the time.")
     actor_type = serializers.ChoiceField(choices=ActorType.choices)
-    data = serializers.SerializerMethodField(
+    # The API field is named "data"; the stubs know only Serializer.data (the rendered dict).
+    data = serializers.SerializerMethodField(  # type: ignore[assignment]
         help_text="The event's payload ({data, before, after}); null once lawfully purged."
     )
 
@@ -88,6 +89,11 @@ class VerifyReportSerializer(VerifyResultSerializer):
     )
 
 
+def _messages_of(detail: Any, field: str) -> list[Any]:
+    """The messages a ``ValidationError({field: [...]})`` holds for ``field``."""
+    return list(detail[field]) if isinstance(detail, dict) else list(detail)
+
+
 def parse_bound(value: str, field: str) -> tuple[int | None, Any]:
     """A range bound: digits are a ``seq``; otherwise a time (``hitl_portal.api.dates.parse_moment``)."""
     from hitl_portal.api.dates import parse_moment
@@ -102,7 +108,7 @@ def parse_bound(value: str, field: str) -> tuple[int | None, Any]:
     except serializers.ValidationError as exc:
         raise serializers.ValidationError(
             {field: ["must be a seq (a whole number) or an ISO 8601 time such as 2026-01-31T12:00:00Z; "
-                     + " ".join(str(m) for m in exc.detail[field])]}  # type: ignore[index]
+                     + " ".join(str(m) for m in _messages_of(exc.detail, field))]}
         ) from None
 
 

@@ -27,6 +27,7 @@ from audit.selectors import (
     sealed_events,
     verify_chain,
 )
+from hitl_portal.actors import request_user
 from hitl_portal.api.pagination import SeqCursorPagination
 from hitl_portal.api.schema import ERROR_BODY, UNAUTHENTICATED
 from hitl_portal.api.views import PortalAPIView, PortalViewSet
@@ -147,7 +148,7 @@ class AuditExportView(PortalAPIView):
         params.is_valid(raise_exception=True)
         rng = export_range(**params.validated_data)
         manifest = build_manifest(rng)
-        export_recorded(actor=request.user, rng=rng, manifest=manifest, destination="api")
+        export_recorded(actor=request_user(request), rng=rng, manifest=manifest, destination="api")
         name = f"audit-export-{rng.first_seq}-{rng.last_seq}.jsonl" if rng.count else "audit-export-empty.jsonl"
         response = StreamingHttpResponse(blocks(iter_export(rng, manifest=manifest)),
                                          content_type="application/x-ndjson; charset=utf-8")

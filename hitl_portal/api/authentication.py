@@ -29,6 +29,7 @@ from hmac import compare_digest
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, router
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -41,7 +42,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from hitl_portal.roles import ADMIN, GROUP_ROLES, INTEGRATION
-from hitl_portal.sql import RowShape, load_row, row_shape
+from hitl_portal.sql import RowShape, column_of, load_row, row_shape
 
 
 @dataclass(frozen=True)
@@ -68,24 +69,27 @@ def _plan(alias: str) -> _Plan:
     token_model = _token_model()
     user_model = get_user_model()
     shape = row_shape(alias, (token_model, "t"), (user_model, "u"))
-    membership = user_model._meta.get_field("groups").remote_field.through
-    group_model = user_model._meta.get_field("groups").related_model
-    member_user = qn(membership._meta.get_field("user").column)
-    member_group = qn(membership._meta.get_field("group").column)
+    groups = user_model._meta.get_field("groups")
+    membership = groups.remote_field.through if isinstance(groups, models.ManyToManyField) else None
+    group_model = groups.related_model
+    if membership is None or group_model is None:
+        raise ImproperlyConfigured("the user model's groups must be a many-to-many field to a model")
+    member_user = qn(column_of(membership, "user"))
+    member_group = qn(column_of(membership, "group"))
     # The user's role group; "exactly one per user", so any order names the same one.
     role = (
         f"(SELECT g.{qn('name')} FROM {qn(membership._meta.db_table)} ug "
         f"INNER JOIN {qn(group_model._meta.db_table)} g ON g.{qn('id')} = ug.{member_group} "
-        f"WHERE ug.{member_user} = u.{qn(user_model._meta.pk.column)} "
+        f"WHERE ug.{member_user} = u.{qn(column_of(user_model))} "
         f"AND g.{qn('name')} IN ({', '.join(['%s'] * len(GROUP_ROLES))}) "
         f"ORDER BY ug.{qn('id')} LIMIT 1)"
     )
-    token_user = qn(token_model._meta.get_field("user").column)
+    token_user = qn(column_of(token_model, "user"))
     sql = (
         f"SELECT {shape.columns}, {role} "
         f"FROM {qn(token_model._meta.db_table)} t "
-        f"INNER JOIN {qn(user_model._meta.db_table)} u ON u.{qn(user_model._meta.pk.column)} = t.{token_user} "
-        f"WHERE t.{qn(token_model._meta.get_field('token_key').column)} = %s"
+        f"INNER JOIN {qn(user_model._meta.db_table)} u ON u.{qn(column_of(user_model))} = t.{token_user} "
+        f"WHERE t.{qn(column_of(token_model, 'token_key'))} = %s"
     )
     plan = _Plan(sql=sql, shape=shape)
     _plans[alias] = plan
@@ -170,8 +174,10 @@ class PortalTokenAuthentication(BaseAuthentication):
 
 # The security requirements the schema documents: the token scheme (below) and the session
 # cookie. Views may declare it (``extend_schema(auth=SCHEMA_AUTH)``); it is what
-# drf-spectacular derives anyway.
-SCHEMA_AUTH: list[dict[str, list[str]]] = [{"tokenAuth": []}, {"cookieAuth": []}]
+# drf-spectacular derives anyway. Typed Any on purpose: drf-spectacular annotates
+# ``extend_schema(auth=...)`` as ``Sequence[str]`` but uses the value as ``AutoSchema.get_auth``'s
+# result, a list of security requirement objects like this one.
+SCHEMA_AUTH: Any = [{"tokenAuth": []}, {"cookieAuth": []}]
 
 
 def portal_authentication_classes() -> list[type[Any]]:

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import connections, router
 from django.db.models import Prefetch, QuerySet
 
+from hitl_portal.actors import Actor
 from hitl_portal.roles import REVIEWER, user_role
 from hitl_portal.sql import RowShape, load_row, row_shape
 from reviews.models import AISystem, Case, Decision, IntegrationProfile, InterventionPoint
@@ -204,7 +205,7 @@ def _load_plan(alias: str) -> _LoadPlan:
     return plan
 
 
-def ingest_targets(*, actor: Any, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], InterventionPoint]:
+def ingest_targets(*, actor: Actor, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], InterventionPoint]:
     """Intervention points (with their system) for ``(system slug, point slug)`` pairs, in one query.
 
     Each point carries ``linked_to_actor``: whether ``actor`` is an integration

@@ -7,6 +7,7 @@ queue never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -150,7 +151,7 @@ def queue_overview(*, reviewer: User) -> list[dict[str, Any]]:
     }
     overview = []
     for point in points:
-        row = counts.get(point.pk, {})
+        row: Mapping[str, Any] = counts.get(point.pk, {})
         overview.append(
             {
                 "system": point.system.slug,

@@ -17,6 +17,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from audit.services import record_event
+from hitl_portal.actors import Actor
 from hitl_portal.errors import Conflict
 from reviews.content import ATTACHMENT_NAME_RE, SNIFF_BYTES, declared_type_matches, sniff
 from reviews.models import Case, CaseAttachment, CaseStatus
@@ -67,7 +68,7 @@ def attachment_check(*, name: Any, upload: UploadedFile) -> str:
 
 @transaction.atomic
 def attachment_add(
-    *, actor: Any, case: Case, name: str, upload: UploadedFile, with_submission: bool = False
+    *, actor: Actor, case: Case, name: str, upload: UploadedFile, with_submission: bool = False
 ) -> CaseAttachment:
     """Store ``upload`` as attachment ``name`` of ``case`` (the input refers to it as ``attachment:<name>``).
 

@@ -52,7 +52,7 @@ from django.utils import timezone
 
 from audit.services import bulk_record_events, record_event
 from hitl_portal.errors import Conflict
-from hitl_portal.sql import RowShape, load_row, row_shape
+from hitl_portal.sql import RowShape, column_of, concrete_field, field_column, load_row, row_shape
 from reviews.content import clean_form_values
 from reviews.models import (
     CLASSIFICATION_OUTCOMES,
@@ -163,7 +163,7 @@ def _read_plan(alias: str) -> _ReadPlan:
     q_profile = qn(qualifications._meta.get_field("reviewerprofile").column)
     q_system = qn(qualifications._meta.get_field("aisystem").column)
     decision = Decision._meta
-    pk = qn(Case._meta.pk.column)
+    pk = qn(column_of(Case))
     lock = ""
     if conn.features.has_select_for_update:
         # The case row only (not the system or point rows), and no key lock: the
@@ -179,7 +179,7 @@ def _read_plan(alias: str) -> _ReadPlan:
         f"WHERE rp.{profile_user} = %s AND q.{q_system} = c.{qn(Case._meta.get_field('system').column)}), "
         f"EXISTS (SELECT 1 FROM {qn(decision.db_table)} d "
         f"WHERE d.{qn(decision.get_field('case').column)} = c.{pk} "
-        f"AND d.{qn(decision.get_field('round').column)} = c.{qn(Case._meta.get_field('review_round').column)}) "
+        f"AND d.{qn(column_of(Decision, 'round'))} = c.{qn(column_of(Case, 'review_round'))}) "
         f"FROM {qn(Case._meta.db_table)} c "
         f"INNER JOIN {qn(AISystem._meta.db_table)} s ON s.{qn('id')} = c.{qn(Case._meta.get_field('system').column)} "
         f"INNER JOIN {qn(InterventionPoint._meta.db_table)} p "
@@ -285,12 +285,11 @@ def _write_plan(alias: str, field_names: tuple[str, ...]) -> _WritePlan:
     decision_plan = insert_plan(Decision, alias)
     decision_copy = history_copy(Decision, alias)
     case_copy = history_copy(Case, alias)
-    update_fields = [Case._meta.get_field(name) for name in field_names]
-    case_table, case_pk = qn(Case._meta.db_table), qn(Case._meta.pk.column)
-    decision_table, decision_pk = qn(Decision._meta.db_table), qn(Decision._meta.pk.column)
-    case_update = (
-        f"UPDATE {case_table} SET {', '.join(f'{qn(f.column)} = %s' for f in update_fields)} WHERE {case_pk} = %s"
-    )
+    update_fields = [concrete_field(Case, name) for name in field_names]
+    case_table, case_pk = qn(Case._meta.db_table), qn(column_of(Case))
+    decision_table, decision_pk = qn(Decision._meta.db_table), qn(column_of(Decision))
+    assignments = ", ".join(f"{qn(field_column(f))} = %s" for f in update_fields)
+    case_update = f"UPDATE {case_table} SET {assignments} WHERE {case_pk} = %s"
     decision_insert = f"{decision_plan.into}VALUES {decision_plan.row}"
     combined = None
     if conn.vendor == "postgresql":

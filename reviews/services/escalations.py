@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import bulk_record_events, record_event
-from hitl_portal.actors import system_user
+from hitl_portal.actors import Actor, system_user
 from hitl_portal.models import NotificationKind
 from hitl_portal.notifications import notify
 from hitl_portal.roles import COMPLIANCE_OFFICER
@@ -64,7 +64,7 @@ ALERT_TEXT: dict[str, str] = {
 }
 
 
-def alert_raise(*, case: Case, kind: str, actor: Any = None, detail: str = "") -> CaseAlert | None:
+def alert_raise(*, case: Case, kind: str, actor: Actor = None, detail: str = "") -> CaseAlert | None:
     """Raise one alert on ``case`` (once per case, kind and round); ``None`` when it already exists.
 
     Runs in the caller's transaction; the e-mail goes out after commit.
@@ -93,7 +93,7 @@ def alert_raise(*, case: Case, kind: str, actor: Any = None, detail: str = "") -
     return alert
 
 
-def alert_if_nobody_can_take(*, case: Case, actor: Any = None) -> CaseAlert | None:
+def alert_if_nobody_can_take(*, case: Case, actor: Actor = None) -> CaseAlert | None:
     """After an escalation (or a return to the queue): alert the officers when nobody eligible is left."""
     if case.status not in (CaseStatus.QUEUED, CaseStatus.ESCALATED) or case.is_gold:
         return None
@@ -162,7 +162,7 @@ def _resolve_alerts(case: Case, *, by: Any, now: datetime) -> int:
 
 
 @transaction.atomic
-def case_assign(*, actor: Any, case: Case, reviewer: User, reason: str) -> Case:
+def case_assign(*, actor: Actor, case: Case, reviewer: User, reason: str) -> Case:
     """A compliance officer hands an open case to a named reviewer (``case.reassigned``, audited).
 
     The reviewer's standing is a property of the input here, so a reviewer who may

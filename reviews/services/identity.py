@@ -26,6 +26,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
 from audit.services import payload_of, record_event
+from hitl_portal.actors import Actor
 from hitl_portal.roles import GROUP_ROLES, INTEGRATION
 from reviews.services.people import _set_role, user_update
 
@@ -66,7 +67,7 @@ def recent_lockout_addresses(*, username: str) -> list[str]:
 
 
 @transaction.atomic
-def login_unlock(*, actor: Any, user: User, reason: str) -> dict[str, Any]:
+def login_unlock(*, actor: Actor, user: User, reason: str) -> dict[str, Any]:
     """Lift the lockout of ``user``'s user name and of the addresses that locked it, audited.
 
     Returns what was cleared. Addresses locked while guessing other names stay
@@ -122,7 +123,7 @@ def mfa_verify(*, user: User, code: str) -> TOTPDevice | None:
 
 
 @transaction.atomic
-def mfa_reset(*, actor: Any, user: User, reason: str) -> int:
+def mfa_reset(*, actor: Actor, user: User, reason: str) -> int:
     """Remove every TOTP device of ``user`` (a lost phone); they enrol again at their next login."""
     if not (reason or "").strip():
         raise ValidationError({"reason": ["A reason is required."]})

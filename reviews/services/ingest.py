@@ -34,13 +34,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, connections, models, router, transaction
 from django.utils import timezone
 
 from audit.canonical import canonical_json, sha256_hex
 from audit.services import bulk_record_events
+from hitl_portal.actors import Actor
 from hitl_portal.errors import Forbidden
 from hitl_portal.roles import INTEGRATION, user_role
+from hitl_portal.sql import column_of, field_column
 from reviews.models import (
     AISystem,
     Case,
@@ -173,7 +176,7 @@ def build_case(
     return case, decision
 
 
-def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[Case, RoutingDecision]:
+def _build_case(*, actor: Actor, data: dict[str, Any], now: dt.datetime) -> tuple[Case, RoutingDecision]:
     """A submitted case (validated ``data``), built and attributed to the submitting integration."""
     case, decision = build_case(
         point=data["intervention_point"], external_id=data["external_id"], case_input=data["input"],
@@ -185,7 +188,7 @@ def _build_case(*, actor: Any, data: dict[str, Any], now: dt.datetime) -> tuple[
     return case, decision
 
 
-def _event_specs(case: Case, actor: Any) -> list[dict[str, Any]]:
+def _event_specs(case: Case, actor: Actor) -> list[dict[str, Any]]:
     """``case.created`` by the submitter, then the routing engine's verdict (actor: the system).
 
     Personal data (input, subject) is referred to by hash only.
@@ -197,7 +200,7 @@ def _event_specs(case: Case, actor: Any) -> list[dict[str, Any]]:
               "model_version": case.model_version}
     )
     label = str(case)
-    created = {
+    created: dict[str, Any] = {
         "action": "case.created",
         "actor": actor,
         "obj": case,
@@ -236,11 +239,11 @@ def _event_specs(case: Case, actor: Any) -> list[dict[str, Any]]:
 # --- Refusals ----------------------------------------------------------------------
 
 
-def refusal_of(*, actor: Any, point: InterventionPoint) -> Exception | None:
+def refusal_of(*, actor: Actor, point: InterventionPoint) -> Exception | None:
     """Why ``actor`` may not post a case to ``point`` right now (``None`` when it may)."""
     if point.system.status == SystemStatus.BLOCKED:
         return CaseConflict(MSG_PROHIBITED, code="system_prohibited")
-    if user_role(actor) == INTEGRATION:
+    if actor is not None and user_role(actor) == INTEGRATION:
         linked = getattr(point, "linked_to_actor", None)
         if linked is None:
             linked = IntegrationProfile.systems.through.objects.filter(
@@ -266,7 +269,7 @@ def _existing_id(system_id: int, external_id: str) -> int | None:
 
 
 def case_ingest(
-    *, actor: Any, data: dict[str, Any], on_created: Callable[[Case], None] | None = None
+    *, actor: Actor, data: dict[str, Any], on_created: Callable[[Case], None] | None = None
 ) -> Case:
     """Route and store one case (one transaction); see the module docstring for refusals.
 
@@ -394,7 +397,7 @@ def history_copy(model: type[models.Model], alias: str) -> HistoryCopy:
         return found
     qn = connections[alias].ops.quote_name
     history_plan = _plan(model.history.model, alias)  # type: ignore[attr-defined]
-    columns = {f.attname: f.column for f in model._meta.concrete_fields}
+    columns = {f.attname: field_column(f) for f in model._meta.concrete_fields}
     select: list[str] = []
     params: list[str] = []
     for column in history_plan.fields:
@@ -408,6 +411,14 @@ def history_copy(model: type[models.Model], alias: str) -> HistoryCopy:
     return found
 
 
+def _base_db_type(field: models.Field, conn: Any) -> str:
+    """The column's type without its size (``varchar``, not ``varchar(80)``): the array cast of UNNEST."""
+    db_type = field.db_type(conn)
+    if db_type is None:  # only fields without a column (none are concrete)
+        raise FieldDoesNotExist(f"{field} has no database type")
+    return db_type.split("(")[0]
+
+
 def _plan(model: type[models.Model], alias: str) -> InsertPlan:
     plan = _plans.get((alias, model))
     if plan is None:
@@ -419,14 +430,14 @@ def _plan(model: type[models.Model], alias: str) -> InsertPlan:
         if conn.vendor == "postgresql":
             # One array per column, as Django's own bulk_create does on PostgreSQL: a
             # thousand rows cost a few parameters, not forty thousand placeholders.
-            db_types = [f.db_type(conn).split("(")[0] for f in fields]
+            db_types = [_base_db_type(f, conn) for f in fields]
             unnest = "SELECT * FROM UNNEST(" + ", ".join(f"(%s)::{t}[]" for t in db_types) + ")"
         plan = InsertPlan(
-            into=f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) ",
+            into=f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(field_column(f)) for f in fields)}) ",
             row="(" + ", ".join(["%s"] * len(fields)) + ")",
             unnest=unnest,
-            tail=f" RETURNING {qn(pk.column)}" if model is Case else "",
-            returning=f" RETURNING {qn(pk.column)}",
+            tail=f" RETURNING {qn(field_column(pk))}" if model is Case else "",
+            returning=f" RETURNING {qn(field_column(pk))}",
             fields=fields,
             prep=[_prep_mode(f, conn) for f in fields],
         )
@@ -488,23 +499,24 @@ def _pg_plan(alias: str) -> _PgCasePlan:
     # Every history column the case has is copied from the case row as stored; the
     # history's own columns (date, type, user, reason) come as parameters.
     copy = history_copy(Case, alias)
-    pk = Case._meta.pk
+    pk_column = column_of(Case)
+    pk = qn(pk_column)
     table = qn(Case._meta.db_table)
     with conn.cursor() as cursor:
-        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [Case._meta.db_table, pk.column])
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [Case._meta.db_table, pk_column])
         sequence = cursor.fetchone()[0]
     plan = _PgCasePlan(
         insert_one=(
             f"WITH new AS ({case_plan.into}VALUES {case_plan.row} RETURNING *), "
             f"hist AS ({copy.sql} FROM new src) "
-            f"SELECT {qn(pk.column)} FROM new"
+            f"SELECT {pk} FROM new"
         ),
         next_ids=f"SELECT nextval('{sequence}') FROM generate_series(1, %s)",
         copy=(
-            f"COPY {table} ({qn(pk.column)}, {', '.join(qn(f.column) for f in case_plan.fields)}) FROM STDIN"
+            f"COPY {table} ({pk}, {', '.join(qn(field_column(f)) for f in case_plan.fields)}) FROM STDIN"
         ),
         history_from_ids=(
-            f"{copy.sql} FROM {table} src WHERE src.{qn(pk.column)} = ANY(%s) ORDER BY src.{qn(pk.column)}"
+            f"{copy.sql} FROM {table} src WHERE src.{pk} = ANY(%s) ORDER BY src.{pk}"
         ),
         history_params=copy.params,
     )
@@ -534,7 +546,7 @@ def _insert_cases_with_history_pg(prepared: list[list[Any]], history: dict[str, 
     return ids
 
 
-def _insert_cases_with_history(cases: list[Case], *, actor: Any, now: dt.datetime) -> None:
+def _insert_cases_with_history(cases: list[Case], *, actor: Actor, now: dt.datetime) -> None:
     """INSERT the cases (setting their pks) and one "+" history row each.
 
     PostgreSQL: one statement for a single case, ``COPY`` plus two statements for
@@ -580,7 +592,7 @@ def _history_field_value(plan: InsertPlan, attname: str, value: Any, conn: Any) 
 
 
 @transaction.atomic
-def _case_ingest_atomic(*, actor: Any, data: dict[str, Any], on_created: Callable[[Case], None] | None) -> Case:
+def _case_ingest_atomic(*, actor: Actor, data: dict[str, Any], on_created: Callable[[Case], None] | None) -> Case:
     now = timezone.now()
     case, _ = _build_case(actor=actor, data=data, now=now)
     _insert_cases_with_history([case], actor=actor, now=now)
@@ -599,7 +611,7 @@ def _case_ingest_atomic(*, actor: Any, data: dict[str, Any], on_created: Callabl
 @transaction.atomic
 def case_ingest_batch(
     *,
-    actor: Any,
+    actor: Actor,
     items: Sequence[dict[str, Any]],
     on_created: Callable[[list[Case]], None] | None = None,
 ) -> list[Case]:
@@ -663,7 +675,7 @@ class BatchItem:
     duplicate_of: int | None = field(default=None, repr=False)
 
 
-def _screen(*, actor: Any, items: list[BatchItem]) -> list[BatchItem]:
+def _screen(*, actor: Actor, items: list[BatchItem]) -> list[BatchItem]:
     """Reject items that would be refused (prohibited, not linked, duplicate); return the rest in order."""
     seen: dict[tuple[int, str], int] = {}
     candidates: list[tuple[BatchItem, tuple[int, str]]] = []
@@ -708,7 +720,7 @@ def _existing_ids(keys: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
 
 def case_ingest_screened(
     *,
-    actor: Any,
+    actor: Actor,
     items: list[BatchItem],
     on_created: Callable[[list[BatchItem]], None] | None = None,
 ) -> list[BatchItem]:

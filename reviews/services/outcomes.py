@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record_event
+from hitl_portal.actors import Actor
 from reviews.models import Case
 
 
 @transaction.atomic
-def case_report_outcome(*, actor: Any, case: Case, true_label: str, reason: str = "") -> Case:
+def case_report_outcome(*, actor: Actor, case: Case, true_label: str, reason: str = "") -> Case:
     """Record (or correct) a case's true label; audited with the value it replaced.
 
     A correction is allowed (a chargeback reversed, an appeal won) but never

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_event
+from hitl_portal.actors import Actor
 from hitl_portal.models import NotificationKind
 from hitl_portal.notifications import notify
 from hitl_portal.roles import COMPLIANCE_OFFICER, GROUP_ROLES, INTEGRATION, REVIEWER
@@ -45,7 +46,7 @@ def _systems_by_slug(slugs: list[str], field: str = "systems") -> list[AISystem]
 
 @transaction.atomic
 def user_create(
-    *, actor: Any, username: str, password: str, role: str, email: str = "", systems: list[str] | None = None,
+    *, actor: Actor, username: str, password: str, role: str, email: str = "", systems: list[str] | None = None,
     validate: bool = True,
 ) -> tuple[User, str | None]:
     """Create a user with exactly one role. Returns the user and, for integrations, the webhook secret.
@@ -92,7 +93,7 @@ def user_create(
 
 
 @transaction.atomic
-def integration_rotate_secret(*, actor: Any, user: User) -> str:
+def integration_rotate_secret(*, actor: Actor, user: User) -> str:
     """Issue a new webhook secret (shown once); the old one stops signing at once."""
     try:
         profile = IntegrationProfile.objects.select_for_update().get(user=user)
@@ -109,6 +110,7 @@ def integration_rotate_secret(*, actor: Any, user: User) -> str:
 @transaction.atomic
 def reviewer_update(
     *,
+    # Any, not Actor: the quality app still passes request.user (User | AnonymousUser).
     actor: Any,
     profile: ReviewerProfile,
     reason: str,
@@ -164,6 +166,7 @@ def reviewer_update(
 @transaction.atomic
 def training_record_add(
     *,
+    # Any, not Actor: the quality app still passes request.user (User | AnonymousUser).
     actor: Any,
     profile: ReviewerProfile,
     title: str,
@@ -200,7 +203,7 @@ USER_UPDATED_ACTION = "user.updated"
 USER_FIELDS = ("username", "first_name", "last_name", "email", "is_active", "is_staff", "is_superuser")
 
 
-def _set_role(user: User, role: str, actor: Any) -> None:
+def _set_role(user: User, role: str, actor: Actor) -> None:
     """Make ``role`` the user's one role, creating the profile the role needs if missing."""
     roles = Group.objects.filter(name__in=GROUP_ROLES)
     user.groups.remove(*roles.exclude(name=role))
@@ -219,7 +222,7 @@ def _set_role(user: User, role: str, actor: Any) -> None:
 
 @transaction.atomic
 def user_update(
-    *, actor: Any, user: User, changes: dict[str, Any], role: str | None = None, reason: str = ""
+    *, actor: Actor, user: User, changes: dict[str, Any], role: str | None = None, reason: str = ""
 ) -> User:
     """Change an account's fields (``USER_FIELDS``) and/or its role, audited with before and after.
 
@@ -262,7 +265,7 @@ def user_update(
 
 
 @transaction.atomic
-def user_set_password(*, actor: Any, user: User, password: str | None, validate: bool = True) -> User:
+def user_set_password(*, actor: Actor, user: User, password: str | None, validate: bool = True) -> User:
     """Set a new password (``None``: an unusable one, so the account cannot log in with a password).
 
     Audited without the password, of course.

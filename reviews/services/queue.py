@@ -28,7 +28,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from audit.services import bulk_record_events, record_event
-from hitl_portal.actors import system_user
+from hitl_portal.actors import Actor, system_user
 from reviews.hooks import check_claim_gates, serve_before_queue
 from reviews.models import (
     AISystem,
@@ -180,7 +180,7 @@ def holds_live_claim(case: Case, reviewer: User, now: datetime) -> bool:
     )
 
 
-def _expired_event(case: Case, *, holder: str | None, status: str, by: str, actor: Any) -> dict[str, Any]:
+def _expired_event(case: Case, *, holder: str | None, status: str, by: str, actor: Actor) -> dict[str, Any]:
     return dict(
         action="case.lease_expired", actor=actor, obj=case, case_id=case.pk, system_id=case.system_id,
         data={"previous_holder": holder, "detected_by": by, "round": case.review_round},
@@ -477,7 +477,7 @@ def expire_leases(*, now: datetime | None = None) -> int:
 
 
 @transaction.atomic
-def case_reassign(*, actor: Any, case: Case, reviewer: User | None = None, reason: str) -> Case:
+def case_reassign(*, actor: Actor, case: Case, reviewer: User | None = None, reason: str) -> Case:
     """An administrator hands an open case to a reviewer, or takes a held case back to the queue.
 
     ``reviewer=None`` unassigns: the holder's claim ends and the case returns to the

@@ -29,7 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import bulk_record_events
-from hitl_portal.actors import system_user
+from hitl_portal.actors import Actor, system_user
 from hitl_portal.models import NotificationKind
 from hitl_portal.notifications import notify
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
@@ -111,7 +111,7 @@ def _alert(batch: list[Case]) -> None:
     )
 
 
-def _apply(case: Case, *, now: datetime, actor: Any) -> list[dict[str, Any]]:
+def _apply(case: Case, *, now: datetime, actor: Actor) -> list[dict[str, Any]]:
     """Apply the rule to one locked case; returns its audit events (breach first, then the transition)."""
     configured = case.intervention_point.on_sla_breach
     applied, cause = _applied_rule(case)

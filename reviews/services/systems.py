@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_event
+from hitl_portal.actors import Actor
 from reviews.content import validate_decision_fields, validate_display
 from reviews.models import (
     ROUTING_FIELDS,
@@ -109,6 +110,8 @@ def _validate_point_rules(system: AISystem, values: dict[str, Any]) -> None:
             raise ValidationError({"high_stakes": problems})
 
 
+# system_create, system_update and system_halt keep actor: Any while the compliance app
+# passes request.user (User | AnonymousUser); the other services take an Actor.
 @transaction.atomic
 def system_create(*, actor: Any, slug: str, name: str, labels: list[str], **fields: Any) -> AISystem:
     """Register an AI system. A prohibited tier blocks it at once (Art. 5)."""
@@ -241,7 +244,7 @@ def system_halt(*, actor: Any, system: AISystem, reason: str) -> AISystem:
 
 
 @transaction.atomic
-def system_resume(*, actor: Any, system: AISystem, reason: str) -> AISystem:
+def system_resume(*, actor: Actor, system: AISystem, reason: str) -> AISystem:
     if not reason.strip():
         raise ValidationError({"reason": ["A reason is required to resume a system."]})
     system = AISystem.objects.select_for_update().get(pk=system.pk)
@@ -260,7 +263,9 @@ def system_resume(*, actor: Any, system: AISystem, reason: str) -> AISystem:
 
 
 @transaction.atomic
-def intervention_point_create(*, actor: Any, system: AISystem, slug: str, name: str, **rules: Any) -> InterventionPoint:
+def intervention_point_create(
+    *, actor: Actor, system: AISystem, slug: str, name: str, **rules: Any
+) -> InterventionPoint:
     if system.is_remote_biometric:
         rules.setdefault("reviewers_required", 2)
     point_defaults(rules.get("kind", CaseKind.CLASSIFICATION), rules)
@@ -284,7 +289,7 @@ def intervention_point_create(*, actor: Any, system: AISystem, slug: str, name: 
 
 @transaction.atomic
 def intervention_point_update(
-    *, actor: Any, point: InterventionPoint, changes: dict[str, Any], reason: str = ""
+    *, actor: Actor, point: InterventionPoint, changes: dict[str, Any], reason: str = ""
 ) -> InterventionPoint:
     """Change routing rules, the display configuration or the decision fields; any change bumps ``version``.
 
@@ -309,7 +314,7 @@ def intervention_point_update(
 
 
 @transaction.atomic
-def intervention_point_rotate_salt(*, actor: Any, point: InterventionPoint, reason: str) -> InterventionPoint:
+def intervention_point_rotate_salt(*, actor: Actor, point: InterventionPoint, reason: str) -> InterventionPoint:
     """Give a point a new secret sampling salt (after a suspected leak, or routinely).
 
     Which cases fall into the random sample changes from now on; cases already

@@ -13,7 +13,6 @@ changes (``reviews.services.people`` calls ``tokens_revoke_all``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User, update_last_login
@@ -23,6 +22,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from audit.services import record_event
+from hitl_portal.actors import Actor
 from hitl_portal.errors import Forbidden
 from hitl_portal.roles import INTEGRATION, user_role
 
@@ -49,7 +49,7 @@ def _prune(user: User, keep: int) -> int:
 
 
 @transaction.atomic
-def user_token_issue(*, user: User, actor: Any = None) -> tuple[AuthToken, str]:
+def user_token_issue(*, user: User, actor: Actor = None) -> tuple[AuthToken, str]:
     """Issue a new API token for ``user`` (whose credentials the caller checked). Returns ``(token, key)``.
 
     The key is shown this once. Audited as the user's own act unless ``actor`` says
@@ -80,7 +80,7 @@ def user_token_revoke(*, actor: User, token: AuthToken) -> None:
                  data={"token": token.token_key, "cause": "owner"})
 
 
-def tokens_revoke_all(*, user: User, actor: Any, cause: str, reason: str = "") -> int:
+def tokens_revoke_all(*, user: User, actor: Actor, cause: str, reason: str = "") -> int:
     """Revoke every token of ``user`` in the caller's transaction; audited when there were any.
 
     ``cause`` says why (``password_changed``, ``deactivated``, ``role_changed``,
@@ -96,7 +96,7 @@ def tokens_revoke_all(*, user: User, actor: Any, cause: str, reason: str = "") -
 
 
 @transaction.atomic
-def user_token_rotate(*, actor: Any, user: User, reason: str) -> tuple[AuthToken, str]:
+def user_token_rotate(*, actor: Actor, user: User, reason: str) -> tuple[AuthToken, str]:
     """Revoke every API token of ``user`` and issue a new one, shown this once to ``actor``.
 
     For an integration's long-lived token, or any token that may have leaked: the
@@ -114,7 +114,7 @@ def user_token_rotate(*, actor: Any, user: User, reason: str) -> tuple[AuthToken
 
 
 @transaction.atomic
-def user_tokens_revoke(*, actor: Any, user: User, reason: str) -> int:
+def user_tokens_revoke(*, actor: Actor, user: User, reason: str) -> int:
     """Revoke every API token of ``user`` (console action); they log in again for a new one."""
     if not (reason or "").strip():
         raise ValidationError({"reason": ["A reason is required."]})

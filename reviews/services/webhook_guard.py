@@ -42,7 +42,7 @@ from requests.structures import CaseInsensitiveDict
 from requests_hardened import Config, HTTPSession
 from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES
 from requests_hardened.ip_filter_adapter import IPFilterAdapter
-from urllib3.util.connection import allowed_gai_family  # type: ignore[attr-defined]
+from urllib3.util.connection import allowed_gai_family
 
 from hitl_portal.webhook_allow import AllowList, AllowListError, IPAddress, normal_host, parse_allow_list
 

@@ -62,6 +62,7 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from audit.services import record_event
+from hitl_portal.actors import Actor
 from reviews.models import (
     Case,
     CaseStatus,
@@ -81,7 +82,7 @@ logger = logging.getLogger(__name__)
 
 EVENT_DECIDED = "case.decided"
 EVENT_AUTO_ACCEPTED = "case.auto_accepted"
-_EVENT_FOR_STATUS = {CaseStatus.DECIDED: EVENT_DECIDED, CaseStatus.AUTO_ACCEPTED: EVENT_AUTO_ACCEPTED}
+_EVENT_FOR_STATUS: dict[str, str] = {CaseStatus.DECIDED: EVENT_DECIDED, CaseStatus.AUTO_ACCEPTED: EVENT_AUTO_ACCEPTED}
 
 USER_AGENT = "hitl-portal-webhooks/1"
 # Kept short in the audit trail and the admin: an error is a category, never a receiver's page.
@@ -455,7 +456,7 @@ def webhooks_sweep(*, now: datetime | None = None, batch: int | None = None, bud
 
 
 @transaction.atomic
-def webhook_redeliver(*, actor: Any, delivery: WebhookDelivery) -> WebhookDelivery:
+def webhook_redeliver(*, actor: Actor, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again (same body and ``X-HITL-Delivery``, signed with the current secret).
 
     Resets it to pending with a fresh attempt budget, due now; the attempt log is

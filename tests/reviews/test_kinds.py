@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import payload_of
-from reviews.models import Case, CaseStatus
+from reviews.models import Case, CaseKind, CaseStatus
 from reviews.routing import CaseInput, RoutingRules, route
 from reviews.services.kinds import digest, json_diff, normalised_edit_distance
 from reviews.services.sla import apply_sla_breaches
@@ -290,3 +290,18 @@ def test_generation_reject_with_category() -> None:
     assert body["final_output"]["rejected"] is True and body["final_output"]["category"] == "factuality"
     assert body["decisions"][0]["category"] == "factuality"
     assert Case.objects.get(pk=created["id"]).status == CaseStatus.DECIDED
+
+
+@pytest.mark.parametrize("kind", [CaseKind.GENERATION, CaseKind.ACTION])
+def test_the_kinds_decision_form_maps_service_errors_onto_its_fields(kind: str) -> None:
+    """The case page puts a service error next to the field (it raised AttributeError before)."""
+    from types import SimpleNamespace
+
+    from reviews.views_kinds import KindDecisionForm
+
+    case: Any = SimpleNamespace(intervention_point=SimpleNamespace(kind=kind), payload={})
+    form = KindDecisionForm(case=case)
+    assert form.error_target("rationale") == "rationale"
+    assert form.error_target("outcome") == "outcome"
+    assert form.error_target("not_a_field") is None
+    assert form.error_target("text") == ("text" if kind == CaseKind.GENERATION else None)

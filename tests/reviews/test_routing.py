@@ -10,6 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reviews.routing import (
+    ACTION,
+    GENERATION,
+    RANDOM_SAMPLE,
     REASON_ORDER,
     CaseInput,
     RoutingRules,
@@ -276,3 +279,15 @@ def test_property_halting_never_unroutes(rules: RoutingRules, c: CaseInput) -> N
     halted = route(rules, c, system_halted=True)
     assert halted.routed is True
     assert halted.reasons == ["system_halted", *running.reasons]
+
+
+@pytest.mark.parametrize("kind", [GENERATION, ACTION])
+def test_random_sample_of_generation_and_action_points_is_salted(kind: str) -> None:
+    """The kinds' path draws the sample with the point's salt, as classification does (it used to raise)."""
+    payload = {"text": "hello"} if kind == GENERATION else {"tool": "send_email", "arguments": {}}
+    item = CaseInput(external_id="gen-1", input={}, payload=payload)
+    fraction = sample_fraction("s", "gen-1", salt="pepper-1")
+    below = RoutingRules(system="s", kind=kind, random_sample_rate=fraction + 1e-9, salt="pepper-1")
+    at = RoutingRules(system="s", kind=kind, random_sample_rate=fraction, salt="pepper-1")
+    assert route(below, item, system_halted=False).reasons == [RANDOM_SAMPLE]
+    assert route(at, item, system_halted=False).routed is False

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+from hitl_portal.actors import Actor
 from reviews.content import validate_explanation
 from reviews.models import (
     AISystem,
@@ -88,7 +89,7 @@ class CaseSubmissionValidator:
     query; ``validate(raw)`` then returns ``(data, None)`` or ``(None, errors)``.
     """
 
-    def __init__(self, *, actor: Any) -> None:
+    def __init__(self, *, actor: Actor) -> None:
         self.actor = actor
         self._points: dict[tuple[str, str], InterventionPoint | None] = {}
         self._labels: dict[int, frozenset[str]] = {}
@@ -246,7 +247,7 @@ class CaseSubmissionValidator:
 
     def _validate_target(self, raw: dict[str, Any], errors: dict[str, Any]) -> InterventionPoint | None:
         system, point_slug = raw.get("system"), raw.get("intervention_point")
-        system_ok = False
+        system_slug: str | None = None  # set once the system's slug is well formed
         if system is None:
             errors["system"] = [REQUIRED]
         elif not isinstance(system, str):
@@ -254,19 +255,19 @@ class CaseSubmissionValidator:
         elif not SLUG_RE.match(system):
             errors["system"] = ["Unknown system."]
         else:
-            system_ok = True
+            system_slug = system
         if point_slug is None:
             errors["intervention_point"] = [REQUIRED]
             return None
         if not isinstance(point_slug, str):
             errors["intervention_point"] = ["Must be a string (the intervention point's slug)."]
             return None
-        if not system_ok:
+        if system_slug is None:
             return None
-        point = self._point(system, point_slug) if SLUG_RE.match(point_slug) else None
+        point = self._point(system_slug, point_slug) if SLUG_RE.match(point_slug) else None
         if point is None:
-            if self._system_exists(system):
-                errors["intervention_point"] = [f"Unknown intervention point of system {system}."]
+            if self._system_exists(system_slug):
+                errors["intervention_point"] = [f"Unknown intervention point of system {system_slug}."]
             else:
                 errors["system"] = ["Unknown system."]
         return point
@@ -376,11 +377,15 @@ class ExplanationSerializer(serializers.Serializer):
     """As stored and returned. Submitted also as a plain list of attributions and/or reason codes."""
 
     reason_codes = serializers.ListField(child=serializers.CharField(max_length=200), max_length=50)
-    attributions = AttributionSerializer(many=True, max_length=100)
+    # many=True builds a ListSerializer, which takes max_length; the stubs check Serializer's own arguments.
+    attributions = AttributionSerializer(many=True, max_length=100)  # type: ignore[call-arg]
 
 
 class CasePredictionSerializer(serializers.Serializer):
-    label = serializers.CharField(max_length=LABEL_MAX, help_text="One of the system's labels.")
+    # The API field is named "label"; the stubs know only Field.label (the display label).
+    label = serializers.CharField(  # type: ignore[assignment]
+        max_length=LABEL_MAX, help_text="One of the system's labels."
+    )
     confidence = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
     model_version = serializers.CharField(max_length=MODEL_VERSION_MAX, required=False, allow_blank=True,
                                           allow_null=True)
@@ -522,7 +527,7 @@ class CaseBatchResponseSerializer(serializers.Serializer):
 class DecisionViewSerializer(serializers.Serializer):
     reviewer = serializers.CharField()
     outcome = serializers.CharField()
-    label = serializers.CharField(allow_null=True)
+    label = serializers.CharField(allow_null=True)  # type: ignore[assignment]  # API field, not Field.label
     rationale = serializers.CharField(allow_blank=True)
     decided_at = serializers.DateTimeField()
     form_values = serializers.DictField(help_text="Answers to the intervention point's extra decision fields.")

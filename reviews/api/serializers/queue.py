@@ -18,7 +18,8 @@ class ClaimRequestSerializer(serializers.Serializer):
 
 
 class PredictionSerializer(serializers.Serializer):
-    label = serializers.CharField(allow_null=True)
+    # The API field is named "label"; the stubs know only Field.label (the display label).
+    label = serializers.CharField(allow_null=True)  # type: ignore[assignment]
     confidence = serializers.FloatField(allow_null=True)
     model_version = serializers.CharField(allow_blank=True)
     explanation = serializers.JSONField(
@@ -131,7 +132,7 @@ class DecisionRequestSerializer(serializers.Serializer):
     """
 
     outcome = serializers.ChoiceField(choices=DecisionOutcome.choices, required=False, allow_null=True)
-    label = serializers.CharField(required=False, allow_null=True, max_length=100)
+    label = serializers.CharField(required=False, allow_null=True, max_length=100)  # type: ignore[assignment]  # API field, not Field.label
     rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
     form_values = serializers.DictField(required=False, allow_null=True, allow_empty=True,
                                         help_text="Answers to the extra decision fields, {name: value}.")

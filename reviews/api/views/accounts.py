@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
+from hitl_portal.actors import request_user
 from hitl_portal.api.pagination import IdCursorPagination
 from hitl_portal.api.parsers import StrictJSONParser
 from hitl_portal.api.views import PortalAPIView, PortalViewSet
@@ -173,7 +174,7 @@ class UserViewSet(PortalViewSet):
     def create(self, request: Request) -> Response:
         serializer = UserCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user, secret = user_create(actor=request.user, **serializer.validated_data)
+        user, secret = user_create(actor=request_user(request), **serializer.validated_data)
         return Response(UserCreateSerializer((user, secret)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -184,7 +185,7 @@ class UserViewSet(PortalViewSet):
         responses={200: WebhookSecretSerializer, **WRITE_ERRORS, 404: NOT_FOUND},
     )
     def rotate_secret(self, request: Request, username: str) -> Response:
-        secret = integration_rotate_secret(actor=request.user, user=user_get(username=username))
+        secret = integration_rotate_secret(actor=request_user(request), user=user_get(username=username))
         return Response({"webhook_secret": secret})
 
     @extend_schema(
@@ -201,7 +202,9 @@ class UserViewSet(PortalViewSet):
         user = user_get(username=username)
         if user_role(user) != INTEGRATION:
             raise ValidationError({"username": ["Only an integration's token is rotated here; people log in."]})
-        token, key = user_token_rotate(actor=request.user, user=user, reason=serializer.validated_data["reason"])
+        token, key = user_token_rotate(
+            actor=request_user(request), user=user, reason=serializer.validated_data["reason"]
+        )
         return Response({"token": key, "expiry": token.expiry})
 
 

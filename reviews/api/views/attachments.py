@@ -19,6 +19,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hitl_portal.actors import request_user
 from hitl_portal.api.authentication import SCHEMA_AUTH, portal_authentication_classes
 from hitl_portal.api.views import PortalAPIView
 from hitl_portal.roles import COMPLIANCE_OFFICER, INTEGRATION, MANAGER, REVIEWER
@@ -78,7 +79,7 @@ class CaseAttachmentsView(PortalAPIView):
             raise serializers.ValidationError({"file": ["This field is required (multipart/form-data)."]})
         form: Any = request.data  # a QueryDict (multipart)
         name = form.get("name") or upload.name or ""
-        attachment = attachment_add(actor=request.user, case=case, name=name, upload=upload)
+        attachment = attachment_add(actor=request_user(request), case=case, name=name, upload=upload)
         return Response(attachment_representation(attachment), status=status.HTTP_201_CREATED)
 
     @extend_schema(auth=SCHEMA_AUTH, operation_id="cases_attachments_list",

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
+from hitl_portal.actors import request_user
 from hitl_portal.api.authentication import SCHEMA_AUTH, portal_authentication_classes
 from hitl_portal.api.dates import parse_moment
 from hitl_portal.api.pagination import IdCursorPagination
@@ -237,18 +238,20 @@ class CaseListCreateView(PortalAPIView):
 
         def execute(remember: Remember | None) -> StoredResponse:
             # The validator directly: building a Serializer's fields costs more than validating.
-            data, errors = CaseSubmissionValidator(actor=request.user).validate(body)
+            data, errors = CaseSubmissionValidator(actor=request_user(request)).validate(body)
             if errors or data is None:
                 raise serializers.ValidationError(errors)
 
             def on_created(case: Case) -> None:
                 # In the case's own transaction: the case and its files exist together or not at all.
                 for name, upload in files:
-                    attachment_add(actor=request.user, case=case, name=name, upload=upload, with_submission=True)
+                    attachment_add(
+                        actor=request_user(request), case=case, name=name, upload=upload, with_submission=True
+                    )
                 if remember is not None:
                     remember(201, case_ingest_response(case))
 
-            case = case_ingest(actor=request.user, data=data, on_created=on_created)
+            case = case_ingest(actor=request_user(request), data=data, on_created=on_created)
             return StoredResponse(status_code=201, body=case_ingest_response(case))
 
         return _respond(run_idempotent(user=request.user, key=key, fingerprint=fingerprint, execute=execute))
@@ -321,7 +324,7 @@ class CaseBatchView(PortalAPIView):
 
         def execute(remember: Remember | None) -> StoredResponse:
             raw_cases = validate_batch_envelope(request.data)
-            validator = CaseSubmissionValidator(actor=request.user)
+            validator = CaseSubmissionValidator(actor=request_user(request))
             validator.prime(raw_cases)
             items = []
             for raw in raw_cases:
@@ -332,7 +335,7 @@ class CaseBatchView(PortalAPIView):
                 if remember is not None:
                     remember(*_batch_response(done))
 
-            case_ingest_screened(actor=request.user, items=items, on_created=on_created)
+            case_ingest_screened(actor=request_user(request), items=items, on_created=on_created)
             return StoredResponse(*_batch_response(items))
 
         return _respond(run_idempotent(user=request.user, key=key, fingerprint=fingerprint, execute=execute))
@@ -387,6 +390,6 @@ class CaseOutcomeView(PortalAPIView):
         case = _visible_case(request, pk)
         serializer = OutcomeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        case_report_outcome(actor=request.user, case=case, true_label=serializer.validated_data["true_label"],
+        case_report_outcome(actor=request_user(request), case=case, true_label=serializer.validated_data["true_label"],
                             reason=serializer.validated_data["reason"])
         return Response(case_representation(_visible_case(request, pk), viewer=request.user))

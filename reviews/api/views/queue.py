@@ -19,6 +19,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hitl_portal.actors import request_user
 from hitl_portal.api.authentication import SCHEMA_AUTH, portal_authentication_classes
 from hitl_portal.api.views import PortalAPIView
 from hitl_portal.roles import COMPLIANCE_OFFICER, REVIEWER
@@ -110,7 +111,7 @@ class ClaimView(PortalAPIView):
         serializer = ClaimRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         system, point = _claim_filters(serializer.validated_data)
-        case = claim_next(reviewer=request.user, system=system, point=point)
+        case = claim_next(reviewer=request_user(request), system=system, point=point)
         if case is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(claim_response(claim_payload(case), lease_expires_at=case.lease_expires_at))
@@ -141,7 +142,7 @@ class DecisionView(PortalAPIView):
         # No look-up first: the service's locked read is the existence check (one query less).
         try:
             case = decision_record(
-                reviewer=request.user, case=Case(pk=pk), outcome=data.get("outcome"), label=data.get("label"),
+                reviewer=request_user(request), case=Case(pk=pk), outcome=data.get("outcome"), label=data.get("label"),
                 rationale=data.get("rationale", ""), form_values=data.get("form_values"),
                 text=data.get("text"), arguments=data.get("arguments"), category=data.get("category", ""),
             )
@@ -164,7 +165,7 @@ class RenewView(PortalAPIView):
     @extend_schema(auth=SCHEMA_AUTH, summary="Renew a claim lease", request=None,
                    responses={200: LeaseResponseSerializer, **CLAIM_ERRORS})
     def post(self, request: Request, pk: int) -> Response:
-        case = claim_renew(reviewer=request.user, case=_case_or_404(pk))
+        case = claim_renew(reviewer=request_user(request), case=_case_or_404(pk))
         return Response(LeaseResponseSerializer({"case": case.pk, "lease_expires_at": case.lease_expires_at}).data)
 
 
@@ -177,7 +178,7 @@ class ReleaseView(PortalAPIView):
     @extend_schema(auth=SCHEMA_AUTH, summary="Release a claimed case", request=None,
                    responses={200: ReleaseResponseSerializer, **CLAIM_ERRORS})
     def post(self, request: Request, pk: int) -> Response:
-        case = claim_release(reviewer=request.user, case=_case_or_404(pk))
+        case = claim_release(reviewer=request_user(request), case=_case_or_404(pk))
         return Response({"case": case.pk, "case_status": case.status})
 
 
@@ -198,7 +199,9 @@ class ReopenView(PortalAPIView):
     def post(self, request: Request, pk: int) -> Response:
         serializer = ReopenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        case = case_reopen(actor=request.user, case=_case_or_404(pk), reason=serializer.validated_data["reason"])
+        case = case_reopen(
+            actor=request_user(request), case=_case_or_404(pk), reason=serializer.validated_data["reason"]
+        )
         return Response({"case": case.pk, "case_status": case.status, "review_round": case.review_round})
 
 
@@ -224,7 +227,7 @@ class AssignView(PortalAPIView):
         reviewer = User.objects.filter(username=data["reviewer"]).first()
         if reviewer is None:
             raise ValidationError({"reviewer": ["unknown reviewer"]})
-        case = case_assign(actor=request.user, case=case, reviewer=reviewer, reason=data["reason"])
+        case = case_assign(actor=request_user(request), case=case, reviewer=reviewer, reason=data["reason"])
         return Response(AssignResponseSerializer({
             "case": case.pk, "case_status": case.status, "claimed_by": reviewer.get_username(),
             "lease_expires_at": case.lease_expires_at,

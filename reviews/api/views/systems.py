@@ -9,6 +9,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hitl_portal.actors import request_user
 from hitl_portal.api.pagination import IdCursorPagination
 from hitl_portal.api.schema import BAD_INPUT, ERROR_BODY, FORBIDDEN, NOT_FOUND, UNAUTHENTICATED
 from hitl_portal.api.views import PortalViewSet
@@ -80,7 +81,7 @@ class SystemViewSet(PortalViewSet):
     def create(self, request: Request) -> Response:
         serializer = AISystemSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        system = system_create(actor=request.user, **serializer.service_fields())
+        system = system_create(actor=request_user(request), **serializer.service_fields())
         return Response(AISystemSerializer(system).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="An AI system", parameters=[SYSTEM_SLUG],
@@ -100,7 +101,7 @@ class SystemViewSet(PortalViewSet):
         system = system_get(slug=slug)
         serializer = AISystemSerializer(system, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        system = system_update(actor=request.user, system=system, changes=serializer.service_fields(),
+        system = system_update(actor=request_user(request), system=system, changes=serializer.service_fields(),
                                reason=serializer.validated_data.get("reason", ""))
         return Response(AISystemSerializer(system).data)
 
@@ -188,7 +189,7 @@ class InterventionPointViewSet(PortalViewSet):
         serializer.is_valid(raise_exception=True)
         fields = serializer.service_fields()
         point = intervention_point_create(
-            actor=request.user, system=system, slug=fields.pop("slug"), name=fields.pop("name"), **fields
+            actor=request_user(request), system=system, slug=fields.pop("slug"), name=fields.pop("name"), **fields
         )
         return Response(InterventionPointSerializer(point).data, status=status.HTTP_201_CREATED)
 
@@ -210,8 +211,10 @@ class InterventionPointViewSet(PortalViewSet):
         found = intervention_point_get(system=system_get(slug=slug), slug=point)
         serializer = InterventionPointSerializer(found, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        updated = intervention_point_update(actor=request.user, point=found, changes=serializer.service_fields(),
-                                            reason=serializer.validated_data.get("reason", ""))
+        updated = intervention_point_update(
+            actor=request_user(request), point=found, changes=serializer.service_fields(),
+            reason=serializer.validated_data.get("reason", ""),
+        )
         return Response(InterventionPointSerializer(updated).data)
 
     @extend_schema(
@@ -226,6 +229,6 @@ class InterventionPointViewSet(PortalViewSet):
         found = intervention_point_get(system=system_get(slug=slug), slug=point)
         serializer = SaltRotationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        rotated = intervention_point_rotate_salt(actor=request.user, point=found,
+        rotated = intervention_point_rotate_salt(actor=request_user(request), point=found,
                                                  reason=serializer.validated_data["reason"])
         return Response(SaltRotationResultSerializer(rotated).data)
