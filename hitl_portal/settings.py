@@ -464,6 +464,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "reviews.models.CaseStatus",
         "BiasAuditStatusEnum": "fairness.models.AuditStatus",
+        "ExplanationRequestStatusEnum": "compliance.models.ExplanationStatus",
     },
 }
 

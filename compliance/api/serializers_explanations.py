@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from compliance.models import ExplanationRequest, ExplanationStatus
@@ -17,6 +18,9 @@ class ReferenceSerializer(serializers.Serializer):
     issued_at = serializers.DateTimeField()
 
 
+# Named apart from the case's ``prediction.explanation`` (its request component would also be
+# "ExplanationRequest").
+@extend_schema_serializer(component_name="Art86ExplanationRequest")
 class ExplanationRequestSerializer(serializers.ModelSerializer):
     system = serializers.CharField(source="case.system.slug")
     external_id = serializers.CharField(source="case.external_id")

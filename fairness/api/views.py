@@ -37,6 +37,7 @@ class BiasAuditListView(PortalAPIView):
     roles = {"GET": OVERSIGHT, "POST": OVERSIGHT}
 
     @extend_schema(
+        operation_id="v1_bias_audits_list",
         summary="List bias audits",
         parameters=[OpenApiParameter("system", str, description="Only this system's audits (slug).")],
         responses={200: paginated("PaginatedBiasAuditList", BiasAuditSerializer(many=True)), **READ_ERRORS},

@@ -206,7 +206,7 @@ class CalibrationListView(PortalAPIView):
 
     roles = {"GET": OVERSIGHT, "POST": OFFICERS}
 
-    @extend_schema(summary="List calibration sessions",
+    @extend_schema(operation_id="v1_calibration_sessions_list", summary="List calibration sessions",
                    responses={200: CALIBRATION_PAGE, **READ_ERRORS})
     def get(self, request: Request) -> Response:
         return _paginate(self, request, calibration_sessions(), lambda s: CalibrationListSerializer(s).data)
