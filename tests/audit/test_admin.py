@@ -184,6 +184,8 @@ def _system_form(system: AISystem, **overrides: Any) -> dict[str, Any]:
         "annex_iii_area": system.annex_iii_area,
         "labels": json.dumps(system.labels),
         "positive_label": system.positive_label,
+        "non_match_label": system.non_match_label,
+        "required_trainings": json.dumps(system.required_trainings),
         "protected_attributes": json.dumps(system.protected_attributes),
         "bias_thresholds": json.dumps(system.bias_thresholds),
         "retention_days": system.retention_days,

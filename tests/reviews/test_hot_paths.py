@@ -352,7 +352,7 @@ def test_list_accepts_offsets_beyond_what_postgresql_stores() -> None:
     ingest(integration, external_id="one")
     client = client_for(integration)
     # -20:09 is a valid ISO 8601 offset Python parses but PostgreSQL refuses: compared in UTC.
-    response = client.get(CASES, {"received_before": "0503-02-17T22:47:41-20:09"})
+    response = client.get(CASES, {"received_before": "2003-02-17T22:47:41-20:09"})
     assert response.status_code == 200 and response.json()["results"] == []
     after = (timezone.now() - timedelta(days=1)).isoformat()
     assert len(client.get(CASES, {"received_after": after}).json()["results"]) == 1
