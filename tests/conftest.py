@@ -257,3 +257,21 @@ def login(page: Any, live_server: Any) -> Callable[[str, str], Any]:
         return page
 
     return do_login
+
+
+def wait_until(page: Any, expression: str, *, timeout: float = 30000) -> None:
+    """Wait until a JavaScript expression is truthy on the page.
+
+    Playwright's ``wait_for_function`` evaluates its string with ``eval``, which the
+    portal's Content-Security-Policy (no 'unsafe-eval') refuses; ``page.evaluate``
+    runs through the DevTools protocol and is not subject to it, so poll with that.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        if page.evaluate(f"() => Boolean({expression})"):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} ms waiting for: {expression}")
+        page.wait_for_timeout(100)

@@ -25,6 +25,13 @@ PASSWORD = "pass-word-123"
 SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
+def open_menu(page: Any) -> None:
+    """On a phone the header's links sit behind the "Menu" button (portal.js): open it as a person would."""
+    toggle = page.locator("button.nav-toggle")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") == "false":
+        toggle.click()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_counters() -> Iterator[None]:
     cache.clear()
@@ -102,6 +109,7 @@ def test_an_officer_enrols_and_then_verifies_a_second_factor(
     assert page.locator("nav.mainnav a").count() > 0
     assert AuditEvent.objects.filter(action="user.mfa_enrolled", actor_name="olga").exists()
 
+    open_menu(page)
     page.click("button:has-text('Log out')")
     log_in(page, live_server.url, "olga", next_url="/dashboard/")
     page.wait_for_url("**/accounts/mfa/verify/?next=*")
@@ -116,6 +124,7 @@ def test_a_person_issues_and_revokes_api_tokens(sized_page: tuple[str, Any], liv
     size, page = sized_page
     user = make_user("reviewer", "rita")
     log_in(page, live_server.url, "rita")
+    open_menu(page)
     page.click("header >> text=API tokens")
     page.wait_for_selector("h1:has-text('Your API tokens')")
     page.click("button:has-text('Issue a new token')")

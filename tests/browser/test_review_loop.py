@@ -15,6 +15,7 @@ from audit.models import AuditEvent
 from reviews.models import Case, CaseAlert, CaseComment, CaseSkip, CaseStatus, Decision, ReviewerProfile
 from reviews.services.decisions import decision_record
 from reviews.services.queue import claim_next
+from tests.conftest import wait_until
 from tests.reviews.workbench_helpers import make_point, make_queued_case
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -158,7 +159,7 @@ def test_lease_is_renewed_while_the_reviewer_types(page, live_server, login, mak
     assert Decision.objects.get(case=first).rationale.startswith("The applicant's income statement")
 
     # Left alone, the next lease runs out and the page says so plainly.
-    page.wait_for_function("document.getElementById('wb-lease-left').textContent === 'Lease expired'", timeout=15000)
+    wait_until(page, "document.getElementById('wb-lease-left').textContent === 'Lease expired'", timeout=15000)
     assert "expired left" not in page.locator("#wb-lease-text").inner_text()
     assert page.locator("#wb-lease-post").is_hidden()
     assert page.locator("#wb-lease-note").is_visible()

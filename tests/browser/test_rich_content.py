@@ -21,6 +21,7 @@ from django.test import override_settings
 from reviews.models import Case, Decision, InterventionPoint
 from reviews.services.attachments import attachment_add
 from reviews.services.systems import intervention_point_update
+from tests.conftest import wait_until
 from tests.reviews.workbench_helpers import make_point, make_queued_case
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,7 +151,7 @@ def test_image_case_renders_with_explanation_and_required_form_field(page, live_
     _claim(page, case)
     image = page.locator("img.rc-image")
     image.wait_for()
-    page.wait_for_function("document.querySelector('img.rc-image').complete")
+    wait_until(page, "document.querySelector('img.rc-image').complete")
     assert page.evaluate("document.querySelector('img.rc-image').naturalWidth") == 360
     assert page.locator(".rc-text mark").inner_text() == "Opacity in the right lower lobe"
     assert "ST-99812" in page.locator(".rc-other").text_content()
@@ -179,7 +180,7 @@ def test_image_case_renders_with_explanation_and_required_form_field(page, live_
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/review/")
     _claim(page, second)
-    page.wait_for_function("document.querySelector('img.rc-image').complete")
+    wait_until(page, "document.querySelector('img.rc-image').complete")
     assert _no_sideways_scroll(page)
     shoot(page, "workbench-image-390.png", docs=True)
 
@@ -204,7 +205,7 @@ def test_pdf_attachment_case_draws_on_canvas(page, live_server, login, make_user
     page.on("console", lambda m: console.append(m.text))
     login("rev7")
     _claim(page, case)
-    page.wait_for_function("document.querySelector('.rc-pdf').dataset.rendered !== undefined", timeout=60000)
+    wait_until(page, "document.querySelector('.rc-pdf').dataset.rendered !== undefined", timeout=60000)
     assert page.locator(".rc-pdf").get_attribute("data-rendered") == "1", (page.locator(".rc-pdf").inner_text(),
                                                                             console)
     # Non-blank: some pixel of the drawn page is neither white nor transparent (the blue header bar).
@@ -220,7 +221,7 @@ def test_pdf_attachment_case_draws_on_canvas(page, live_server, login, make_user
     shoot(page, "workbench-pdf.png", docs=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
-    page.wait_for_function("document.querySelector('.rc-pdf').dataset.rendered !== undefined", timeout=60000)
+    wait_until(page, "document.querySelector('.rc-pdf').dataset.rendered !== undefined", timeout=60000)
     assert _no_sideways_scroll(page)
     shoot(page, "workbench-pdf-390.png", docs=True)
 

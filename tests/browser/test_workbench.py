@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from reviews.models import Case, Decision
+from tests.conftest import wait_until
 from tests.reviews.workbench_helpers import make_point, make_queued_case
 from tests.token_helpers import new_token_key
 
@@ -63,7 +64,7 @@ def test_reviewer_claims_and_overrides_a_case(page, live_server, login, make_use
     assert "62.0 %" in page.locator(".wb-ai").inner_text()
     assert "confidence is below the review threshold" in page.content()
     # The countdown runs (a "m:ss" time, not the server-rendered fallback text).
-    page.wait_for_function("/^\\d+:\\d\\d$/.test(document.getElementById('wb-lease-left').textContent)")
+    wait_until(page, "/^\\d+:\\d\\d$/.test(document.getElementById('wb-lease-left').textContent)")
 
     # Keyboard: "o" chooses override and focuses the label picker; "r" the rationale.
     page.locator("body").click(position={"x": 5, "y": 300})
