@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -32,10 +32,10 @@ class BiasAuditRequestForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         systems = list(AISystem.objects.order_by("name"))
-        self.fields["system"].queryset = AISystem.objects.order_by("name")
+        cast(forms.ModelChoiceField, self.fields["system"]).queryset = AISystem.objects.order_by("name")
         grouped: list[tuple[str, list[tuple[str, str]]]] = []
         for system in systems:
             attributes = [a for a in (system.protected_attributes or []) if isinstance(a, str)]
             if attributes:
                 grouped.append((system.name, [(a, a) for a in dict.fromkeys(attributes)]))
-        self.fields["attribute"].choices = [("", "Choose the attribute"), *grouped]
+        cast(forms.ChoiceField, self.fields["attribute"]).choices = [("", "Choose the attribute"), *grouped]
