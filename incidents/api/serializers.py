@@ -55,7 +55,7 @@ class IncidentSerializer(serializers.Serializer):
     system = serializers.SerializerMethodField()
     case = serializers.IntegerField(source="case_id", allow_null=True, read_only=True)
     kind = serializers.CharField(read_only=True)
-    source = serializers.CharField(read_only=True)
+    source = serializers.CharField(read_only=True)  # type: ignore[assignment]  # a declared field (DRF pops it off the class), not Field.source
     source_ref = serializers.CharField(read_only=True)
     title = serializers.CharField(read_only=True)
     description = serializers.CharField(read_only=True)

@@ -76,7 +76,7 @@ class GoldItemSerializer(serializers.Serializer):
     gold_label = serializers.CharField()
     routing = serializers.DictField()
     active = serializers.BooleanField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a declared field (DRF pops it off the class), not Field.source
     note = serializers.CharField()
     created_at = serializers.DateTimeField()
     served = serializers.IntegerField(allow_null=True)
