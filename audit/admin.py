@@ -151,7 +151,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             text = json.dumps(json.loads(event.payload), indent=2, sort_keys=True, ensure_ascii=False)
         except ValueError:
             text = event.payload
-        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
+        return format_html('<pre class="console-json">{}</pre>', text)
 
     def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name

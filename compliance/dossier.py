@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.selectors import latest_checkpoint, verify_chain
+from compliance.dossier_oversight import oversight_evidence
 from compliance.models import Framework, Requirement
 from compliance.selectors import evidence as portal
 from compliance.selectors import external
@@ -143,6 +144,7 @@ def dossier_context(system: AISystem, *, generated_by: str, now: datetime | None
         "history": _history(system),
         "chain": chain,
         "checkpoint": latest_checkpoint(),
+        **oversight_evidence(system, now=now),
     }
 
 

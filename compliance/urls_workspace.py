@@ -35,4 +35,5 @@ urlpatterns = [
     path("systems/<slug:slug>/dossier/", views.DossierPageView.as_view(), name="dossier"),
     path("systems/<slug:slug>/dossier.pdf", views.DossierDownloadView.as_view(fmt="pdf"), name="dossier_pdf"),
     path("systems/<slug:slug>/dossier.html", views.DossierDownloadView.as_view(fmt="html"), name="dossier_html"),
+    path("incident-reports/<int:pk>.pdf", views.IncidentReportDownloadView.as_view(), name="incident_report_pdf"),
 ]

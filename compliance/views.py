@@ -46,11 +46,12 @@ from compliance.selectors.obligations import (
 from compliance.services.classification import system_classify
 from compliance.services.dossier import dossier_generate
 from compliance.services.fria import fria_save
+from compliance.services.incident_report import incident_report_generate
 from compliance.services.obligations import NewEvidence, obligation_update, obligations_sync
 from hitl_portal.permissions import RoleRequiredMixin, may_access
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
 from incidents.models import Incident
-from incidents.selectors import incident_clock
+from incidents.selectors import incident_clock, incident_get
 from reviews.models import AISystem, InterventionPoint
 from reviews.selectors.systems import system_get, system_list
 from reviews.services.systems import system_create, system_halt, system_update
@@ -565,6 +566,18 @@ class DossierDownloadView(OfficerPage):
         disposition = "attachment" if self.fmt == "pdf" else "inline"
         response["Content-Disposition"] = f'{disposition}; filename="{dossier.filename}"'
         response["X-Content-SHA256"] = dossier.sha256
+        return response
+
+
+class IncidentReportDownloadView(OfficerPage):
+    """The Art. 73 report draft of one incident as PDF (compliance officers; generation audited with its hash)."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        incident = incident_get(user=request.user, pk=pk)
+        report = incident_report_generate(actor=request.user, incident=incident)
+        response = HttpResponse(report.content, content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{report.filename}"'
+        response["X-Content-SHA256"] = report.sha256
         return response
 
 

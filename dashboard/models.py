@@ -218,3 +218,78 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rollup built through {self.built_through}"
+
+
+class MonitoringMetric(models.TextChoices):
+    """What post-market monitoring (Art. 72, Art. 26(5)) watches per intervention point and day."""
+
+    OVERRIDE_RATE = "override_rate", "Override-rate spike"
+    CONFIDENCE_PSI = "confidence_psi", "Confidence distribution shift (PSI)"
+    MODEL_VERSION = "model_version", "New model version"
+    AGREEMENT = "agreement", "Reviewer agreement drop"
+    GOLD_ACCURACY = "gold_accuracy", "Gold accuracy drop"
+    QUEUE_AGE = "queue_age", "Growing queue age"
+
+
+class MonitoringSeverity(models.TextChoices):
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class MonitoringThreshold(models.Model):
+    """A point's own alert thresholds for one metric (``dashboard.monitoring.DEFAULT_THRESHOLDS`` otherwise).
+
+    ``critical`` may be empty: the metric then never reaches critical (and never files an incident).
+    """
+
+    intervention_point = models.ForeignKey(InterventionPoint, on_delete=models.CASCADE,
+                                           related_name="monitoring_thresholds")
+    metric = models.CharField(max_length=20, choices=MonitoringMetric.choices)
+    warning = models.FloatField()
+    critical = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["intervention_point", "metric"], name="monitoringthreshold_unique_key"),
+            models.CheckConstraint(
+                condition=models.Q(critical__isnull=True) | models.Q(critical__gte=models.F("warning")),
+                name="monitoringthreshold_critical_above_warning",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.intervention_point_id} {self.metric}: {self.warning}/{self.critical}"
+
+
+class MonitoringAlert(models.Model):
+    """One monitoring finding: a metric of a point on a day past its threshold.
+
+    Unique per point, metric and day, so running the monitor twice for a day
+    raises nothing new. ``value`` and ``reference`` are in the metric's unit
+    (a rate, a PSI, hours, a count of cases); ``reference`` is the reference
+    window's figure (empty when the metric has none, e.g. a new model version).
+    """
+
+    intervention_point = models.ForeignKey(InterventionPoint, on_delete=models.CASCADE,
+                                           related_name="monitoring_alerts")
+    system = models.ForeignKey(AISystem, on_delete=models.CASCADE, related_name="monitoring_alerts")
+    metric = models.CharField(max_length=20, choices=MonitoringMetric.choices)
+    day = models.DateField()
+    value = models.FloatField()
+    reference = models.FloatField(null=True, blank=True)
+    severity = models.CharField(max_length=10, choices=MonitoringSeverity.choices)
+    message = models.TextField()
+    incident = models.ForeignKey("incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["intervention_point", "metric", "day"],
+                                    name="monitoringalert_unique_key"),
+        ]
+        indexes = [models.Index(fields=["system", "day"], name="monitoringalert_system_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.intervention_point_id} {self.metric} ({self.severity})"

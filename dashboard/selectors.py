@@ -43,7 +43,7 @@ from dashboard.services import STATE_KEY
 from dashboard.targets import target_status, targets_for
 from incidents.models import Incident, IncidentKind, IncidentStatus
 from quality import stats
-from reviews.models import OPEN_STATUSES, AISystem, Case
+from reviews.models import OPEN_STATUSES, AISystem, Case, InterventionPoint
 
 ONE_DAY = dt.timedelta(days=1)
 # A period whose end is this close to the present (or later) "ends now" (the rollup's own freshness).
@@ -421,7 +421,10 @@ def dashboard_data(scope: KpiScope, *, now: dt.datetime | None = None) -> Dashbo
     """KPIs, daily series and reviewer table of one scope, from one pass over its figures."""
     figures = period_figures(scope)
     values = kpis(scope, figures=figures, now=now)
-    targets = targets_for(scope.system.kpi_targets if scope.system is not None else None)
+    points = InterventionPoint.objects.all() if scope.system is None else InterventionPoint.objects.filter(
+        system=scope.system)
+    targets = targets_for(scope.system.kpi_targets if scope.system is not None else None,
+                          sla_seconds=points.values_list("sla_seconds", flat=True))
     return DashboardData(
         scope=scope,
         kpis=values,

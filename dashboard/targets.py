@@ -1,5 +1,6 @@
 """KPI targets: the defaults in one place, overridable per system in ``AISystem.kpi_targets``.
 
+Time-to-resolution targets come from the intervention points' SLAs (``sla_targets``).
 A system's ``kpi_targets`` JSON maps a key below to a number (its own target) or
 ``null`` (no target for that KPI), e.g. ``{"time_to_resolution_p50_s": 3600,
 "agreement_percent": 0.9}``. Unknown keys and non-numeric values are ignored (the
@@ -9,7 +10,7 @@ all-systems view uses the defaults.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +32,9 @@ TARGETS: dict[str, TargetSpec] = {
     "agreement_kappa": TargetSpec(MIN, 0.61, "Landis & Koch: substantial agreement"),
     # Krippendorff: 0.667 is the lowest value for tentative conclusions.
     "agreement_alpha": TargetSpec(MIN, 0.667, "Krippendorff: tentative reliability"),
-    # The playbook's target for fast queues; slower queues set their own per system.
-    "time_to_resolution_p50_s": TargetSpec(MAX, 30.0, "playbook: fast queues resolve within 30 s"),
-    "time_to_resolution_p90_s": TargetSpec(MAX, None, "set per system"),
+    # From the intervention points' SLAs (``sla_targets``): a 1-hour queue is not held to 30 s.
+    "time_to_resolution_p50_s": TargetSpec(MAX, None, "within the points' SLA"),
+    "time_to_resolution_p90_s": TargetSpec(MAX, None, "within the points' SLA"),
     # Human review must not make decisions worse than the AI alone.
     "accuracy_lift": TargetSpec(MIN, 0.0, "review must not lower accuracy"),
     "accuracy_final": TargetSpec(MIN, None, "set per system"),
@@ -46,9 +47,24 @@ TARGETS: dict[str, TargetSpec] = {
 }
 
 
-def targets_for(overrides: Mapping[str, Any] | None) -> dict[str, float | None]:
-    """The effective targets: defaults, replaced by a system's valid overrides."""
+def sla_targets(sla_seconds: Iterable[int | None]) -> dict[str, float]:
+    """Time-to-resolution targets from the SLAs of the points in scope.
+
+    The figure mixes every point in scope, so it is held to the longest SLA among them
+    (a shorter one would flag a slow queue that meets its own SLA); p50 and p90 both
+    within it. No SLA in scope: no target.
+    """
+    slas = [s for s in sla_seconds if s]
+    if not slas:
+        return {}
+    return {"time_to_resolution_p50_s": float(max(slas)), "time_to_resolution_p90_s": float(max(slas))}
+
+
+def targets_for(overrides: Mapping[str, Any] | None, *, sla_seconds: Iterable[int | None] = ()
+                ) -> dict[str, float | None]:
+    """The effective targets: defaults, then the points' SLAs, replaced by a system's valid overrides."""
     result: dict[str, float | None] = {key: spec.default for key, spec in TARGETS.items()}
+    result.update(sla_targets(sla_seconds))
     for key, value in (overrides or {}).items():
         if key not in TARGETS:
             continue

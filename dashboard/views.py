@@ -22,6 +22,7 @@ from django.views import View
 from dashboard import charts
 from dashboard.aggregation import utc_day
 from dashboard.forms import ScopeForm
+from dashboard.monitoring import REFERENCE_DAYS, recent_alerts
 from dashboard.selectors import Card, DashboardData, KpiScope, dashboard_data, kpi_series, reviewer_table
 from dashboard.targets import TARGETS
 from hitl_portal.csv_export import csv_writer
@@ -114,7 +115,7 @@ def kpi_cards(data: DashboardData) -> list[dict[str, Any]]:
         card("queue_depth", "Queue depth (now)", k["queue_depth"], format_number(k["queue_depth"]),
              f"oldest waiting {format_duration(oldest)}" if oldest is not None else "nothing waiting",
              target=c["queue_depth"], fmt=format_number,
-             link=case_link(scope, in_period=False, status="queued")),
+             link=case_link(scope, in_period=False, status="open")),
         card("bias_incidents_open", "Open bias incidents (now)", k["bias_incidents_open"],
              format_number(k["bias_incidents_open"]), "bias incidents not closed",
              target=c["bias_incidents_open"], fmt=format_number, link=reverse("compliance:incident_list")),
@@ -181,11 +182,12 @@ class DashboardPage(RoleRequiredMixin, View):
                                  "current": form.is_valid() and form.cleaned_data["period"] == value})
         export_query = request.GET.urlencode()
         state = data.figures
-        context = {
+        first_day, last_day = utc_day(scope.start), _last_day(scope)
+        context: dict[str, Any] = {
             "form": form,
             "scope": scope,
-            "first_day": utc_day(scope.start),
-            "last_day": _last_day(scope),
+            "first_day": first_day,
+            "last_day": last_day,
             "data": data,
             "cards": kpi_cards(data),
             "charts": build_charts(data),
@@ -201,6 +203,11 @@ class DashboardPage(RoleRequiredMixin, View):
             "now": timezone.now(),
         }
         context["undelivered_alerts"] = list(undelivered()[:10])
+        context["monitoring_alerts"] = [
+            alert for alert in recent_alerts(system=scope.system, since=first_day)
+            if alert.day <= last_day
+        ]
+        context["monitoring_reference_days"] = REFERENCE_DAYS
         return render(request, "dashboard/dashboard.html", context)
 
 

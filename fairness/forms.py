@@ -33,9 +33,20 @@ class BiasAuditRequestForm(forms.Form):
         super().__init__(*args, **kwargs)
         systems = list(AISystem.objects.order_by("name"))
         cast(forms.ModelChoiceField, self.fields["system"]).queryset = AISystem.objects.order_by("name")
-        grouped: list[tuple[str, list[tuple[str, str]]]] = []
-        for system in systems:
-            attributes = [a for a in (system.protected_attributes or []) if isinstance(a, str)]
-            if attributes:
-                grouped.append((system.name, [(a, a) for a in dict.fromkeys(attributes)]))
+        # Opened for one system (?system=), only its attributes, once each; otherwise one group
+        # per system (static/js/fairness-form.js then shows only the chosen system's group). A
+        # posted form keeps every group, so a wrong pair gets the service's message on the field.
+        chosen = None if self.is_bound else getattr(self.initial.get("system"), "slug", None)
+        by_slug = {system.slug: system for system in systems}
+        if chosen in by_slug:
+            attributes = _attributes(by_slug[chosen])
+            cast(forms.ChoiceField, self.fields["attribute"]).choices = [
+                ("", "Choose the attribute"), *((a, a) for a in attributes)]
+            return
+        grouped = [(system.name, [(a, a) for a in _attributes(system)]) for system in systems if _attributes(system)]
         cast(forms.ChoiceField, self.fields["attribute"]).choices = [("", "Choose the attribute"), *grouped]
+
+
+def _attributes(system: AISystem) -> list[str]:
+    """The system's protected attributes, each once, in declared order."""
+    return list(dict.fromkeys(a for a in (system.protected_attributes or []) if isinstance(a, str)))

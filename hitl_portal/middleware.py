@@ -183,3 +183,24 @@ def user_has_mfa_device(user: Any) -> bool:
     from django_otp import user_has_device
 
     return bool(user_has_device(user, confirmed=True))
+
+
+class PermissionsPolicyMiddleware:
+    """Send a Permissions-Policy header on every response.
+
+    The portal uses no camera, microphone, location, payment or sensor API; denying them
+    means injected or third-party code cannot reach them either. The value comes from the
+    ``HITL_PERMISSIONS_POLICY`` setting (a dict of feature → allow-list, empty = nobody).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.header = ", ".join(
+            f"{feature}=({' '.join(allow)})" for feature, allow in settings.HITL_PERMISSIONS_POLICY.items()
+        )
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if self.header:
+            response.setdefault("Permissions-Policy", self.header)
+        return response

@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_celery_beat",
+    "csp",
     # The floors, bottom to top (docs/ARCHITECTURE.md; checked by import-linter).
     "hitl_portal",
     "audit",
@@ -119,6 +120,8 @@ MIDDLEWARE = [
     "hitl_portal.middleware.RequestIdMiddleware",
     "hitl_portal.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "hitl_portal.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -581,6 +584,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "fairness-resume-stale-audits": {"task": "fairness.resume_stale_audits", "schedule": 300.0},
     "dashboard-refresh-rollups": {"task": "dashboard.refresh_rollups", "schedule": 60.0},
+    # After the nightly rollup rebuild: yesterday is finished and its figures are settled.
+    "dashboard-run-monitoring": {"task": "dashboard.run_monitoring", "schedule": crontab(hour=4, minute=0)},
     "dashboard-rebuild-rollups": {
         "task": "dashboard.refresh_rollups", "schedule": crontab(hour=3, minute=30), "kwargs": {"full": True}
     },
@@ -628,7 +633,41 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    # Preloading is a one-way commitment for the whole registrable domain (removal from
+    # browsers' lists takes months): an operator opts in, the portal never does by default.
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # check --deploy warns (W021) whenever preload is off; off is the deliberate default here.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Content-Security-Policy (django-csp): everything from our own origin, no inline script or
+# style (templates load static files only), no plugins, no framing. Images also allow data:
+# and blob: URIs (case content and attachments rendered in the workbench).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # Case content (reviews.content): images and media from data: URIs, attachments and the
+        # operator's allow-listed origins only; pdf.js renders to a canvas from a same-origin worker.
+        "img-src": ["'self'", "data:", "blob:", *HITL_MEDIA_ALLOWED_ORIGINS],
+        "media-src": ["'self'", "data:", "blob:", *HITL_MEDIA_ALLOWED_ORIGINS],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Permissions-Policy: powerful browser features the portal never uses are off for everyone.
+HITL_PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer", "autoplay", "camera", "display-capture", "geolocation", "gyroscope",
+        "magnetometer", "microphone", "midi", "payment", "publickey-credentials-get", "usb",
+        "screen-wake-lock", "serial", "xr-spatial-tracking",
+    )
+}
 
 LOGGING = {
     "version": 1,

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from hitl_portal import notifications
 from hitl_portal.models import Heartbeat
@@ -119,8 +119,9 @@ class SchemaView(SpectacularAPIView):
     roles = {"GET": {PUBLIC}}
 
 
-class SchemaDocsView(SpectacularSwaggerView):
-    """The API docs page (local assets): public."""
+class SchemaDocsView(SpectacularSwaggerSplitView):
+    """The API docs page (local assets): public. The split view serves its start-up
+    script as a file (``?script``): the CSP allows no inline script."""
 
     permission_classes = [RolePermission]
     roles = {"GET": {PUBLIC}}

@@ -45,8 +45,12 @@ READERS = (COMPLIANCE_OFFICER, MANAGER)
 
 
 def _kind_choices() -> list[tuple[str, str]]:
-    """Each kind with its reporting deadline, so the filer sees the clock they start."""
-    choices = []
+    """Each kind with its reporting deadline, so the filer sees the clock they start.
+
+    The list starts with an empty choice: a preselected "death" would be filed by anyone
+    who skipped the field, starting the shortest Art. 73 clock by accident.
+    """
+    choices = [("", "Choose the kind of incident")]
     for value, label in IncidentKind.choices:
         days = ART73_REPORT_DAYS.get(value)
         choices.append((value, f"{label} — report within {days} days" if days else f"{label} — no Art. 73 clock"))

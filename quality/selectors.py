@@ -448,7 +448,71 @@ def automation_bias(*, reviewer_id: int, since: dt.datetime, until: dt.datetime)
         for bucket in (buckets.setdefault(system, _bias_bucket()), overall):
             _bias_add(bucket, ai_shown=ai_shown, outcome=outcome, label=label, ai_label=ai_label, spent=spent)
     systems = [{"system": slug, **_bias_figures(bucket)} for slug, bucket in sorted(buckets.items())]
-    return {"systems": systems, "overall": _bias_figures(overall)}
+    figures = _bias_figures(overall)
+    figures["automation_bias_gap"] = _stratified_gap(list(buckets.values()))
+    return {"systems": systems, "overall": figures}
+
+
+def _stratified_gap(buckets: list[dict[str, Any]]) -> float | None:
+    """The overall gap as a Mantel-Haenszel weighted mean of the per-system gaps.
+
+    Pooling the counts across systems (shown rate of all minus hidden rate of all) mixes
+    systems with different blind shares and agreement levels: a reviewer whose every
+    system shows no gap could get a large pooled gap (Simpson's paradox). Each system
+    weighs ``n_shown * n_hidden / (n_shown + n_hidden)``; systems with only one side
+    carry no information about the gap.
+    """
+    total = weight_sum = 0.0
+    for bucket in buckets:
+        shown, hidden = bucket["shown"], bucket["hidden"]
+        if not shown or not hidden:
+            continue
+        weight = shown * hidden / (shown + hidden)
+        total += weight * (bucket["shown_agree"] / shown - bucket["hidden_agree"] / hidden)
+        weight_sum += weight
+    return total / weight_sum if weight_sum else None
+
+
+def oversight_by_reviewer_point(
+    *, system: AISystem, since: dt.datetime | None = None, until: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Per reviewer and intervention point of ``system``: the automation-bias figures and gold accuracy.
+
+    The same measures as ``automation_bias`` and ``gold_answers`` (live decisions for
+    the gap, first-round answers on gold copies for accuracy), split by point, for the
+    dossier: a gap that only shows at one point is hidden by the per-system figure.
+    """
+    decisions = Decision.objects.filter(case__system=system, is_adjudication=False)
+    if since is not None:
+        decisions = decisions.filter(decided_at__gte=since)
+    if until is not None:
+        decisions = decisions.filter(decided_at__lt=until)
+    rows = decisions.values_list(
+        "reviewer__username", "case__intervention_point__slug", "case__is_gold", "round", "ai_shown", "outcome",
+        "label", "case__prediction_label", "case__gold_label", "time_spent_ms",
+    ).order_by()
+    buckets: dict[tuple[str, str], dict[str, Any]] = {}
+    gold: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for reviewer, point, is_gold, round_, ai_shown, outcome, label, ai_label, gold_label, spent in rows.iterator(
+            chunk_size=20000):
+        key = (reviewer, point)
+        if is_gold:
+            if round_ == 1:
+                verdict = _verdict(label, outcome)
+                gold[key][0] += 1
+                gold[key][1] += verdict is not None and verdict == gold_label
+            continue
+        _bias_add(buckets.setdefault(key, _bias_bucket()), ai_shown=ai_shown, outcome=outcome, label=label,
+                  ai_label=ai_label, spent=spent)
+    result = []
+    for reviewer, point in sorted(set(buckets) | set(gold)):
+        answered, correct = gold.get((reviewer, point), (0, 0))
+        figures = _bias_figures(buckets.get((reviewer, point), _bias_bucket()))
+        result.append({
+            "reviewer": reviewer, "point": point, **figures, "gold_answered": answered, "gold_correct": correct,
+            "gold_accuracy": correct / answered if answered else None,
+        })
+    return result
 
 
 def _bias_bucket() -> dict[str, Any]:

@@ -35,11 +35,12 @@ from audit.timeline import text as _text
 from hitl_portal.actors import SYSTEM_USERNAME
 from hitl_portal.permissions import RoleRequiredMixin, may_access
 from hitl_portal.roles import COMPLIANCE_OFFICER, MANAGER
-from reviews.models import AISystem, Case, CaseStatus, Decision, Resolution
+from reviews.models import OPEN_STATUSES, AISystem, Case, CaseStatus, Decision, Resolution
 from reviews.selectors.visibility import cases_visible_to
 
 PAGE_SIZE = 50
 MAX_PK = 2**63 - 1
+OPEN = "open"  # pseudo-status of the case list filter: every open status at once
 # Routing reasons of the contract (api-v1, "Routing reasons"), as the filter offers them.
 ROUTING_REASONS: tuple[tuple[str, str], ...] = (
     ("confidence_below", "Confidence below threshold"),
@@ -73,7 +74,9 @@ class CaseFilterForm(forms.Form):
         queryset=AISystem.objects.order_by("name").only("id", "name", "slug"), to_field_name="slug",
         required=False, empty_label="All systems",
     )
-    status = forms.ChoiceField(choices=[("", "Any status"), *CaseStatus.choices], required=False)
+    # "open" is what the dashboard's queue depth counts: every case still waiting for a person.
+    status = forms.ChoiceField(choices=[("", "Any status"), (OPEN, "Open (queued, claimed or escalated)"),
+                                        *CaseStatus.choices], required=False)
     resolution = forms.ChoiceField(choices=[("", "Any resolution"), *Resolution.choices], required=False)
     reason = forms.ChoiceField(label="Routed because", choices=[("", "Any reason"), *ROUTING_REASONS],
                                required=False)
@@ -117,7 +120,9 @@ def case_browser_list(*, user: Any, filters: dict[str, Any]) -> QuerySet[Case]:
         cases = cases.filter(external_id=filters["q"].strip())
     if filters.get("system"):
         cases = cases.filter(system=filters["system"])
-    if filters.get("status"):
+    if filters.get("status") == OPEN:
+        cases = cases.filter(status__in=OPEN_STATUSES)
+    elif filters.get("status"):
         cases = cases.filter(status=filters["status"])
     if filters.get("resolution"):
         cases = cases.filter(resolution=filters["resolution"])

@@ -44,7 +44,7 @@ from reviews.services.systems import (
 
 def _json_pretty(value: Any) -> str:
     return format_html(
-        '<pre style="white-space: pre-wrap; margin: 0">{}</pre>',
+        '<pre class="console-json">{}</pre>',
         json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False),
     )
 

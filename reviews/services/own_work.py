@@ -40,8 +40,8 @@ from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
 from reviews.services.escalations import alert_if_nobody_can_take
 from reviews.services.queue import (
     CLAIM_FIELDS,
-    end_claim,
     escalated_case_ids,
+    hand_back,
     holds_live_claim,
     lease_seconds,
     locked_case,
@@ -106,13 +106,8 @@ def claim_skip(*, reviewer: User, case: Case, reason: str) -> Case:
         raise ValidationError({"reason": ["Say why you skip this case."]})
     if len(reason) > MAX_REASON_CHARS:
         raise ValidationError({"reason": [f"At most {MAX_REASON_CHARS} characters."]})
-    case = locked_case(case)
+    case = hand_back(case=case, reviewer=reviewer)
     now = timezone.now()
-    if not holds_live_claim(case, reviewer, now):
-        raise ClaimConflict("You hold no live claim on this case.")
-    end_claim(case, escalated=case.pk in escalated_case_ids([case]))
-    case._history_user = reviewer  # type: ignore[attr-defined]
-    case.save(update_fields=CLAIM_FIELDS)
     CaseSkip.objects.get_or_create(
         case=case, reviewer=reviewer, round=case.review_round, defaults={"reason": reason, "skipped_at": now}
     )

@@ -411,19 +411,27 @@ def claim_renew(*, reviewer: User, case: Case) -> Case:
     return case
 
 
+def hand_back(*, case: Case, reviewer: User) -> Case:
+    """End the reviewer's live claim (409 without one): back to the queue, as escalated when it stands so.
+
+    The shared step of a release and a skip; the caller is in a transaction and records its event.
+    """
+    case = locked_case(case)
+    if not holds_live_claim(case, reviewer, timezone.now()):
+        raise ClaimConflict("You hold no live claim on this case.")
+    end_claim(case, escalated=case.pk in escalated_case_ids([case]))
+    case._history_user = reviewer  # type: ignore[attr-defined]
+    case.save(update_fields=CLAIM_FIELDS)
+    return case
+
+
 @transaction.atomic
 def claim_release(*, reviewer: User, case: Case) -> Case:
     """Give a held case back to the queue (as escalated when it was); 409 without a live claim.
 
     Allowed to a suspended holder too: handing work back is always welcome.
     """
-    case = locked_case(case)
-    now = timezone.now()
-    if not holds_live_claim(case, reviewer, now):
-        raise ClaimConflict("You hold no live claim on this case.")
-    end_claim(case, escalated=case.pk in escalated_case_ids([case]))
-    case._history_user = reviewer  # type: ignore[attr-defined]
-    case.save(update_fields=CLAIM_FIELDS)
+    case = hand_back(case=case, reviewer=reviewer)
     record_event(
         "case.released", actor=reviewer, obj=case, case_id=case.pk, system_id=case.system_id,
         data={"round": case.review_round},

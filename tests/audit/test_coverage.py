@@ -54,7 +54,7 @@ CATALOGUE = ROOT / "audit" / "catalogue.py"
 RESERVED_ACTIONS: dict[str, str] = {}
 
 SERVICE_MODULES = ("reviews/services/*.py", "audit/services.py", "audit/retention.py", "audit/export.py",
-                   "compliance/services/*.py")
+                   "compliance/services/*.py", "dashboard/monitoring.py")
 RECORDERS = frozenset({"record_event", "bulk_record_events"})
 # Calls that always write to the database, whatever they are called on.
 WRITE_CALLS = frozenset({"save", "delete", "bulk_create", "bulk_update", "get_or_create", "update_or_create",
@@ -66,6 +66,10 @@ QUERYSET_HINTS = ("objects", "filter(", "exclude(", "select_for_update(", "histo
 # Writers that record no event of their own: "module path:function" -> why that is right.
 UNAUDITED_WRITERS: dict[str, str] = {
     "audit/services.py:bulk_record_events": "the recorder itself: it writes the events.",
+    "reviews/services/queue.py:hand_back": (
+        "the shared step of claim_release and claim_skip; each records its own event (case.released, "
+        "case.skipped) in the same transaction."
+    ),
     "reviews/services/identity.py:mfa_enrolment_start": (
         "makes an unconfirmed TOTP device that cannot verify anything yet; confirming it records "
         "user.mfa_enrolled (mfa_enrolment_confirm)."

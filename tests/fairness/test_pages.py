@@ -89,7 +89,8 @@ def test_the_form_requests_an_audit(make_user, django_capture_on_commit_callback
     form = client.get("/fairness/new/?system=credit-scoring")
     assert form.status_code == 200
     html = form.content.decode()
-    assert '<optgroup label="Credit Scoring">' in html and 'value="age_band"' in html
+    # Opened for one system: its attributes only (no per-system groups).
+    assert "<optgroup" not in html and 'value="age_band"' in html
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/fairness/new/", {"system": "credit-scoring", "attribute": "gender",
                                                   "period_from": "", "period_to": ""})
@@ -99,6 +100,23 @@ def test_the_form_requests_an_audit(make_user, django_capture_on_commit_callback
     assert AuditEvent.objects.filter(action="bias_audit.requested", actor_id=officer.pk).count() == 1
     page = client.get(response["Location"]).content.decode()
     assert "Within thresholds" in page and "passes" in page
+
+
+def test_the_form_lists_each_systems_attributes_once(make_user):
+    """Opened for a system: its attributes only, each once (not "gender" once per system)."""
+    make_audited_system()
+    make_audited_system("other-system", attributes=["gender", "region"])
+    client = client_for(make_user("compliance_officer"))
+
+    form = client.get("/fairness/new/", {"system": "credit-scoring"}).context["form"]
+    assert form.fields["attribute"].choices == [("", "Choose the attribute"), ("gender", "gender"),
+                                                ("age_band", "age_band")]
+    # Without a system: one group per system (the page's script shows only the chosen one's).
+    form = client.get("/fairness/new/").context["form"]
+    groups = dict(form.fields["attribute"].choices[1:])
+    assert groups == {"Credit Scoring": [("gender", "gender"), ("age_band", "age_band")],
+                      "Other System": [("gender", "gender"), ("region", "region")]}
+    assert 'src="/static/js/fairness-form.js"' in client.get("/fairness/new/").content.decode()
 
 
 def test_the_form_shows_errors_on_the_field(make_user):

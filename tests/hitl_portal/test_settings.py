@@ -35,6 +35,7 @@ PRODUCTION_ENV = {
 SCRUBBED = (
     "DJANGO_ENV", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL",
     "DJANGO_DEBUG", "HITL_TESTING", "CSRF_TRUSTED_ORIGINS", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_PRELOAD",
     "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by tests/conftest.py for Playwright; never in deployment
     "HITL_AUDIT_SIGNING_KEY", "HITL_AUDIT_SIGNING_KEY_FILE",
 )
@@ -130,3 +131,17 @@ def test_the_development_default_fails_the_deployment_checks(tmp_path):
     assert result.returncode != 0
     for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert warning in result.stderr
+
+
+@pytest.mark.parametrize(("env", "expected"), [({}, "False"), ({"SECURE_HSTS_PRELOAD": "true"}, "True")])
+def test_hsts_preload_is_off_unless_the_operator_opts_in(env, expected, tmp_path):
+    """Preloading commits the whole domain to HTTPS for months: never the default."""
+    result = run_python(
+        ["-c", "import django; django.setup(); from django.conf import settings; "
+               "print(settings.SECURE_HSTS_SECONDS > 0, settings.SECURE_HSTS_PRELOAD)"],
+        {**PRODUCTION_ENV, **env},
+        tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", expected]

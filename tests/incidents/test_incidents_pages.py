@@ -133,3 +133,16 @@ def test_list_filters_and_overdue_badge(make_user, case):
 
 def test_unknown_incident_page_is_404(make_user):
     assert client_for(make_user("compliance_officer")).get(f"{LIST}999999/").status_code == 404
+
+
+def test_the_new_incident_form_starts_with_no_kind_selected(make_user, case):
+    """Nobody files a "death" (the shortest Art. 73 clock) by skipping the field."""
+    client = client_for(make_user("compliance_officer"))
+    form = client.get(NEW).context["form"]
+
+    assert form["kind"].value() in (None, "")
+    assert form.fields["kind"].choices[0] == ("", "Choose the kind of incident")
+    response = client.post(NEW, {"system": "credit-scoring", "aware_at": "2026-01-01T00:00", "description": "x"})
+    assert response.status_code == 400
+    assert "kind" in response.context["form"].errors
+    assert not Incident.objects.exists()

@@ -23,6 +23,7 @@ from tests.quality.helpers import (
     make_case,
     make_point,
     make_reviewer,
+    make_system,
     make_user,
     page_client,
 )
@@ -153,6 +154,39 @@ def test_automation_bias_gap_per_system(api_client_for) -> None:
     assert body["automation_bias"]["overall"]["automation_bias_gap"] == pytest.approx(0.4)
     # Blind decisions say nothing about approving a visible suggestion.
     assert overall["approval_rate"] == 0.9
+
+
+def test_overall_gap_agrees_with_the_per_system_gaps() -> None:
+    """No system shows a gap, so neither does the overall figure (pooled counts would: Simpson's paradox)."""
+    credit = make_point()
+    fraud = make_point(make_system("fraud-check"), "tx-review")
+    reviewer = make_reviewer()
+    yes, no = ("approve", "approve"), ("approve", "reject")
+    # Credit: agreement 0.9 shown and hidden (mostly shown); fraud: 0.5 shown and hidden (mostly hidden).
+    decisions(reviewer, credit, [(True, *yes)] * 18 + [(True, *no)] * 2 + [(False, *yes)] * 9 + [(False, *no)])
+    decisions(reviewer, fraud, [(True, *yes)] * 5 + [(True, *no)] * 5 + [(False, *yes)] * 10 + [(False, *no)] * 10)
+    figures = automation_bias(reviewer_id=reviewer.pk, since=timezone.now() - dt.timedelta(days=1),
+                              until=timezone.now() + dt.timedelta(minutes=1))
+
+    assert [s["automation_bias_gap"] for s in figures["systems"]] == [pytest.approx(0.0), pytest.approx(0.0)]
+    overall = figures["overall"]
+    # The pooled rates differ (23/30 vs 19/30) only because the systems' blind shares differ.
+    assert overall["agreement_ai_shown"] == pytest.approx(23 / 30)
+    assert overall["agreement_ai_hidden"] == pytest.approx(19 / 30)
+    assert overall["automation_bias_gap"] == pytest.approx(0.0)
+
+
+def test_overall_gap_is_the_weighted_mean_of_system_gaps() -> None:
+    credit = make_point()
+    fraud = make_point(make_system("fraud-check"), "tx-review")
+    reviewer = make_reviewer()
+    yes, no = ("approve", "approve"), ("approve", "reject")
+    # Credit: 10 shown (all agree) vs 10 hidden (5 agree): gap 0.5, weight 5. Fraud: only shown: no weight.
+    decisions(reviewer, credit, [(True, *yes)] * 10 + [(False, *yes)] * 5 + [(False, *no)] * 5)
+    decisions(reviewer, fraud, [(True, *no)] * 10)
+    figures = automation_bias(reviewer_id=reviewer.pk, since=timezone.now() - dt.timedelta(days=1),
+                              until=timezone.now() + dt.timedelta(minutes=1))
+    assert figures["overall"]["automation_bias_gap"] == pytest.approx(0.5)
 
 
 def test_rubber_stamp_flags(settings) -> None:

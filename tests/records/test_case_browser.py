@@ -82,6 +82,8 @@ def test_filters(make_user):
     assert case_ids(client.get(LIST, {"status": "auto_accepted"})) == [auto.pk]
     assert case_ids(client.get(LIST, {"resolution": "auto_accepted"})) == [auto.pk]
     assert case_ids(client.get(LIST, {"status": "escalated"})) == [decided.pk]
+    # "open" (the dashboard's queue depth): queued, claimed and escalated together.
+    assert sorted(case_ids(client.get(LIST, {"status": "open"}))) == sorted([decided.pk, other.pk, old.pk])
     assert sorted(case_ids(client.get(LIST, {"reason": "confidence_below"}))) == sorted([decided.pk, other.pk, old.pk])
     assert case_ids(client.get(LIST, {"reason": "high_stakes"})) == []
     assert case_ids(client.get(LIST, {"reviewer": "rev1"})) == [decided.pk]

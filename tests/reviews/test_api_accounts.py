@@ -72,6 +72,20 @@ def test_valid_credentials_get_a_working_token(anon_client: Any, make_user: Any)
     assert user.last_login is not None
 
 
+def test_form_fields_work_like_json(anon_client: Any, make_user: Any) -> None:
+    """``curl -d username=… -d password=…`` (application/x-www-form-urlencoded) gets a token too."""
+    make_user("manager", "fiona")
+    form = "application/x-www-form-urlencoded"
+    response = anon_client.post(TOKEN, f"username=fiona&password={PASSWORD}", content_type=form)
+    assert response.status_code == 200, response.content
+    assert response.json()["token"]
+    wrong = anon_client.post(TOKEN, "username=fiona&password=nope", content_type=form)
+    assert wrong.status_code == 400
+    nul = anon_client.post(TOKEN, "username=fi%00ona&password=x", content_type=form)
+    assert nul.status_code == 400
+    assert "username" in str(nul.json())
+
+
 def test_asking_again_issues_another_token_and_both_work(anon_client: Any, make_user: Any) -> None:
     make_user("reviewer", "rita")
     first = anon_client.post(TOKEN, {"username": "rita", "password": PASSWORD}, format="json").json()["token"]

@@ -139,6 +139,27 @@ def test_the_demo_shows_the_governance_side() -> None:
     assert verify_chain().ok
 
 
+def test_the_demo_has_rich_content_cases_waiting_for_reviewers() -> None:
+    from django.test import Client
+
+    _load(50)
+    document = Case.objects.get(external_id="doc-0001")
+    assert document.status == CaseStatus.QUEUED and document.intervention_point.display
+    assert document.input["id_document"].startswith("data:image/png;base64,")
+    assert document.input["payslip"].startswith("data:application/pdf;base64,")
+    assert document.explanation  # reason codes and attributions shown beside the AI suggestion
+    chats = Case.objects.filter(external_id__startswith="chat-", status=CaseStatus.QUEUED)
+    assert chats.count() == 2
+    # rev1 claims it (the only case of that point) and the workbench renders the image and the chart.
+    rev1 = User.objects.get(username="rev1")
+    case = claim_next(reviewer=rev1, point=document.intervention_point)
+    assert case.pk == document.pk
+    client = Client()
+    client.force_login(rev1)
+    page = client.get(f"/review/case/{case.pk}/").content.decode()
+    assert "Identity document" in page and "data:image/png;base64," in page and "Payslip" in page
+
+
 def test_the_printed_summary_names_the_url_used_and_the_password() -> None:
     output = _load(0, base_url="http://127.0.0.1:8123")
     assert "Open http://127.0.0.1:8123" in output

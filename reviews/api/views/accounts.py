@@ -68,6 +68,8 @@ class TokenObtainView(PortalAPIView):
     roles = {"POST": {PUBLIC}}
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
+    # Form fields too (``curl -d username=… -d password=…``, OAuth-style clients): a new
+    # user's first call should not fail on the content type. JSON stays the documented body.
     parser_classes = [StrictJSONParser, FormParser]
 
     @extend_schema(

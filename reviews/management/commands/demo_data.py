@@ -23,6 +23,7 @@ from django.db import transaction
 
 from audit.services import record_event
 from hitl_portal.roles import COMPLIANCE_OFFICER, INTEGRATION, MANAGER, REVIEWER
+from reviews.demo_content import add_rich_demo
 from reviews.demo_traffic import post_demo_traffic
 from reviews.models import AISystem, Case, InterventionPoint, ReviewerProfile
 from reviews.services.people import reviewer_update, user_create
@@ -237,6 +238,8 @@ class Command(BaseCommand):
             )
             self.post_traffic(options["cases"])
             if options["cases"] > 0:
+                for line in add_rich_demo(actor=admin, integration=User.objects.get(username="integration")):
+                    self.stdout.write(f"Demo: {line}")
                 for _receiver, lines in demo_data_loaded.send(sender=self.__class__, admin=admin):
                     for line in lines or []:
                         self.stdout.write(f"Demo: {line}")
