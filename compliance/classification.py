@@ -311,7 +311,9 @@ def classify(answers: Answers) -> Classification:
             + " The system must not be placed on the market, put into service or used; it is blocked.",
             tuple(PROHIBITED_PRACTICES[k][0] for k in practices), decisive=True,
         ))
-        notes = ("The open-source exclusion does not cover prohibited practices.",) if open_source else ()
+        notes: tuple[str, ...] = (
+            ("The open-source exclusion does not cover prohibited practices.",) if open_source else ()
+        )
         return Classification("prohibited", answers, tuple(steps), prohibited_practices=tuple(practices),
                                scope_exclusions=tuple(sorted(answers.scope_exclusions)), notes=notes)
     steps.append(Step("prohibited", "Prohibited practices (Art. 5)", "No prohibited practice.", ("Art. 5(1)",)))
@@ -376,7 +378,7 @@ def classify(answers: Answers) -> Classification:
         steps.append(Step("art50", "Transparency duties (Art. 50)", "No Art. 50 duty.", ("Art. 50",)))
 
     outcome = "high" if high else "limited" if duties else "minimal"
-    notes: tuple[str, ...] = ()
+    notes = ()
     if open_source:
         if outcome == "minimal":
             steps.append(Step("scope_open_source", "Open-source exclusion (Art. 2(12))",

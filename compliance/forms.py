@@ -7,7 +7,7 @@ services' errors next to the fields, so a page and the API never disagree.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -159,7 +159,7 @@ class ObligationForm(forms.Form):
 
     def __init__(self, *args: Any, owners: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].choices = [("", "Nobody"), *[(name, name) for name in owners]]
+        cast(forms.ChoiceField, self.fields["owner"]).choices = [("", "Nobody"), *[(name, name) for name in owners]]
 
 
 class FriaForm(forms.Form):

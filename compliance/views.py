@@ -460,10 +460,10 @@ class ObligationEditView(OfficerPage):
 class EvidenceDownloadView(ReaderPage):
     """An uploaded evidence file, only through this permission check (media is not served publicly)."""
 
-    def get(self, request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    def get(self, request: HttpRequest, slug: str, pk: int) -> FileResponse:
         system = system_get(slug=slug)
         evidence = ObligationEvidence.objects.filter(pk=pk, obligation__system=system, kind="file").first()
-        if evidence is None or not evidence.file:
+        if evidence is None or not evidence.file.name:  # a FieldFile is falsy exactly when it has no name
             raise Http404("No such evidence file.")
         try:
             handle = evidence.file.open("rb")

@@ -61,7 +61,7 @@ TOO_MANY = "Too many attempts. Please try again later."
 
 def client_address(request: HttpRequest) -> str:
     """The client's address, trusting as many X-Forwarded-For hops as the API's throttling does."""
-    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
+    proxies = int(str(settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0))
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if proxies and forwarded:
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
@@ -228,7 +228,7 @@ class ExplanationAnswerView(OfficerPage):
         found = self.found(pk)
         form = f.AnswerForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "; ".join(e for errs in form.errors.values() for e in errs))
+            messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
             return redirect("compliance:explanation_detail", pk=pk)
         try:
             letter = explanation_answer(actor=request.user, request=found, note=form.cleaned_data["note"],

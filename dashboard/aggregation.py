@@ -88,7 +88,9 @@ def _add_case_groups(result: Aggregate, cases: QuerySet[Case]) -> None:
         if status in OPEN_STATUSES:
             figures.open += n
         if status in CLOSED_STATUSES:
-            figures.resolutions[group["resolution"]] += n
+            resolution = group["resolution"]
+            assert resolution is not None  # the case_closed_has_resolution constraint
+            figures.resolutions[resolution] += n
             if group["true_label"] is not None and ai is not None:
                 figures.truth_labels[(ai, final, group["true_label"])] += n
         if group["routed"] and status == CaseStatus.DECIDED:
@@ -109,6 +111,7 @@ def _add_resolution_times(result: Aggregate, cases: QuerySet[Case]) -> None:
         .order_by()
     )
     for system_id, point_id, received_at, decided_at in rows:
+        assert decided_at is not None  # decided_at__isnull=False above
         day = utc_day(received_at)
         figures = result.cases[(day, system_id, point_id)]
         ms = max(0, (decided_at - received_at) // dt.timedelta(milliseconds=1))

@@ -135,6 +135,7 @@ def line_chart(
 ) -> SafeString:
     """Lines over days. ``kind``: ``percent`` (fractions, axis 0–100 %), ``duration`` (seconds) or ``count``."""
     known = [v for s in series for v in s.values if v is not None]
+    fmt: Callable[[float | None], str]
     if kind == "percent":
         top, step = 1.0, 0.25
         tick, fmt = (lambda v: f"{v * 100:.0f} %"), format_percent

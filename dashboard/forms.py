@@ -28,7 +28,8 @@ class ScopeForm(forms.Form):
     end = forms.DateField(label="To (inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what BaseForm.clean returns (its stub says "or None")
         period = data.get("period") or DEFAULT_PERIOD
         if data.get("start") or data.get("end"):
             period = "custom"  # dates typed in choose a custom period, whatever preset was showing

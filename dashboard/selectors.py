@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +94,7 @@ class PeriodFigures:
     rollup_run_at: dt.datetime | None = None
 
 
-def rollup_state() -> dict[str, Any] | None:
+def rollup_state() -> Mapping[str, Any] | None:
     return (
         RollupState.objects.filter(key=STATE_KEY)
         .values("built_through", "last_run_at", "last_run_ms", "watermark")
@@ -136,8 +137,8 @@ def period_figures(scope: KpiScope, *, with_reviewers: bool = True) -> PeriodFig
         result = aggregate(start, end, system_id=scope.system_id)
         for (day, _system, _point), figures in result.cases.items():
             days[day].merge(figures)
-        for (_day, _system, reviewer_id), figures in result.reviewers.items():
-            reviewers.setdefault(reviewer_id, ReviewerFigures()).merge(figures)
+        for (_day, _system, reviewer_id), reviewer_figures in result.reviewers.items():
+            reviewers.setdefault(reviewer_id, ReviewerFigures()).merge(reviewer_figures)
     total = CaseFigures()
     for figures in days.values():
         total.merge(figures)
@@ -160,7 +161,7 @@ def _read_rollup(
     """
 
     def rows(model: type[Model]) -> QuerySet[Any]:
-        queryset = model.objects.filter(day__gte=first, day__lte=last)
+        queryset = model._default_manager.filter(day__gte=first, day__lte=last)  # == objects for these models
         if scope.system_id is not None:
             queryset = queryset.filter(system_id=scope.system_id)
         return queryset.order_by()
@@ -184,8 +185,8 @@ def _read_rollup(
     for row in rows(ReviewerDailyRollup).values("reviewer_id").annotate(
         **sums, low=Min("time_min_ms"), high=Max("time_max_ms")
     ):
-        figures = ReviewerFigures(**{name: int(row[f"sum_{name}"]) for name in ReviewerFigures.COUNTS},
-                                  time_min_ms=row["low"], time_max_ms=row["high"])
+        counts: dict[str, Any] = {name: int(row[f"sum_{name}"]) for name in ReviewerFigures.COUNTS}
+        figures = ReviewerFigures(**counts, time_min_ms=row["low"], time_max_ms=row["high"])
         reviewers.setdefault(row["reviewer_id"], ReviewerFigures()).merge(figures)
     times = rows(ReviewerTimeBucket).values("reviewer_id", "bucket").annotate(n=Sum("count"), total=Sum("total_ms"))
     for reviewer_id, bucket, n, total in times.values_list("reviewer_id", "bucket", "n", "total"):

@@ -123,7 +123,7 @@ def rollup_rebuild_days(days: Iterable[dt.date], *, now: dt.datetime | None = No
         result = aggregate(day_start(first), day_start(last + dt.timedelta(days=1)))
         in_range = {"day__gte": first, "day__lte": last}
         for model in ROLLUP_MODELS:
-            model.objects.filter(**in_range).delete()
+            model._default_manager.filter(**in_range).delete()  # == objects: no rollup model has another manager
         cases = sorted(result.cases.items())
         reviewers = sorted(result.reviewers.items())
         _bulk(DailyRollup, (
@@ -165,10 +165,10 @@ def _day_percentiles(cases: list[tuple[tuple[dt.date, int, int], CaseFigures]]) 
     for (day, system_id, _point_id), figures in cases:
         for key in ((day, system_id), (day, None)):
             merged.setdefault(key, CaseFigures()).merge(figures)
-    for (day, system_id), figures in sorted(merged.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+    for (day, system_or_all), figures in sorted(merged.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         p50, p90 = ttr_percentiles_ms(figures)
         if p50 is not None:
-            yield DailyTtrPercentiles(day=day, system_id=system_id, p50_ms=p50, p90_ms=p90)
+            yield DailyTtrPercentiles(day=day, system_id=system_or_all, p50_ms=p50, p90_ms=p90)
 
 
 def _bulk(model: type[Model], rows: Iterable[Model]) -> None:
@@ -177,10 +177,10 @@ def _bulk(model: type[Model], rows: Iterable[Model]) -> None:
     for row in rows:
         batch.append(row)
         if len(batch) >= BATCH:
-            model.objects.bulk_create(batch)
+            model._default_manager.bulk_create(batch)
             batch = []
     if batch:
-        model.objects.bulk_create(batch)
+        model._default_manager.bulk_create(batch)
 
 
 def _days_between(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -209,7 +209,7 @@ def rollup_refresh(*, now: dt.datetime | None = None, full: bool = False) -> Ref
         days = _days_between(first_day, today)
         # Days whose cases were all deleted keep no stale rows.
         for model in ROLLUP_MODELS:
-            model.objects.filter(day__lt=first_day).delete()
+            model._default_manager.filter(day__lt=first_day).delete()
     else:
         changed = touched_days(state.watermark - OVERLAP)
         days = sorted({d for d in changed if d <= today} | set(_days_between(min(state.built_through, today), today)))

@@ -182,11 +182,12 @@ class DashboardPage(RoleRequiredMixin, View):
                                  "current": form.is_valid() and form.cleaned_data["period"] == value})
         export_query = request.GET.urlencode()
         state = data.figures
-        context = {
+        first_day, last_day = utc_day(scope.start), _last_day(scope)
+        context: dict[str, Any] = {
             "form": form,
             "scope": scope,
-            "first_day": utc_day(scope.start),
-            "last_day": _last_day(scope),
+            "first_day": first_day,
+            "last_day": last_day,
             "data": data,
             "cards": kpi_cards(data),
             "charts": build_charts(data),
@@ -203,8 +204,8 @@ class DashboardPage(RoleRequiredMixin, View):
         }
         context["undelivered_alerts"] = list(undelivered()[:10])
         context["monitoring_alerts"] = [
-            alert for alert in recent_alerts(system=scope.system, since=context["first_day"])
-            if alert.day <= context["last_day"]
+            alert for alert in recent_alerts(system=scope.system, since=first_day)
+            if alert.day <= last_day
         ]
         context["monitoring_reference_days"] = REFERENCE_DAYS
         return render(request, "dashboard/dashboard.html", context)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -32,7 +32,7 @@ class BiasAuditRequestForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         systems = list(AISystem.objects.order_by("name"))
-        self.fields["system"].queryset = AISystem.objects.order_by("name")
+        cast(forms.ModelChoiceField, self.fields["system"]).queryset = AISystem.objects.order_by("name")
         # Opened for one system (?system=), only its attributes, once each; otherwise one group
         # per system (static/js/fairness-form.js then shows only the chosen system's group). A
         # posted form keeps every group, so a wrong pair gets the service's message on the field.
@@ -40,10 +40,11 @@ class BiasAuditRequestForm(forms.Form):
         by_slug = {system.slug: system for system in systems}
         if chosen in by_slug:
             attributes = _attributes(by_slug[chosen])
-            self.fields["attribute"].choices = [("", "Choose the attribute"), *((a, a) for a in attributes)]
+            cast(forms.ChoiceField, self.fields["attribute"]).choices = [
+                ("", "Choose the attribute"), *((a, a) for a in attributes)]
             return
         grouped = [(system.name, [(a, a) for a in _attributes(system)]) for system in systems if _attributes(system)]
-        self.fields["attribute"].choices = [("", "Choose the attribute"), *grouped]
+        cast(forms.ChoiceField, self.fields["attribute"]).choices = [("", "Choose the attribute"), *grouped]
 
 
 def _attributes(system: AISystem) -> list[str]:

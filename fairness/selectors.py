@@ -114,7 +114,7 @@ def audit_representation(audit: BiasAudit) -> dict[str, Any]:
         "to": audit.period_to,
         "status": audit.status,
         "progress": progress_of(audit),
-        "requested_by": audit.requested_by.get_username() if audit.requested_by_id else None,
+        "requested_by": audit.requested_by.get_username() if audit.requested_by is not None else None,
         "requested_at": audit.requested_at,
         "started_at": audit.started_at,
         "finished_at": audit.finished_at,

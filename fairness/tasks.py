@@ -30,7 +30,7 @@ def _give_up(audit_id: int, exc: BaseException) -> None:
 
 
 @shared_task(bind=True, name="fairness.run_bias_audit", acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)
-def run_bias_audit(self, audit_id: int) -> int:  # type: ignore[no-untyped-def]
+def run_bias_audit(self, audit_id: int) -> int:
     """Plan the audit and enqueue its chunks (or resume the chunks not done); returns how many were enqueued."""
     try:
         return len(services.bias_audit_start(audit_id=audit_id))
@@ -45,7 +45,7 @@ def run_bias_audit(self, audit_id: int) -> int:  # type: ignore[no-untyped-def]
 
 
 @shared_task(bind=True, name="fairness.audit_chunk", acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)
-def audit_chunk(self, audit_id: int, index: int) -> None:  # type: ignore[no-untyped-def]
+def audit_chunk(self, audit_id: int, index: int) -> None:
     """Count chunk ``index`` of the audit's plan (upsert) and finish the audit if it was the last one."""
     try:
         services.bias_audit_run_chunk(audit_id=audit_id, index=index)

@@ -110,7 +110,7 @@ class BiasAuditDetailPage(RoleRequiredMixin, View):
         metric_rows = []
         for key, label, threshold_key, bound, style in METRIC_ROWS:
             threshold = audit.thresholds.get(threshold_key) if threshold_key else None
-            row = {"label": label, "style": style, "threshold": threshold, "bound": bound, "cells": []}
+            row: dict[str, Any] = {"label": label, "style": style, "threshold": threshold, "bound": bound, "cells": []}
             for kind in ("ai", "final"):
                 value = (metrics.get(kind) or {}).get(key)
                 breached = any(b["labels"] == kind and b["metric"] == key for b in data["breaches"])

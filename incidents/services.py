@@ -275,6 +275,7 @@ def incident_overdue_alerts(*, actor: Any = None, now: dt.datetime | None = None
                 continue
             events = []
             for incident in incidents:
+                assert incident.report_due_at is not None  # the query asked for report_due_at < now
                 incident.overdue_alerted_at = now
                 incident._history_user = history_user  # type: ignore[attr-defined]
                 incident.save(update_fields=["overdue_alerted_at", "updated_at"])

@@ -7,7 +7,7 @@ move incidents; managers read the register; admins pass every role check.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -97,7 +97,7 @@ class IncidentUpdateForm(forms.Form):
     def __init__(self, *args: Any, incident: Incident, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         labels = dict(IncidentStatus.choices)
-        self.fields["status"].choices = [("", "(no change: add the note only)")] + [
+        cast(forms.ChoiceField, self.fields["status"]).choices = [("", "(no change: add the note only)")] + [
             (value, labels[value]) for value in allowed_next_statuses(incident)
         ]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth.models import User
@@ -30,7 +30,8 @@ class TrainingRecordForm(forms.Form):
     evidence_url = forms.URLField(required=False, assume_scheme="https")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what BaseForm.clean returns (its stub says "or None")
         if data.get("expires_at") and data.get("completed_at") and data["expires_at"] < data["completed_at"]:
             self.add_error("expires_at", "Must not be before the completion date.")
         return data
@@ -58,7 +59,7 @@ class GoldItemForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["target"].choices = _point_choices()
+        cast(forms.ChoiceField, self.fields["target"]).choices = _point_choices()
 
     def clean_input(self) -> dict[str, Any]:
         try:
@@ -95,10 +96,17 @@ class GoldImportForm(forms.Form):
             raise forms.ValidationError("Must be UTF-8 text.") from exc
 
 
+class GoldItemChoiceField(forms.ModelMultipleChoiceField):
+    """Gold items labelled with their system, intervention point and gold label."""
+
+    def label_from_instance(self, obj: GoldItem) -> str:
+        return f"#{obj.pk} · {obj.case.system.slug}/{obj.case.intervention_point.slug} · gold: {obj.case.gold_label}"
+
+
 class CalibrationForm(forms.Form):
     name = forms.CharField(max_length=200)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    items = forms.ModelMultipleChoiceField(
+    items = GoldItemChoiceField(
         queryset=GoldItem.objects.filter(active=True).select_related("case__system", "case__intervention_point"),
         widget=forms.CheckboxSelectMultiple,
     )
@@ -107,12 +115,6 @@ class CalibrationForm(forms.Form):
             "username"),
         widget=forms.CheckboxSelectMultiple,
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["items"].label_from_instance = lambda item: (
-            f"#{item.pk} · {item.case.system.slug}/{item.case.intervention_point.slug} · gold: {item.case.gold_label}"
-        )
 
 
 class AgreementFilterForm(forms.Form):

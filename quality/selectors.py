@@ -26,10 +26,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.db import connection
@@ -102,10 +102,10 @@ def default_period(
 
 # --- Agreement ---------------------------------------------------------------------------------------
 
-Rater = Hashable
+Rater = TypeVar("Rater", bound=Hashable)
 
 
-def agreement_summary(units: Iterable[dict[Rater, Any]]) -> dict[str, Any]:
+def agreement_summary(units: Iterable[Mapping[Rater, Any]]) -> dict[str, Any]:
     """Percent agreement, Cohen's κ per rater pair, Fleiss' κ, Krippendorff's α of rated units.
 
     ``units`` holds one ``{rater: label or None}`` mapping per unit (``None`` =
@@ -133,7 +133,7 @@ def agreement_summary(units: Iterable[dict[Rater, Any]]) -> dict[str, Any]:
         for a, b in combinations(sorted(unit, key=repr), 2):
             tables[(a, b)][(unit[a], unit[b])] += 1
     ranked = sorted(tables.items(), key=lambda item: (-sum(item[1].values()), repr(item[0])))
-    pairs = []
+    pairs: list[dict[str, Any]] = []
     for (a, b), table in ranked[:MAX_COHEN_PAIRS]:
         n = sum(table.values())
         agreeing = sum(count for (x, y), count in table.items() if x == y)
@@ -194,7 +194,7 @@ def summary_from_pairs(
     fleiss_units = sum(units_by_size.values())
     tables = tables or {}
     ranked = sorted(tables.items(), key=lambda item: (-sum(item[1].values()), repr(item[0])))
-    cohen = []
+    cohen: list[dict[str, Any]] = []
     for (a, b), table in ranked[:MAX_COHEN_PAIRS]:
         n = sum(table.values())
         agreeing = sum(count for (x, y), count in table.items() if x == y)
@@ -287,15 +287,17 @@ def live_agreement(
         system_id = AISystem.objects.filter(slug=system).values_list("pk", flat=True).first()
         if system_id is None:
             return {"from": since, "to": until, "period": period, "overall": summary_from_pairs({}), "points": []}
-    scope = dict(since=since, until=until, system_id=system_id, point_id=point.pk if point is not None else None)
+    only_point_id = point.pk if point is not None else None
     by_point_period: dict[int, dict[dt.date, Counter[tuple[Any, Any, int]]]] = defaultdict(
         lambda: defaultdict(Counter))
     with connection.cursor() as cursor:
-        cursor.execute(*_live_pairs_sql(**scope, group="days"))
+        cursor.execute(*_live_pairs_sql(since=since, until=until, system_id=system_id, point_id=only_point_id,
+                                        group="days"))
         for point_id, day, label_a, label_b, size, count in cursor.fetchall():
             start = _period_start_of_day(_as_date(day), period)
             by_point_period[point_id][start][(label_a, label_b, int(size))] += count
-        cursor.execute(*_live_pairs_sql(**scope, group="raters"))
+        cursor.execute(*_live_pairs_sql(since=since, until=until, system_id=system_id, point_id=only_point_id,
+                                        group="raters"))
         rater_rows = cursor.fetchall()
     names = dict(User.objects.filter(pk__in={r[1] for r in rater_rows} | {r[2] for r in rater_rows})
                  .values_list("pk", "username"))
@@ -747,7 +749,7 @@ def calibration_results(session: CalibrationSession) -> dict[str, Any]:
             figures["answered"] += 1
             figures["correct"] += label is not None and label == gold[serving.item_id]
     summary = agreement_summary(units.values())
-    items = []
+    items: list[dict[str, Any]] = []
     for item_id, unit in units.items():
         labels = [label for label in unit.values() if label is not None]
         counts = Counter(labels)

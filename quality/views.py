@@ -108,9 +108,9 @@ class ReviewerQualityPage(RoleRequiredMixin, View):
                     return redirect("quality:reviewer", username=username)
             return self._render(request, profile, False, status_form=form, status=400)
         if action == "training":
-            form = TrainingRecordForm(request.POST)
-            if form.is_valid():
-                data = form.cleaned_data
+            training_form = TrainingRecordForm(request.POST)
+            if training_form.is_valid():
+                data = training_form.cleaned_data
                 try:
                     training_record_add(
                         actor=request.user, profile=profile, title=data["title"], kind=data["kind"],
@@ -118,11 +118,11 @@ class ReviewerQualityPage(RoleRequiredMixin, View):
                         system=data.get("system"), evidence_url=data.get("evidence_url") or "",
                     )
                 except ValidationError as exc:
-                    _errors_into(form, exc)
+                    _errors_into(training_form, exc)
                 else:
                     messages.success(request, f"Training recorded for {username}.")
                     return redirect("quality:reviewer", username=username)
-            return self._render(request, profile, False, training_form=form, status=400)
+            return self._render(request, profile, False, training_form=training_form, status=400)
         messages.error(request, "Unknown action.")
         return redirect("quality:reviewer", username=username)
 

@@ -49,7 +49,7 @@ class LegalHoldAdmin(ServiceBackedAdmin):
 
     @admin.display(description="scope", ordering="system__slug")
     def scope(self, hold: LegalHold) -> str:
-        return hold.system.slug if hold.system_id else "all systems"
+        return hold.system.slug if hold.system is not None else "all systems"
 
     def run_service(self, request: HttpRequest, obj: LegalHold, form: forms.ModelForm, change: bool) -> Any:
         return legal_hold_place(

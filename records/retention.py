@@ -112,7 +112,7 @@ def purge_check(*, system: AISystem, cutoff: dt.datetime, now: dt.datetime | Non
     holds = list(active_legal_holds(system=system)[:5])
     if holds:
         names = "; ".join(
-            f"#{hold.pk} ({'all systems' if hold.system_id is None else hold.system.slug}"
+            f"#{hold.pk} ({'all systems' if hold.system is None else hold.system.slug}"
             f"{', ' + hold.reference if hold.reference else ''}: {hold.reason[:80]})"
             for hold in holds
         )
@@ -197,6 +197,7 @@ def purge_system(
                 case_id__in=chunk, seq__isnull=False, at__lt=cutoff, payload__isnull=False
             ).values_list("pk", "seq")
             for event_id, seq in rows:
+                assert seq is not None  # seq__isnull=False above
                 event_ids.add(event_id)
                 first_seq = seq if first_seq is None else min(first_seq, seq)
                 last_seq = seq if last_seq is None else max(last_seq, seq)

@@ -87,7 +87,8 @@ class CaseFilterForm(forms.Form):
                                   widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what BaseForm.clean returns (its stub says "or None")
         start, end = data.get("received_from"), data.get("received_to")
         if start and end and end < start:
             self.add_error("received_to", "Must not be before the start of the period.")

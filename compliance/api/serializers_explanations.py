@@ -36,7 +36,7 @@ class ExplanationRequestSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_assignee(self, obj: ExplanationRequest) -> str | None:
-        return obj.assignee.username if obj.assignee_id else None
+        return obj.assignee.username if obj.assignee is not None else None
 
     def get_overdue(self, obj: ExplanationRequest) -> bool:
         from django.utils import timezone

@@ -17,8 +17,9 @@ from django.apps import apps as global_apps
 from django.db import transaction
 
 
-def _day(value: str) -> date | None:
-    return date.fromisoformat(value) if value else None
+def _day(value: str) -> date:
+    """A catalog date; every one is required (the date columns are NOT NULL), so "" is an error."""
+    return date.fromisoformat(value)
 
 
 def _expand(pattern: str, refs: list[str]) -> list[str]:
@@ -39,7 +40,9 @@ def load_catalog(package: ModuleType | None = None, *, apps: Any = None, make_cu
     ``apps`` is a migration's app registry (historical models); the live registry otherwise.
     """
     if package is None:
-        from compliance.catalog import v2026_1 as package
+        from compliance.catalog import v2026_1
+
+        package = v2026_1
     registry = apps or global_apps
     CatalogVersion = registry.get_model("compliance", "CatalogVersion")
     Milestone = registry.get_model("compliance", "Milestone")

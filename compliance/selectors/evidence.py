@@ -38,7 +38,7 @@ EVIDENCE_TITLES: dict[str, str] = {
 def intervention_points(system: AISystem) -> dict[str, Any]:
     """The Art. 14 measures as configured: where humans step in, and when a case goes to them."""
     points = list(InterventionPoint.objects.filter(system=system).order_by("slug"))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "slug": p.slug, "name": p.name, "stage": p.stage, "version": p.version,
             "confidence_below": p.confidence_below, "always_review_labels": list(p.always_review_labels or []),
@@ -83,7 +83,7 @@ def latest_chain_verification(*, now: dt.datetime | None = None) -> dict[str, An
         .order_by("-seq")
         .first()
     )
-    if event is not None:
+    if event is not None and event.payload is not None:  # payload=None is excluded above
         report = json.loads(event.payload).get("data") or {}
         if "ok" in report:
             return {**report, "verified_at": event.at.isoformat(), "source": f"recorded verification #{event.seq}"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +78,7 @@ class Progress:
                 "not_applicable": self.not_applicable, "fraction": self.fraction}
 
 
-def _progress_from(row: dict[str, Any]) -> Progress:
+def _progress_from(row: Mapping[str, Any]) -> Progress:
     return Progress(total=row.get("total") or 0, open=row.get("open") or 0, in_progress=row.get("in_progress") or 0,
                     met=row.get("met") or 0, not_applicable=row.get("not_applicable") or 0)
 

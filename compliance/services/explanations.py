@@ -113,7 +113,7 @@ def _locked(request: ExplanationRequest) -> ExplanationRequest:
 
 def contest_url(base: str = "") -> str:
     """Where the person contests: the public page (absolute when the portal's base URL is known)."""
-    return (base or settings.HITL_BASE_URL).rstrip("/") + reverse("explain:contest")
+    return (base or settings.HITL_BASE_URL or "").rstrip("/") + reverse("explain:contest")
 
 
 def explanation_letter_preview(*, request: ExplanationRequest, note: str, base_url: str = "") -> bytes:
@@ -200,7 +200,7 @@ def explanation_contest(
         data={"request_id": request.pk, "by_officer": by_officer, "label_contested": label,
               "review_round": Case.objects.values_list("review_round", flat=True).get(pk=case.pk)},
     )
-    users = [request.assignee] if request.assignee_id else []
+    users = [request.assignee] if request.assignee is not None else []
     notify(kind=NotificationKind.EXPLANATION_DEADLINE,
            subject=f"Art. 86 request #{request.pk} contested: case {case.external_id} reopened",
            link=_officer_link(request), roles=() if users else (COMPLIANCE_OFFICER,), users=users,

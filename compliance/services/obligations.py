@@ -72,8 +72,8 @@ def obligations_sync(*, actor: Any, system: AISystem) -> SyncResult:
                     .select_related("requirement", "owner"))
     # Newest catalog row of each ref wins when an older version left obligations behind.
     by_ref: dict[str, Obligation] = {}
-    for obligation in sorted(existing, key=lambda o: o.requirement.catalog_id):
-        by_ref[obligation.requirement.ref] = obligation
+    for row in sorted(existing, key=lambda o: o.requirement.catalog_id):
+        by_ref[row.requirement.ref] = row
 
     result = SyncResult()
     events: list[dict[str, Any]] = []
@@ -184,7 +184,7 @@ def _build_evidence(actor: Any, obligation: Obligation, item: NewEvidence) -> Ob
         for chunk in upload.chunks():
             digest.update(chunk)
         upload.seek(0)
-        return ObligationEvidence(obligation=obligation, kind=item.kind, title=item.title or upload.name[:200],
+        return ObligationEvidence(obligation=obligation, kind=item.kind, title=item.title or (upload.name or "")[:200],
                                   file=upload, sha256=digest.hexdigest(), added_by=actor)
     if item.kind == EvidenceKind.PORTAL:
         kind = obligation.requirement.evidence_kind

@@ -47,7 +47,7 @@ class BiasAuditListView(PortalAPIView):
         query.is_valid(raise_exception=True)
         paginator = IdCursorPagination()
         page = paginator.paginate_queryset(audits_visible(system_slug=query.validated_data.get("system") or None),
-                                           request, view=self)
+                                           request, view=self) or []
         return paginator.get_paginated_response([audit_representation(audit) for audit in page])
 
     @extend_schema(

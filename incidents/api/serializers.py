@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -55,7 +55,8 @@ class IncidentSerializer(serializers.Serializer):
     system = serializers.SerializerMethodField()
     case = serializers.IntegerField(source="case_id", allow_null=True, read_only=True)
     kind = serializers.CharField(read_only=True)
-    source = serializers.CharField(read_only=True)
+    # A declared field (DRF pops it off the class), not the stub's Field.source attribute.
+    source = serializers.CharField(read_only=True)  # type: ignore[assignment]
     source_ref = serializers.CharField(read_only=True)
     title = serializers.CharField(read_only=True)
     description = serializers.CharField(read_only=True)
@@ -89,6 +90,8 @@ class IncidentSerializer(serializers.Serializer):
 
     def _now(self) -> Any:
         # One "now" per response, so every incident in a list is judged at the same instant.
-        if "now" not in self.context:
-            self.context["now"] = timezone.now()
-        return self.context["now"]
+        # The context is the dict the view handed in (the stub types it as a read-only Mapping).
+        context = cast(dict[str, Any], self.context)
+        if "now" not in context:
+            context["now"] = timezone.now()
+        return context["now"]

@@ -31,7 +31,7 @@ FALSE_WORDS = frozenset(("false", "0", "no"))
 
 
 def _overdue_param(value: str | None) -> bool | None:
-    if value in (None, ""):
+    if value is None or value == "":
         return None
     lowered = value.lower()
     if lowered in TRUE_WORDS:

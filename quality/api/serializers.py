@@ -76,7 +76,8 @@ class GoldItemSerializer(serializers.Serializer):
     gold_label = serializers.CharField()
     routing = serializers.DictField()
     active = serializers.BooleanField()
-    source = serializers.CharField()
+    # A declared field (DRF pops it off the class), not the stub's Field.source attribute.
+    source = serializers.CharField()  # type: ignore[assignment]
     note = serializers.CharField()
     created_at = serializers.DateTimeField()
     served = serializers.IntegerField(allow_null=True)

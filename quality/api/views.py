@@ -75,7 +75,7 @@ CALIBRATION_PAGE = paginated("PaginatedCalibrationList", CalibrationListSerializ
 
 def _paginate(view: PortalAPIView, request: Request, queryset: Any, render: Any) -> Response:
     paginator = IdCursorPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
+    page: list[Any] = paginator.paginate_queryset(queryset, request, view=view) or []  # never None: page_size is set
     return paginator.get_paginated_response([render(obj) for obj in page])
 
 

@@ -29,7 +29,7 @@ import json
 import random
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -374,11 +374,20 @@ def _claim_own_copy(scope: ReviewerScope, *, system_id: int | None, point_id: in
         return claim_first_of(scope, candidates, now=now)
 
 
+class _QueueArgs(TypedDict):
+    """The keyword arguments shared by the queue selectors' calls in ``_head_point``."""
+
+    reviewer_id: int
+    system_ids: frozenset[int]
+    adjudicator: bool
+    now: dt.datetime
+
+
 def _head_point(scope: ReviewerScope, *, system_id: int | None, point_id: int | None,
                 now: dt.datetime) -> int | None:
     """The intervention point whose queue the ordinary claim would serve (with real work), if any."""
     reviewer = scope.reviewer
-    common = dict(reviewer_id=reviewer.pk, system_ids=scope.system_ids, adjudicator=scope.adjudicator, now=now)
+    common = _QueueArgs(reviewer_id=reviewer.pk, system_ids=scope.system_ids, adjudicator=scope.adjudicator, now=now)
     if point_id is not None:
         return point_id if claimable_cases(**common, point_id=point_id).exists() else None
     if connection.features.supports_slicing_ordering_in_compound:

@@ -38,7 +38,7 @@ class CSVPassthroughRenderer(BaseRenderer):
 
     media_type = "text/csv"
     format = "csv"
-    charset = "utf-8"
+    charset: str | None = "utf-8"
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> Any:
         return data
