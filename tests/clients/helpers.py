@@ -6,12 +6,12 @@ import time
 from typing import Any
 
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
 from reviews.models import Case, CaseStatus
 from reviews.services.decisions import decision_record
 from reviews.services.queue import claim_next
 from tests.reviews.queue_helpers import make_point, make_reviewer, make_system, make_user
+from tests.token_helpers import new_token_key
 
 SYSTEM = "credit-scoring"
 TOOLS = "agent-tools"
@@ -32,8 +32,7 @@ def agent_setup() -> dict[str, Any]:
     make_point(system, slug=REPLIES, kind="generation", confidence_below=None, guidelines="Check the facts.",
                text_rules={"max_length": 0})
     integration = make_user("integration", systems=[SYSTEM])
-    token, _ = Token.objects.get_or_create(user=integration)
-    return {"integration": integration, "token": token.key, "reviewer": make_reviewer()}
+    return {"integration": integration, "token": new_token_key(integration), "reviewer": make_reviewer()}
 
 
 def wait_for_open_case(timeout: float = 20.0) -> Case:

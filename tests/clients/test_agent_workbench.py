@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 from hitl_portal_client import Client, Denied, require_approval
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from audit.services import payload_of
@@ -25,6 +24,7 @@ from reviews.models import Case, WebhookDelivery
 from reviews.services.kinds import digest
 from tests.clients.helpers import REPLIES, SYSTEM, TOOLS, agent_setup, wait_for_open_case
 from tests.reviews.queue_helpers import make_user
+from tests.token_helpers import new_token_key
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -163,7 +163,7 @@ def test_generation_edited_in_the_browser(page: Any, live_server: Any, login: An
     # The edit-rate KPI counts it, in the API and on the dashboard.
     officer = make_user("compliance_officer", "officer1")
     with httpx.Client(base_url=live_server.url,
-                      headers={"Authorization": f"Token {Token.objects.create(user=officer).key}"}) as api:
+                      headers={"Authorization": f"Token {new_token_key(officer)}"}) as api:
         rows = api.get("/api/v1/kpis/").json()["by_kind"]
     replies = next(row for row in rows if row["intervention_point"] == REPLIES)
     assert (replies["edited"], replies["edit_rate"]) == (1, 1.0)

@@ -299,7 +299,8 @@ def test_incremental_refresh_recomputes_only_touched_days(scenario):
 def test_touched_days_come_from_history(scenario):
     since = timezone.now()
     assert touched_days(since) == set()
-    case_report_outcome(actor=None, case=scenario.cases["rev1"], true_label="reject")
+    case_report_outcome(actor=None, case=scenario.cases["rev1"], true_label="reject",
+                        reason="Ground truth corrected after the appeal.")
     decide(scenario.cases["blind1"], scenario.reviewers["r3"], label="approve", round=2)
     assert touched_days(since) == {DAY1, DAY2}
 

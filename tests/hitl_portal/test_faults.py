@@ -226,11 +226,11 @@ def test_a_chunked_body_over_the_limit_gets_413(api_client_for: Any, settings: A
 @pytest.mark.django_db(transaction=True)
 def test_a_chunked_ingest_through_gunicorn_is_read(make_user: Any, tmp_path: Path) -> None:
     """The real server: gunicorn decodes the chunks; the case is created from the body it was sent."""
-    from rest_framework.authtoken.models import Token
+    from tests.token_helpers import new_token_key
 
     make_system_with_point(SYSTEM, POINT)
     integration = make_user("integration", systems=[SYSTEM])
-    token = Token.objects.create(user=integration).key
+    token = new_token_key(integration)
     port = _closed_port()
     name = connection.settings_dict["NAME"]
     database = django_settings.DATABASES["default"]

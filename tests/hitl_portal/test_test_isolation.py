@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, seri
 
 
 def test_snapshot_restores_after_the_flush_of_a_plain_transactional_test() -> None:
-    snapshot = connection._test_serialized_contents  # taken by the test runner right after migrating
+    # Taken by the test runner right after migrating (when the session has serialized-rollback tests).
+    snapshot = getattr(connection, "_test_serialized_contents", None) or connection.creation.serialize_db_to_string()
     migrated_types = dict(ContentType.objects.values_list("pk", "model"))
     migrated_groups = sorted(Group.objects.values_list("pk", "name"))
     migrated_links = sorted(Requirement.related.through.objects.values_list("from_requirement", "to_requirement"))

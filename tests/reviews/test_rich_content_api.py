@@ -266,8 +266,12 @@ def _upload(client: Any, case: Case, content: bytes, name: str = "scan.png", con
 
 def _integration_and_case() -> tuple[Any, Case]:
     point = make_point()
-    client = client_for(make_user("integration", systems=[point.system.slug]))
-    return client, make_case(point)
+    integration = make_user("integration", systems=[point.system.slug])
+    case = make_case(point)
+    # Integrations see (and attach files to) only the cases they submitted.
+    Case.objects.filter(pk=case.pk).update(submitted_by=integration)
+    case.refresh_from_db()
+    return client_for(integration), case
 
 
 def test_integration_uploads_png_audited_by_sha256() -> None:

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from django.db import connection
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 
 from reviews.models import Case
 from reviews.services.decisions import decision_record
 from reviews.services.queue import claim_next
 from tests.reviews.queue_helpers import make_point, make_reviewer, make_system, make_user
+from tests.token_helpers import new_token_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,8 +47,8 @@ def _setup() -> tuple[Any, Any, Case]:
 
 
 def _client(live_server: Any, user: Any) -> httpx.Client:
-    token, _ = Token.objects.get_or_create(user=user)
-    return httpx.Client(base_url=live_server.url, headers={"Authorization": f"Token {token.key}"}, timeout=30)
+    return httpx.Client(base_url=live_server.url, headers={"Authorization": f"Token {new_token_key(user)}"},
+                        timeout=30)
 
 
 def _decide_later(reviewer: Any, case: Case, delay: float) -> threading.Thread:
