@@ -275,3 +275,18 @@ def wait_until(page: Any, expression: str, *, timeout: float = 30000) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout} ms waiting for: {expression}")
         page.wait_for_timeout(100)
+
+
+@pytest.fixture(autouse=True)
+def _no_actor_from_an_earlier_test() -> Iterator[None]:
+    """Each test starts with no acting user bound (as each request and task does).
+
+    The test client runs views in this thread, and DRF's views bind the acting user
+    in a context variable: without this, a later test's services would attribute
+    history rows to a user of an earlier test that no longer exists.
+    """
+    from hitl_portal.actors import clear_actor
+
+    clear_actor()
+    yield
+    clear_actor()

@@ -203,8 +203,9 @@ def claim_payload(case: Case) -> dict[str, Any]:
         if case.explanation:
             prediction["explanation"] = case.explanation
     return {
+        # No external id and no received time: a reviewer never needs them, and a gold copy
+        # (made at claim time, with an id of its own) would give itself away by them.
         "id": case.pk,
-        "external_id": case.external_id,
         "system": system.slug,
         "intervention_point": point.slug,
         "stage": point.stage,
@@ -215,7 +216,6 @@ def claim_payload(case: Case) -> dict[str, Any]:
         "guidelines": point.guidelines,
         "display": list(point.display or []),
         "decision_fields": list(point.decision_fields or []),
-        "received_at": case.received_at,
         "sla_deadline": case.sla_deadline,
     }
 

@@ -441,3 +441,28 @@ def test_admin_add_leads_to_the_gold_page() -> None:
     response = page_client(admin).get("/admin/quality/golditem/add/")
     assert response.status_code == 302 and response.url == reverse("quality:gold")
     assert page_client(admin).get("/admin/quality/golditem/").status_code == 200
+
+
+def test_a_gold_copy_and_a_real_case_look_alike_to_the_reviewer(monkeypatch) -> None:
+    """Issue: a rule "external_id is a UUID / model version empty / received at the claim" spotted gold copies."""
+    from reviews.selectors.queue import claim_payload as payload_of
+
+    point = make_point(gold_rate=0.5, confidence_below=0.9)
+    real = make_case(point, confidence=0.5)
+    item = gold_item(point, label="approve")
+    Case.objects.filter(pk=item.case_id).update(model_version="")  # as the API accepts it: no model version
+    reviewer = make_reviewer()
+    set_gold_dice(monkeypatch, 0.0)  # the next claim serves gold
+    copy = claim_next(reviewer=reviewer)
+    assert copy is not None and copy.is_gold
+    gold_view = payload_of(copy)
+    set_gold_dice(monkeypatch, 1.0)
+    decide(reviewer, copy, "reject")
+    served = claim_next(reviewer=reviewer)
+    assert served is not None and served.pk == real.pk
+    real_view = payload_of(served)
+    assert set(gold_view) == set(real_view)
+    for view in (gold_view, real_view):
+        assert "external_id" not in view and "received_at" not in view
+        assert "gold" not in json.dumps(view, default=str).lower()
+    assert gold_view["prediction"]["model_version"] == real_view["prediction"]["model_version"] != ""

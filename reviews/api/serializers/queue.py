@@ -37,7 +37,6 @@ class ClaimedCaseSerializer(serializers.Serializer):
     """The claimed case as a reviewer sees it (no other decisions, no gold marker, no ground truth)."""
 
     id = serializers.IntegerField()
-    external_id = serializers.CharField()
     system = serializers.CharField()
     intervention_point = serializers.CharField()
     stage = serializers.CharField()
@@ -51,7 +50,6 @@ class ClaimedCaseSerializer(serializers.Serializer):
     decision_fields = serializers.ListField(
         child=serializers.JSONField(), help_text="Extra decision fields to answer in form_values"
     )
-    received_at = serializers.DateTimeField()
     sla_deadline = serializers.DateTimeField(allow_null=True)
 
 
@@ -101,7 +99,6 @@ def claim_response(case: dict[str, Any], *, lease_expires_at: datetime | None) -
     return {
         "case": {
             "id": None if case.get("id") is None else int(case["id"]),
-            "external_id": _text(case.get("external_id")),
             "system": _text(case.get("system")),
             "intervention_point": _text(case.get("intervention_point")),
             "stage": _text(case.get("stage")),
@@ -116,7 +113,6 @@ def claim_response(case: dict[str, Any], *, lease_expires_at: datetime | None) -
             "guidelines": _text(case.get("guidelines")),
             "display": list(case.get("display") or []),
             "decision_fields": list(case.get("decision_fields") or []),
-            "received_at": _when(case.get("received_at")),
             "sla_deadline": _when(case.get("sla_deadline")),
         },
         "lease_expires_at": _when(lease_expires_at),
