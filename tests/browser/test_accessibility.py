@@ -62,6 +62,18 @@ NOT_PAGES = {
     "reviews:undo": "POST only",
     # New on main at the last merge; the walk's demo data has no case an officer must take over yet.
     "reviews:officer_case": "NOT WALKED YET: needs an escalation that reached the officers",
+    "compliance:explanation_answer": "POST only",
+    "compliance:explanation_contest": "POST only",
+    "compliance:explanation_assign": "POST only",
+    "compliance:explanation_letter_pdf": "PDF download",
+    "compliance:explanation_letter_html": "standalone HTML letter (download, rendered for print)",
+    "compliance:incident_report_pdf": "PDF download",
+    "compliance:explanation_detail": (
+        "NOT WALKED: the demo data holds no Art. 86 request; tests/browser/test_explanations.py clicks through "
+        "it (desktop and 390 px)"
+    ),
+    "oidc_authentication_init": "redirect to the OpenID provider (SSO off in the walk)",
+    "oidc_authentication_callback": "the OpenID provider's redirect back (tests/reviews/test_identity.py)",
 }
 SKIPPED_PREFIXES = ("/api/", "/admin/", "/static/")
 ADMIN_PAGES = ("/admin/", "/admin/audit/auditevent/")
