@@ -17,13 +17,17 @@ from django.core.management import call_command
 from django.db import connection
 
 from compliance.models import Requirement
+from tests.conftest import _restore_snapshots_into_empty_tables
 
 # serialized_rollback: so the test runner takes the snapshot this test replays.
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def test_snapshot_restores_after_the_flush_of_a_plain_transactional_test() -> None:
-    # Taken by the test runner right after migrating (when the session has serialized-rollback tests).
+    # The conftest's restore (empty the tables, then load in bulk) on this thread's connection object: a test
+    # that made the thread a new connection object would otherwise have dropped it (and the runner's snapshot).
+    _restore_snapshots_into_empty_tables(connection)
+    # Taken by the test runner right after migrating; this test starts from exactly that state.
     snapshot = getattr(connection, "_test_serialized_contents", None) or connection.creation.serialize_db_to_string()
     migrated_types = dict(ContentType.objects.values_list("pk", "model"))
     migrated_groups = sorted(Group.objects.values_list("pk", "name"))

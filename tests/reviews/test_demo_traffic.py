@@ -19,11 +19,14 @@ from compliance.models import FundamentalRightsAssessment, Obligation
 from fairness.models import AuditStatus, BiasAudit
 from incidents.models import Incident
 from quality.models import CalibrationSession, GoldItem
+from reviews.demo_content import CHAT_POINT, DOCUMENT_POINT
 from reviews.models import AISystem, Case, CaseStatus, Decision, ReviewerProfile, TrainingRecord
 from reviews.services.decisions import decision_record
 from reviews.services.queue import claim_next
 
 pytestmark = pytest.mark.django_db
+
+RICH_POINTS = (DOCUMENT_POINT, CHAT_POINT)
 
 
 def _load(cases: int, **extra: str) -> str:
@@ -40,7 +43,8 @@ def test_demo_traffic_writes_a_consistent_month_up_to_now() -> None:
     print(f"demo_data --cases 300: {elapsed:.1f}s")  # measured, not asserted (docs/PERFORMANCE.md)
     assert "Demo traffic (30 days up to now" in output and ": 300 cases" in output
 
-    cases = Case.objects.all().exclude(is_gold=True)
+    # The month of traffic; the rich-content demo cases (reviews.demo_content) come on top of it.
+    cases = Case.objects.all().exclude(is_gold=True).exclude(intervention_point__slug__in=RICH_POINTS)
     assert cases.count() == 300
     now = timezone.now()
     # Spread over the month, none in the future.
@@ -100,8 +104,10 @@ def test_reviewers_find_work_right_after_the_start_and_adjudicators_find_escalat
     # rev1 finishes real (non-gold) work at once.
     rev1 = User.objects.get(username="rev1")
     case = Case.objects.get(claimed_by=rev1, status=CaseStatus.CLAIMED)
-    decision_record(reviewer=rev1, case=case, outcome="approve" if case.prediction_label else None,
-                    label=None if case.prediction_label else case.system.labels[0], rationale="")
+    # A case served blind (or without a prediction) is answered with a label; otherwise approved.
+    answered_by_label = case.blind or not case.prediction_label
+    decision_record(reviewer=rev1, case=case, outcome=None if answered_by_label else "approve",
+                    label=case.system.labels[0] if answered_by_label else None, rationale="")
 
     adjudicators = ReviewerProfile.objects.filter(adjudicator=True)
     assert adjudicators.count() >= 2
@@ -171,4 +177,5 @@ def test_demo_traffic_is_added_once() -> None:
     _load(30)
     output = _load(30)
     assert "no demo traffic added" in output
-    assert Case.objects.filter(is_gold=False).count() == 30
+    assert Case.objects.filter(is_gold=False).exclude(intervention_point__slug__in=RICH_POINTS).count() == 30
+    assert Case.objects.filter(intervention_point__slug__in=RICH_POINTS).count() == 3  # added once too

@@ -18,6 +18,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from hitl_portal.actors import request_user
 from hitl_portal.api.pagination import IdCursorPagination
 from hitl_portal.api.parsers import StrictJSONParser
+from hitl_portal.api.schema import paginated
 from hitl_portal.api.views import PortalAPIView, PortalViewSet
 from hitl_portal.middleware import mfa_required_for
 from hitl_portal.permissions import PUBLIC
@@ -118,7 +119,8 @@ class TokenListView(PortalAPIView):
 
     roles = {"GET": set(ALL_ROLES)}
 
-    @extend_schema(summary="List your API tokens", responses={200: TokenInfoSerializer(many=True), **READ_ERRORS})
+    @extend_schema(summary="List your API tokens",
+                   responses={200: paginated("PaginatedTokenInfoList", TokenInfoSerializer(many=True)), **READ_ERRORS})
     def get(self, request: Request) -> Response:
         paginator = TokenCursorPagination()
         page = paginator.paginate_queryset(token_list(user=cast(User, request.user)), request, view=self)
