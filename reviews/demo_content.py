@@ -42,7 +42,7 @@ def _id_card_png() -> bytes:
     return buffer.getvalue()
 
 
-def _payslip_pdf() -> bytes:
+def payslip_pdf() -> bytes:
     """A one-page payslip PDF with a valid cross-reference table, built by hand."""
     content = (b"0.12 0.37 0.75 rg 40 720 515 60 re f "
                b"BT /F1 26 Tf 1 1 1 rg 56 740 Td (Payslip - November 2026) Tj ET "
@@ -110,7 +110,7 @@ def add_rich_demo(*, actor: User, integration: User) -> list[str]:
         "system": "credit-scoring", "intervention_point": DOCUMENT_POINT, "external_id": "doc-0001",
         "input": {
             "id_document": _data_uri("image/png", _id_card_png()),
-            "payslip": _data_uri("application/pdf", _payslip_pdf()),
+            "payslip": _data_uri("application/pdf", payslip_pdf()),
             "note": note, "note_flags": [{"start": 0, "end": 35, "label": "income change"}],
             "applicant": {"amount": 18000, "term_months": 48, "monthly_income": 2950},
         },

@@ -18,6 +18,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
+from reviews.demo_content import payslip_pdf  # one hand-built PDF for the demo and the tests
 from reviews.models import Case, Decision, InterventionPoint
 from reviews.services.attachments import attachment_add
 from reviews.services.systems import intervention_point_update
@@ -76,36 +77,6 @@ def chest_png() -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def payslip_pdf() -> bytes:
-    """A one-page PDF with a coloured header bar and text, built by hand (valid xref)."""
-    content = (b"0.12 0.37 0.75 rg 40 720 515 60 re f "
-               b"BT /F1 26 Tf 1 1 1 rg 56 740 Td (Payslip - October 2026) Tj ET "
-               b"BT /F1 14 Tf 0 0 0 rg 56 680 Td (Employer: Northwind Logistics GmbH) Tj ET "
-               b"BT /F1 14 Tf 56 655 Td (Employee: A. Example) Tj ET "
-               b"BT /F1 14 Tf 56 630 Td (Net pay: 2,950.00 EUR) Tj ET "
-               b"0.85 0.85 0.85 rg 40 560 515 2 re f")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> "
-        b"/Contents 4 0 R >>",
-        b"<< /Length " + str(len(content)).encode() + b" >>\nstream\n" + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(f"{number} 0 obj\n".encode() + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
-    for offset in offsets:
-        out.write(f"{offset:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
 
 
 SEVERITY = {"name": "finding", "label": "Finding", "type": "single_choice",
