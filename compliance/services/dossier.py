@@ -23,6 +23,9 @@ def dossier_generate(*, actor: Any, system: AISystem, fmt: str) -> RenderedDossi
             "format": fmt, "sha256": dossier.sha256, "bytes": len(dossier.content), "filename": dossier.filename,
             "catalog_version": dossier.context["catalog"].version, "chain_head": chain.head_hash,
             "chain_ok": chain.ok, "chain_events": chain.events,
+            # What vouched for the chain's tail when the document was made (Art. 12: integrity of the logs).
+            "chain_witness": chain.witness, "chain_witness_checked": chain.witness_checked,
+            "chain_witnessed_checkpoints": chain.witnessed_checkpoints,
         },
     )
     return dossier

@@ -22,6 +22,7 @@ from compliance.services.dossier import dossier_generate
 from compliance.services.fria import fria_save
 from compliance.services.obligations import NewEvidence, obligation_update, obligations_sync
 from reviews.models import AISystem
+from tests.audit.evidence_helpers import audit_key_fixture  # noqa: F401  (the "audit_key" fixture)
 from tests.compliance.helpers import CREDIT_ANSWERS, classified, make_point, make_system
 
 pytestmark = pytest.mark.django_db
@@ -376,3 +377,25 @@ def figures_start(iso: str) -> Any:
     from datetime import datetime
 
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+@pytest.mark.usefixtures("audit_key")
+def test_dossier_states_what_the_external_witness_vouches_for(settings: Any,
+                                                             django_capture_on_commit_callbacks: Any) -> None:
+    from audit.services import checkpoint_sign
+    from tests.audit.factories import write_events
+
+    system = classified(make_system())
+    write_events(3)
+    with django_capture_on_commit_callbacks(execute=True):  # the witness is written once the checkpoint commits
+        checkpoint = checkpoint_sign()
+    assert checkpoint is not None
+    html = dossier_generate(actor=None, system=system, fmt="html").content.decode()
+    assert (f"file witness, compared with the chain: it holds 1 checkpoint, the last at event {checkpoint.seq}, "
+            'and the chain <span class="ok">matches every one</span>') in html
+    event = AuditEvent.objects.filter(action="dossier.generated").order_by("id").last()
+    assert '"chain_witness":"file"' in event.payload and '"chain_witnessed_checkpoints":1' in event.payload
+
+    settings.HITL_AUDIT_WITNESS = "none"
+    html = dossier_generate(actor=None, system=system, fmt="html").content.decode()
+    assert '<span class="bad">none configured</span>: the tail of the chain is only as safe as the database' in html
