@@ -60,8 +60,6 @@ NOT_PAGES = {
     "reviews:comment": "POST only",
     "reviews:skip": "POST only",
     "reviews:undo": "POST only",
-    # New on main at the last merge; the walk's demo data has no case an officer must take over yet.
-    "reviews:officer_case": "NOT WALKED YET: needs an escalation that reached the officers",
     "compliance:explanation_answer": "POST only",
     "compliance:explanation_contest": "POST only",
     "compliance:explanation_assign": "POST only",
@@ -187,6 +185,14 @@ def portal_data(transactional_db: Any) -> None:
     point = InterventionPoint.objects.get(system=system, slug="loan-review")
     calibration_session_create(actor=officer, name="Loan review calibration", items=[gold_item(point)],
                                reviewers=list(User.objects.filter(username__in=["rev1", "rev2"])))
+    # An open alert, so the officers' escalation list links to a case page (reviews:officer_case).
+    from reviews.models import AlertKind, Case, CaseStatus
+    from reviews.services.escalations import alert_raise
+
+    waiting = Case.objects.filter(status=CaseStatus.QUEUED, is_gold=False).order_by("received_at").first()
+    assert waiting is not None, "the demo traffic leaves cases in the queue"
+    with transaction.atomic():  # as the sweep raises it: the alert and its audit event together
+        alert_raise(case=waiting, kind=AlertKind.QUEUE_AGE)
     # A fresh case below the review threshold, so rev1 has something to claim right now.
     ingest(User.objects.get(username="integration"), external_id="a11y-walk-1", label="reject", confidence=0.4,
            input={"amount": 4200, "applicant": "Jane Example", "text": "Loan application for a used car."})
