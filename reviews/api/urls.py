@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("reviews.api.urls_systems")),
     path("", include("reviews.api.urls_cases")),
     path("", include("reviews.api.urls_queue")),
+    path("", include("reviews.api.urls_own_work")),
 ]
