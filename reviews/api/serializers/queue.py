@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from reviews.api.serializers.cases import ActionSerializer, GenerationSerializer
 from reviews.models import DecisionOutcome, RejectionCategory
 
 
@@ -33,8 +34,44 @@ class RoutingSerializer(serializers.Serializer):
     rules_version = serializers.IntegerField()
 
 
+class EarlierDecisionSerializer(serializers.Serializer):
+    """A verdict of an earlier reviewer, shown only to the adjudicator of an escalated case."""
+
+    round = serializers.IntegerField()
+    reviewer = serializers.CharField()
+    outcome = serializers.CharField(help_text='approve, override, escalate, ...; "answer" on a blind case')
+    label = serializers.CharField(allow_null=True)  # type: ignore[assignment]  # API field, not Field.label
+    rationale = serializers.CharField(allow_blank=True)
+    decided_at = serializers.DateTimeField()
+    is_adjudication = serializers.BooleanField()
+    output = serializers.JSONField(
+        required=False,
+        help_text="Generation edit: {text, diff (unified)}; "
+                  "action modify: {arguments, diff [{path, op, before?, after?}]}.",
+    )
+    category = serializers.ChoiceField(choices=RejectionCategory.choices, required=False,
+                                       help_text="A rejected generation's category.")
+
+
+class EscalationReasonSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    who = serializers.CharField()
+    text = serializers.CharField()
+    why = serializers.CharField(allow_blank=True)
+
+
+class AdjudicationSerializer(serializers.Serializer):
+    decisions = EarlierDecisionSerializer(many=True, help_text="Every earlier verdict, all rounds, oldest first.")
+    reasons = EscalationReasonSerializer(many=True, help_text="Why the case stands escalated.")
+
+
 class ClaimedCaseSerializer(serializers.Serializer):
-    """The claimed case as a reviewer sees it (no other decisions, no gold marker, no ground truth)."""
+    """The claimed case as a reviewer sees it (no other decisions, no gold marker, no ground truth).
+
+    Generation and action cases add ``kind``, the payload (``generation`` or
+    ``action``), ``tool_schema`` and ``expires_at``; an adjudication round adds
+    ``adjudication``. A first-round classification case has none of them.
+    """
 
     id = serializers.IntegerField()
     system = serializers.CharField()
@@ -51,6 +88,21 @@ class ClaimedCaseSerializer(serializers.Serializer):
         child=serializers.JSONField(), help_text="Extra decision fields to answer in form_values"
     )
     sla_deadline = serializers.DateTimeField(allow_null=True)
+    # A CharField, not a ChoiceField: a second enum named "kind" would collide in the schema's naming.
+    kind = serializers.CharField(required=False, help_text='"generation" or "action" (absent: classification).')
+    generation = GenerationSerializer(required=False, help_text="Generation cases: the text under review.")
+    action = ActionSerializer(required=False, help_text="Action cases: the proposed tool call.")
+    # Absent rather than null when there is none: an absent optional field is how this
+    # response stays byte-identical for classification cases (the serializer skips it).
+    tool_schema = serializers.JSONField(
+        required=False,
+        help_text="Action cases, when the point declares one: the tool's JSON Schema (modified arguments must fit it).",
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, help_text="Generation/action cases with an SLA: when the breach rule applies."
+    )
+    adjudication = AdjudicationSerializer(required=False,
+                                          help_text="Only when the claim is an adjudication (the case is escalated).")
 
 
 class ClaimResponseSerializer(serializers.Serializer):
@@ -88,10 +140,35 @@ def _prediction(prediction: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def _adjudication(adjudication: dict[str, Any]) -> dict[str, Any]:
+    decisions = []
+    for row in adjudication["decisions"]:
+        view = {**row, "decided_at": _when(row["decided_at"])}
+        decisions.append(view)
+    reasons = [{**row, "at": _when(row["at"])} for row in adjudication["reasons"]]
+    return {"decisions": decisions, "reasons": reasons}
+
+
+def _extras(case: dict[str, Any]) -> dict[str, Any]:
+    """The optional fields of ``reviews.selectors.claims.claim_extras``, present only when given."""
+    body: dict[str, Any] = {}
+    if "kind" in case:
+        body["kind"] = case["kind"]
+        for name in ("generation", "action", "tool_schema"):
+            if name in case:
+                body[name] = case[name]
+        if case.get("expires_at") is not None:
+            body["expires_at"] = _when(case["expires_at"])
+    if "adjudication" in case:
+        body["adjudication"] = _adjudication(case["adjudication"])
+    return body
+
+
 def claim_response(case: dict[str, Any], *, lease_expires_at: datetime | None) -> dict[str, Any]:
     """``ClaimResponseSerializer({"case": case, "lease_expires_at": ...}).data``, rendered directly.
 
-    ``case`` is ``reviews.selectors.queue.claim_payload(case)``.
+    ``case`` is ``reviews.selectors.queue.claim_payload(case)``, updated with
+    ``reviews.selectors.claims.claim_extras(case)`` for the optional fields.
     """
     prediction = case.get("prediction")
     routing = case.get("routing")
@@ -114,6 +191,7 @@ def claim_response(case: dict[str, Any], *, lease_expires_at: datetime | None) -
             "display": list(case.get("display") or []),
             "decision_fields": list(case.get("decision_fields") or []),
             "sla_deadline": _when(case.get("sla_deadline")),
+            **_extras(case),
         },
         "lease_expires_at": _when(lease_expires_at),
     }

@@ -38,6 +38,7 @@ from reviews.api.serializers.queue import (
     claim_response,
 )
 from reviews.models import AISystem, Case, InterventionPoint
+from reviews.selectors.claims import claim_extras
 from reviews.selectors.queue import claim_payload
 from reviews.services.decisions import case_reopen, decision_record
 from reviews.services.errors import ClaimConflict
@@ -114,7 +115,9 @@ class ClaimView(PortalAPIView):
         case = claim_next(reviewer=request_user(request), system=system, point=point)
         if case is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(claim_response(claim_payload(case), lease_expires_at=case.lease_expires_at))
+        payload = claim_payload(case)
+        payload.update(claim_extras(case))
+        return Response(claim_response(payload, lease_expires_at=case.lease_expires_at))
 
 
 def _case_or_404(pk: int) -> Case:
