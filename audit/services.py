@@ -9,9 +9,11 @@ gap-free ``seq`` and their hashes in the order they became visible.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any, cast, overload
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -75,21 +77,103 @@ def record_event(
     ])[0]
 
 
-def bulk_record_events(specs: list[dict[str, Any]]) -> list[AuditEvent]:
-    """Record many events with one INSERT (batch ingest); same rules as ``record_event``."""
+# The columns an event is inserted with (the seal columns stay NULL until sealing).
+INSERT_COLUMNS: tuple[str, ...] = (
+    "at", "actor_type", "actor_id", "actor_name", "action", "object_type", "object_id", "object_label",
+    "system_id", "case_id", "request_id", "reason", "payload", "payload_sha256",
+)
+# PostgreSQL: up to this many events go in one multi-row INSERT; more go by COPY (batch ingest).
+COPY_FROM_EVENTS = 64
+
+
+class RecordedEvents(Sequence[AuditEvent]):
+    """The events just inserted, as ``AuditEvent`` instances built only when a caller reads one.
+
+    Most callers never read them: building 2,000 model instances per batch of 1,000
+    cases would cost more than inserting the rows.
+    """
+
+    def __init__(self, rows: list[tuple[Any, ...]], ids: list[int], alias: str) -> None:
+        self._rows = rows
+        self._ids = ids
+        self._alias = alias
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> AuditEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[AuditEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> AuditEvent | list[AuditEvent]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        event = AuditEvent(id=self._ids[index], **dict(zip(INSERT_COLUMNS, self._rows[index], strict=True)))
+        event._state.adding = False
+        event._state.db = self._alias
+        return event
+
+
+@functools.cache
+def _values_sql(count: int) -> str:
+    """``INSERT … VALUES (…), (…) RETURNING id`` for ``count`` events, built once per process."""
+    row = "(" + ", ".join(["%s"] * len(INSERT_COLUMNS)) + ")"
+    return (f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(INSERT_COLUMNS)}) VALUES "
+            + ", ".join([row] * count) + " RETURNING id")
+
+
+_COPY_SQL = f"COPY {AuditEvent._meta.db_table} (id, {', '.join(INSERT_COLUMNS)}) FROM STDIN"
+_NEXT_IDS_SQL = (f"SELECT nextval(pg_get_serial_sequence('{AuditEvent._meta.db_table}', 'id'))"
+                 " FROM generate_series(1, %s)")
+
+
+def _insert_rows_pg(rows: list[tuple[Any, ...]]) -> list[int]:
+    """PostgreSQL: the rows in one multi-row INSERT, or (many) by COPY with ids drawn first; their ids.
+
+    The ids come from the table's own sequence either way, so the sealer's order
+    (by id, among committed events) is the same as with any other insert. ``COPY``
+    bypasses Django's cursor wrapper, so its errors are mapped explicitly.
+    """
+    with connection.cursor() as cursor:
+        if len(rows) <= COPY_FROM_EVENTS:
+            cursor.execute(_values_sql(len(rows)), [value for row in rows for value in row])
+            return [r[0] for r in cursor.fetchall()]
+        cursor.execute(_NEXT_IDS_SQL, [len(rows)])
+        ids = [r[0] for r in cursor.fetchall()]
+        with connection.wrap_database_errors, cursor.copy(_COPY_SQL) as copy:
+            for pk, row in zip(ids, rows, strict=True):
+                copy.write_row((pk, *row))
+    return ids
+
+
+def bulk_record_events(specs: list[dict[str, Any]]) -> Sequence[AuditEvent]:
+    """Record many events with one statement (batch ingest); same rules as ``record_event``.
+
+    Rows are built as tuples (no model instances); on PostgreSQL they go in one
+    multi-row INSERT built once per row count, or by ``COPY`` for a batch.
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("audit events are written inside the state change's own transaction")
-    request_id = current_request_id()
+    request_id = current_request_id()[:80]
     default_actor = current_actor()
     now = timezone.now()
-    rows: list[AuditEvent] = []
+    rows: list[tuple[Any, ...]] = []
+    # Most batches have one actor: resolve its fields (and role) once.
+    actors: dict[int, tuple[str, int | None, str]] = {}
     for spec in specs:
         action = spec["action"]
         if action not in ACTIONS:
             raise ValueError(f"unknown audit action {action!r}: add it to audit.catalogue")
         actor = spec.get("actor", _UNSET)
         actor = default_actor if actor is _UNSET else actor
-        actor_type, actor_id, actor_name = _actor_fields(actor)
+        fields = actors.get(id(actor))
+        if fields is None:
+            kind, pk, name = _actor_fields(actor)
+            # Plain str: a database driver may write an enum member by its name, not its value.
+            fields = actors[id(actor)] = (str(kind), pk, name[:150])
+        actor_type, actor_id, actor_name = fields
         obj = spec.get("obj")
         payload: dict[str, Any] = {}
         for key in ("data", "before", "after"):
@@ -103,25 +187,31 @@ def bulk_record_events(specs: list[dict[str, Any]]) -> list[AuditEvent]:
         object_label = spec.get("object_label")
         if object_label is None and obj is not None:
             object_label = str(obj)
-        rows.append(
-            AuditEvent(
-                at=spec.get("at") or now,
-                actor_type=actor_type,
-                actor_id=actor_id,
-                actor_name=actor_name[:150],
-                action=action,
-                object_type=object_type,
-                object_id="" if object_id is None else str(object_id),
-                object_label=(object_label or "")[:255],
-                system_id=spec.get("system_id"),
-                case_id=spec.get("case_id"),
-                request_id=request_id[:80],
-                reason=spec.get("reason") or "",
-                payload=payload_text,
-                payload_sha256=sha256_hex(payload_text),
-            )
-        )
-    created = AuditEvent.objects.bulk_create(rows)
+        rows.append((
+            spec.get("at") or now,
+            actor_type,
+            actor_id,
+            actor_name,
+            action,
+            object_type,
+            "" if object_id is None else str(object_id),
+            (object_label or "")[:255],
+            spec.get("system_id"),
+            spec.get("case_id"),
+            request_id,
+            spec.get("reason") or "",
+            payload_text,
+            sha256_hex(payload_text),
+        ))
+    if not rows:
+        return []
+    if connection.vendor == "postgresql":
+        ids = _insert_rows_pg(rows)
+        _schedule_seal()
+        return RecordedEvents(rows, ids, connection.alias)
+    created = AuditEvent.objects.bulk_create(
+        [AuditEvent(**dict(zip(INSERT_COLUMNS, row, strict=True))) for row in rows]
+    )
     _schedule_seal()
     return created
 
@@ -136,29 +226,107 @@ def _schedule_seal() -> None:
     transaction.on_commit(_seal_after_commit)
 
 
+# One leading seal request per interval for all web processes, and one trailing request
+# when the interval is taken (``_request_seal``): in Redis beside the broker's queue.
+SEAL_LEAD_KEY = "hitl:audit:seal-lead"
+SEAL_TRAIL_KEY = "hitl:audit:seal-trail"
+# KEYS: lead, trail; ARGV: interval ms. Returns 0: publish now (this process leads the
+# interval); n > 0: publish a trailing request n ms from now (when the lead's interval
+# ends); -n: another process's trailing request runs n ms from now, nothing to publish.
+_SEAL_SCRIPT = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 1 then ttl = 1 end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return ttl end
+return -ttl
+"""
+# Until this (epoch seconds) a seal request this process knows of will still start after
+# any commit made now: no need to ask Redis again.
+_covered_until = 0.0
 _last_seal_request = 0.0
+_seal_script: Any = None
+
+
+def _seal_coordinator() -> Any:
+    """The Redis script that coordinates seal requests across processes, or None (broker not Redis)."""
+    global _seal_script
+    if _seal_script is None:
+        url = settings.CELERY_BROKER_URL or ""
+        if not url.startswith(("redis://", "rediss://")):
+            _seal_script = False
+        else:
+            import redis
+
+            client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            _seal_script = client.register_script(_SEAL_SCRIPT)
+    return _seal_script or None
+
+
+def _request_seal() -> None:
+    """Ask the worker to seal soon after this commit: at most one request per interval, none dropped.
+
+    A request published now may already be running when a later commit lands, so
+    within the interval a *trailing* request is published once, due when the
+    interval ends: every committed event is sealed by a request that starts after
+    its commit, within about ``SEAL_REQUEST_INTERVAL_S`` plus the sealing time,
+    however the traffic stops. With a Redis broker all web processes share one
+    leading and one trailing request per interval (a single script round trip,
+    skipped while this process knows a later request is due); otherwise each
+    process keeps its own.
+    """
+    global _covered_until, _last_seal_request
+    from audit.tasks import seal_pending_task
+    from hitl_portal.queueing import enqueue
+
+    now = time.time()
+    if now < _covered_until:
+        return
+    interval_ms = int(SEAL_REQUEST_INTERVAL_S * 1000)
+    script = _seal_coordinator()
+    if script is not None:
+        import redis
+
+        try:
+            verdict = int(script(keys=[SEAL_LEAD_KEY, SEAL_TRAIL_KEY], args=[interval_ms]))
+        except redis.RedisError:
+            logger.warning("seal coordination unavailable; publishing a seal request", exc_info=True)
+            verdict = 0
+    else:
+        # This process alone: lead an interval, or trail the one it leads.
+        elapsed_ms = int((time.monotonic() - _last_seal_request) * 1000)
+        verdict = 0 if elapsed_ms >= interval_ms else interval_ms - elapsed_ms
+        if verdict == 0:
+            _last_seal_request = time.monotonic()
+    if verdict == 0:
+        enqueue(seal_pending_task)
+        return
+    delay_s = abs(verdict) / 1000
+    if verdict > 0:
+        enqueue(seal_pending_task, countdown=delay_s)
+    # The known request starts after ``delay_s``; a few ms of margin for the clocks of the hosts.
+    _covered_until = now + max(delay_s - 0.005, 0.0)
 
 
 def _seal_after_commit() -> None:
     """Get the just-committed events sealed soon, without slowing the request much.
 
     ``inline`` (SQLite, embedded broker): seal here, in the committing process.
-    ``task`` (PostgreSQL with a real broker): hand sealing to a worker, at most
-    ten requests a second per process; the sealing statements and their second
-    commit then leave the request path, and beat's one-second sweep bounds the lag.
+    ``task`` (PostgreSQL with a real broker): hand sealing to the worker
+    (``_request_seal``: one request per interval for all processes, and a trailing
+    one so that no event waits for the next request); the sealing statements and
+    their second commit leave the request path. Beat's one-second sweep remains the
+    safety net (a lost message, a broker down).
     """
-    global _last_seal_request
     try:
         if settings.HITL_AUDIT_SEAL_MODE == "task":
-            now = time.monotonic()
-            # Eager (unit-test) mode seals every time, so tests see sealed events at once.
-            if now - _last_seal_request < SEAL_REQUEST_INTERVAL_S and not settings.CELERY_TASK_ALWAYS_EAGER:
-                return
-            _last_seal_request = now
-            from audit.tasks import seal_pending_task
-            from hitl_portal.queueing import enqueue
+            if settings.CELERY_TASK_ALWAYS_EAGER:
+                # Eager (unit-test) mode seals every time, so tests see sealed events at once.
+                from audit.tasks import seal_pending_task
+                from hitl_portal.queueing import enqueue
 
-            enqueue(seal_pending_task)
+                enqueue(seal_pending_task)
+                return
+            _request_seal()
         else:
             seal_pending(wait=False)
     except Exception:  # the beat sweeper seals whatever is left; never fail the request

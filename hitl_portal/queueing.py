@@ -26,8 +26,11 @@ BROKER_BACKOFF_S = 5.0
 _broker_down_until = 0.0
 
 
-def enqueue(task: Any, *args: Any, **kwargs: Any) -> bool:
-    """Publish ``task(*args, **kwargs)`` once, without retries; False (logged) when the broker is unreachable."""
+def enqueue(task: Any, *args: Any, countdown: float | None = None, **kwargs: Any) -> bool:
+    """Publish ``task(*args, **kwargs)`` once, without retries; False (logged) when the broker is unreachable.
+
+    ``countdown``: run it that many seconds from now (Celery's ``countdown``).
+    """
     from django.conf import settings
 
     if settings.CELERY_TASK_PUBLISH_RETRY:  # the whole design rests on it: fail loudly, not slowly
@@ -38,8 +41,11 @@ def enqueue(task: Any, *args: Any, **kwargs: Any) -> bool:
         logger.info("broker marked down: %s not published; its sweeper will pick the work up", task.name)
         return False
     try:
-        # ``delay``: publish retries are off for every publish (CELERY_TASK_PUBLISH_RETRY = False).
-        task.delay(*args, **kwargs)
+        # Publish retries are off for every publish (CELERY_TASK_PUBLISH_RETRY = False).
+        if countdown is None:
+            task.delay(*args, **kwargs)
+        else:
+            task.apply_async(args, kwargs, countdown=countdown)
     except Exception:  # any transport error: the request has committed and must not fail now
         _broker_down_until = time.monotonic() + BROKER_BACKOFF_S
         logger.warning("could not publish %s; its sweeper will pick the work up", task.name, exc_info=True)

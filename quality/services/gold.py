@@ -353,13 +353,44 @@ def calibration_copies_create(*, session: CalibrationSession, items: list[GoldIt
 # --- The claim hook ----------------------------------------------------------------------------------
 
 
+def _gold_outlook(scope: ReviewerScope, *, system_id: int | None,
+                  point_id: int | None) -> tuple[dict[int, float], bool]:
+    """Whether gold has any part in this claim, in one statement: the gold rates of the points in
+    scope that serve gold (``gold_rate > 0``), and whether the reviewer has an open gold copy.
+
+    Most claims meet neither (no point serves gold, no copy open) and go straight to the queue.
+    """
+    qn = connection.ops.quote_name
+    point_table, case_table = qn(InterventionPoint._meta.db_table), qn(Case._meta.db_table)
+    serving = GoldServing._meta
+    system_ids = sorted(scope.system_ids)
+    statuses = [str(status) for status in CLAIMABLE_STATUSES]
+    where = [f"p.{qn('gold_rate')} > 0", f"p.{qn('system_id')} IN ({', '.join(['%s'] * len(system_ids))})"]
+    params: list[Any] = [scope.reviewer.pk, *statuses, *system_ids]
+    if system_id is not None:
+        where.append(f"p.{qn('system_id')} = %s")
+        params.append(system_id)
+    if point_id is not None:
+        where.append(f"p.{qn('id')} = %s")
+        params.append(point_id)
+    sql = (
+        f"SELECT p.{qn('id')}, p.{qn('gold_rate')}, EXISTS (SELECT 1 FROM {qn(serving.db_table)} g "
+        f"INNER JOIN {case_table} c ON c.{qn('id')} = g.{qn(serving.get_field('case').column)} "
+        f"WHERE g.{qn(serving.get_field('reviewer').column)} = %s "
+        f"AND c.{qn('status')} IN ({', '.join(['%s'] * len(statuses))})) "
+        f"FROM (SELECT 1) AS one LEFT JOIN {point_table} p ON {' AND '.join(where)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    rates = {row[0]: float(row[1]) for row in rows if row[0] is not None}
+    return rates, bool(rows and rows[0][2])
+
+
 def _claim_own_copy(scope: ReviewerScope, *, system_id: int | None, point_id: int | None,
                     now: dt.datetime) -> Case | None:
     """Lease the reviewer's oldest open copy (compare-and-set: only its owner may take it)."""
     reviewer = scope.reviewer
-    # Most claims find no open copy: ask the (small) servings table first, not the queue.
-    if not GoldServing.objects.filter(reviewer_id=reviewer.pk, case__status__in=CLAIMABLE_STATUSES).exists():
-        return None
     candidates = list(
         claimable_cases(reviewer_id=reviewer.pk, system_ids=scope.system_ids, adjudicator=scope.adjudicator,
                         now=now, system_id=system_id, point_id=point_id)
@@ -418,15 +449,11 @@ def gold_claim(
     ``None`` means: claim ordinary work. ``rng`` lets tests fix the dice.
     """
     now = timezone.now()
-    own = _claim_own_copy(scope, system_id=system_id, point_id=point_id, now=now)
-    if own is not None:
-        return own
-    points = InterventionPoint.objects.filter(system_id__in=scope.system_ids, gold_rate__gt=0)
-    if system_id is not None:
-        points = points.filter(system_id=system_id)
-    if point_id is not None:
-        points = points.filter(pk=point_id)
-    rates = dict(points.values_list("id", "gold_rate"))
+    rates, open_copy = _gold_outlook(scope, system_id=system_id, point_id=point_id)
+    if open_copy:
+        own = _claim_own_copy(scope, system_id=system_id, point_id=point_id, now=now)
+        if own is not None:
+            return own
     if not rates:
         return None
     dice = (rng or random).random()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -111,6 +111,16 @@ def missing_trainings(
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gte=today))
         .values_list("kind", "system_id")
     )
+    return lacking_trainings(required, valid)
+
+
+def lacking_trainings(
+    required: Mapping[int, list[str] | None], valid: Iterable[tuple[str, int | None]]
+) -> dict[int, list[str]]:
+    """``missing_trainings`` from rows already read: required kinds per system, and the
+    ``(kind, system_id)`` of the reviewer's records valid today (the claim reads both in
+    the same statement as the reviewer's profile)."""
+    valid = list(valid)
     general = {kind for kind, system_id in valid if system_id is None}
     specific = {(kind, system_id) for kind, system_id in valid if system_id is not None}
     missing: dict[int, list[str]] = {}

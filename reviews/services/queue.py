@@ -15,6 +15,8 @@ claim gives an escalated case back to the adjudicators.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,25 +25,29 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection, connections, router, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from audit.services import bulk_record_events, record_event
 from hitl_portal.actors import Actor, system_user
-from reviews.hooks import check_claim_gates, serve_before_queue
+from hitl_portal.sql import RowShape, column_of, load_row, row_shape
+from reviews.hooks import check_claim_gates, own_gold_case_ids, serve_before_queue
 from reviews.models import (
+    CLAIMABLE_STATUSES,
     AISystem,
     Case,
+    CaseSkip,
     CaseStatus,
     Decision,
     DecisionOutcome,
     InterventionPoint,
     ReviewerProfile,
     ReviewerStatus,
+    TrainingRecord,
 )
 from reviews.rules import is_escalated, require_standing
-from reviews.selectors.people import missing_trainings
+from reviews.selectors.people import lacking_trainings, missing_trainings
 from reviews.selectors.queue import claimable_cases, points_in_queue_order
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
 
@@ -86,7 +92,8 @@ def reviewer_scope(
     reviewer: User, *, system: AISystem | None = None, point: InterventionPoint | None = None
 ) -> ReviewerScope:
     """The reviewer's claim scope, or 403 when they may not claim at all (never a silent 204)."""
-    profile = ReviewerProfile.objects.filter(user_id=reviewer.pk).first()
+    read = _scope_read(reviewer) if connection.vendor == "postgresql" else None
+    profile = read[0] if read is not None else ReviewerProfile.objects.filter(user_id=reviewer.pk).first()
     if profile is None:
         raise ReviewerNotAllowed("Only reviewers with a competence record may claim cases.", code="not_qualified")
     if not (profile.status == ReviewerStatus.ACTIVE and reviewer.is_active):
@@ -95,20 +102,78 @@ def reviewer_scope(
         raise ReviewerNotAllowed(f"Your reviewer account is suspended.{reason}", code="reviewer_suspended")
     if system is not None and point is not None and point.system_id != system.pk:
         raise ValidationError({"intervention_point": ["does not belong to the given system"]})
-    system_ids = frozenset(profile.qualifications.values_list("id", flat=True))
+    if read is not None:
+        system_ids = frozenset(read[1])
+    else:
+        system_ids = frozenset(profile.qualifications.values_list("id", flat=True))
     if not system_ids:
         raise ReviewerNotAllowed("You are not qualified for any AI system.", code="not_qualified")
     wanted = system.pk if system is not None else (point.system_id if point is not None else None)
     if wanted is not None and wanted not in system_ids:
         raise ReviewerNotAllowed("You are not qualified for this AI system.", code="not_qualified")
     # Art. 26(2): a system's cases only for reviewers holding its required trainings, valid today.
-    lacking = missing_trainings(profile.pk, [wanted] if wanted is not None else system_ids)
+    if read is not None:
+        required = {pk: kinds for pk, kinds in read[2].items() if wanted is None or pk == wanted}
+        lacking = lacking_trainings(required, read[3])
+    else:
+        lacking = missing_trainings(profile.pk, [wanted] if wanted is not None else system_ids)
     if lacking:
         allowed = frozenset(system_ids - set(lacking))
         if wanted is not None or not allowed:
             raise ReviewerNotAllowed(training_required_message(lacking), code="training_required")
         system_ids = allowed
     return ReviewerScope(reviewer=reviewer, profile=profile, system_ids=system_ids)
+
+
+_ScopeRead = tuple[ReviewerProfile | None, list[int], dict[int, list[str] | None], list[tuple[str, int | None]]]
+
+
+@functools.cache
+def _scope_plan(alias: str) -> tuple[str, RowShape]:
+    """The claim scope's one statement (PostgreSQL), built once per database."""
+    qn = connections[alias].ops.quote_name
+    shape = row_shape(alias, (ReviewerProfile, "rp"))
+    through = ReviewerProfile.qualifications.through._meta
+    q_table = qn(through.db_table)
+    q_profile = qn(through.get_field("reviewerprofile").column)
+    q_system = qn(through.get_field("aisystem").column)
+    training = TrainingRecord._meta
+    sql = (
+        f"SELECT {shape.columns}, "
+        f"ARRAY(SELECT q.{q_system} FROM {q_table} q WHERE q.{q_profile} = rp.{qn('id')}), "
+        f"(SELECT json_agg(json_build_array(s.{qn('id')}, s.{qn(column_of(AISystem, 'required_trainings'))})) "
+        f"FROM {qn(AISystem._meta.db_table)} s INNER JOIN {q_table} q ON q.{q_system} = s.{qn('id')} "
+        f"WHERE q.{q_profile} = rp.{qn('id')}), "
+        f"(SELECT json_agg(json_build_array(t.{qn(column_of(TrainingRecord, 'kind'))}, "
+        f"t.{qn(column_of(TrainingRecord, 'system'))})) FROM {qn(training.db_table)} t "
+        f"WHERE t.{qn(column_of(TrainingRecord, 'reviewer'))} = rp.{qn('id')} "
+        f"AND (t.{qn(column_of(TrainingRecord, 'expires_at'))} IS NULL "
+        f"OR t.{qn(column_of(TrainingRecord, 'expires_at'))} >= %s)) "
+        f"FROM {qn(ReviewerProfile._meta.db_table)} rp WHERE rp.{qn(column_of(ReviewerProfile, 'user'))} = %s"
+    )
+    return sql, shape
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _scope_read(reviewer: User) -> _ScopeRead:
+    """PostgreSQL: the profile, its qualifications, their required trainings and the reviewer's
+    training records valid today, in one statement (``reviewer_scope`` and ``missing_trainings``
+    read the same in four)."""
+    alias = router.db_for_read(ReviewerProfile)
+    sql, shape = _scope_plan(alias)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [timezone.localdate(), reviewer.pk])
+        raw = cursor.fetchone()
+    if raw is None:
+        return None, [], {}, []
+    (profile,), (qualified, required, valid) = load_row(shape, alias, raw)
+    assert isinstance(profile, ReviewerProfile)
+    required_by_system = {int(pk): _json(kinds) for pk, kinds in _json(required) or []}
+    records = [(kind, system_id) for kind, system_id in _json(valid) or []]
+    return profile, list(qualified or []), required_by_system, records
 
 
 def training_required_message(lacking: dict[int, list[str]]) -> str:
@@ -232,17 +297,158 @@ def _claim_skip_locked(scope: ReviewerScope, *, system_id: int | None, point_id:
             system_id=system_id,
         )
     for candidate_point in point_ids:
-        case = _claim_in_point(scope, point_id=candidate_point)
+        case = _claim_in_point(scope, point_id=candidate_point, system_id=system_id)
         if case is not None:
             return case
     return None
 
 
-def _claim_in_point(scope: ReviewerScope, *, point_id: int) -> Case | None:
+# Compiling the gold hook's subquery once per process: a marker stands for the reviewer id.
+_GOLD_MARKER = -0x5EED
+
+
+@dataclass(frozen=True)
+class _ClaimPlan:
+    """The one-statement claim of one point's head (PostgreSQL), for adjudicators or not."""
+
+    sql: str
+    shape: RowShape
+    # Parameters of the gold hooks' subqueries (the marker is replaced by the reviewer's id).
+    gold_params: tuple[Any, ...]
+    history_params: list[str]
+
+
+_claim_plans: dict[tuple[str, bool, bool], _ClaimPlan] = {}
+
+
+def _claim_plan(alias: str, *, adjudicator: bool, one_system: bool) -> _ClaimPlan:
+    """``claimable_cases`` for one point, locked, leased and its history row copied, as one statement.
+
+    The same conditions as ``reviews.selectors.queue.claimable_cases`` (kept side by
+    side: a change there must be made here too; the queue tests run both), and the
+    same history row as ``case.save(update_fields=CLAIM_FIELDS)`` writes.
+    """
+    key = (alias, adjudicator, one_system)
+    plan = _claim_plans.get(key)
+    if plan is not None:
+        return plan
+    from reviews.services.ingest import history_copy
+
+    conn = connections[alias]
+    qn = conn.ops.quote_name
+
+    def col(model: type[Any], name: str) -> str:
+        return qn(column_of(model, name))
+
+    status, lease = col(Case, "status"), col(Case, "lease_expires_at")
+    expired = f"(c.{status} = 'claimed' AND c.{lease} < %(now)s)"
+    if adjudicator:
+        wanted = f"(c.{status} = 'queued' OR c.{status} = 'escalated' OR {expired})"
+    else:
+        wanted = (f"(c.{status} = 'queued' OR ({expired} AND c.{col(Case, 'review_round')} = 1 "
+                  f"AND NOT c.{col(Case, 'sla_breached')}))")
+    gold_sql: list[str] = []
+    gold_params: list[Any] = []
+    for queryset in own_gold_case_ids(_GOLD_MARKER):
+        query = queryset.query.clone()
+        query.clear_ordering(force=True)  # as the ORM does for an ``IN`` subquery
+        sql, params = query.get_compiler(alias).as_sql()
+        # Positional placeholders become named ones (g0, g1, ...): the statement's are named.
+        for value in params:
+            sql = sql.replace("%s", f"%(g{len(gold_params)})s", 1)
+            gold_params.append(value)
+        gold_sql.append(f"c.{qn('id')} IN ({sql})")
+    not_gold_or_own = " OR ".join([f"NOT c.{col(Case, 'is_gold')}", *gold_sql])
+    decision, skip = Decision._meta, CaseSkip._meta
+    table = qn(Case._meta.db_table)
+    copy = history_copy(Case, alias)
+    shape = row_shape(alias, (Case, "c"), (AISystem, "s"), (InterventionPoint, "p"))
+    statuses = ", ".join(f"'{value}'" for value in CLAIMABLE_STATUSES)
+    history_sql = copy.sql
+    for index in range(len(copy.params)):
+        history_sql = history_sql.replace("%s", f"%(h{index})s", 1)
+    sql = (
+        f"WITH head AS (SELECT c.{qn('id')}, c.{status} FROM {table} c "
+        f"WHERE c.{status} IN ({statuses}) AND {wanted} "
+        f"AND c.{col(Case, 'system')} = ANY(%(system_ids)s) "
+        + (f"AND c.{col(Case, 'system')} = %(system_id)s " if one_system else "")
+        + f"AND c.{col(Case, 'intervention_point')} = %(point_id)s "
+        f"AND ({not_gold_or_own}) "
+        f"AND NOT EXISTS (SELECT 1 FROM {qn(decision.db_table)} d WHERE d.{col(Decision, 'case')} = c.{qn('id')} "
+        f"AND d.{col(Decision, 'reviewer')} = %(me)s) "
+        f"AND NOT EXISTS (SELECT 1 FROM {qn(skip.db_table)} k WHERE k.{col(CaseSkip, 'case')} = c.{qn('id')} "
+        f"AND k.{col(CaseSkip, 'reviewer')} = %(me)s AND k.{col(CaseSkip, 'round')} = c.{col(Case, 'review_round')}) "
+        f"ORDER BY c.{col(Case, 'sla_deadline')} ASC NULLS LAST, c.{col(Case, 'received_at')} ASC, c.{qn('id')} ASC "
+        f"LIMIT 1 FOR NO KEY UPDATE OF c SKIP LOCKED), "
+        f"leased AS (UPDATE {table} c SET {status} = 'claimed', {col(Case, 'claimed_by')} = %(me)s, "
+        f"{col(Case, 'claimed_at')} = %(now)s, {lease} = %(until)s FROM head "
+        f"WHERE c.{qn('id')} = head.{qn('id')} AND head.{status} <> 'claimed' RETURNING c.*), "
+        f"hist AS ({history_sql} FROM leased src) "
+        f"SELECT head.{qn('id')}, head.{status}, {shape.columns} FROM head "
+        f"LEFT JOIN leased c ON c.{qn('id')} = head.{qn('id')} "
+        f"LEFT JOIN {qn(AISystem._meta.db_table)} s ON s.{qn('id')} = c.{col(Case, 'system')} "
+        f"LEFT JOIN {qn(InterventionPoint._meta.db_table)} p ON p.{qn('id')} = c.{col(Case, 'intervention_point')}"
+    )
+    plan = _ClaimPlan(sql=sql, shape=shape, gold_params=tuple(gold_params), history_params=copy.params)
+    _claim_plans[key] = plan
+    return plan
+
+
+def _claim_one_statement(scope: ReviewerScope, *, point_id: int, system_id: int | None,
+                         now: datetime) -> tuple[Case | None, str | None]:
+    """PostgreSQL: lock the head of the point's queue and, unless it is an expired claim, lease it
+    and write its history row, in one statement. Call inside a transaction.
+
+    Returns ``(leased case, its previous status)``; ``(None, "claimed")`` when the head
+    is an expired claim (locked now, for the takeover path); ``(None, None)`` when the
+    point has nothing claimable for this reviewer.
+    """
+    alias = router.db_for_write(Case)
+    conn = connections[alias]
+    reviewer = scope.reviewer
+    plan = _claim_plan(alias, adjudicator=scope.adjudicator, one_system=system_id is not None)
+    # Named parameters throughout, the gold hooks' positional ones spliced in by name.
+    params: dict[str, Any] = {
+        "now": now, "until": now + timedelta(seconds=lease_seconds()), "me": reviewer.pk,
+        "system_ids": sorted(scope.system_ids), "system_id": system_id, "point_id": point_id,
+    }
+    history_date = Case.history.model._meta.get_field("history_date")
+    own = {"history_date": history_date.get_db_prep_save(now, conn), "history_type": "~",
+           "history_user_id": reviewer.pk, "history_change_reason": None}
+    for index, value in enumerate(plan.gold_params):
+        params[f"g{index}"] = reviewer.pk if value == _GOLD_MARKER else value
+    for index, name in enumerate(plan.history_params):
+        params[f"h{index}"] = own[name]
+    with conn.cursor() as cursor:
+        cursor.execute(plan.sql, params)
+        raw = cursor.fetchone()
+    if raw is None:
+        return None, None
+    head_status = raw[1]
+    if head_status == CaseStatus.CLAIMED:
+        return None, head_status
+    (case, system, point), _ = load_row(plan.shape, alias, raw[2:])
+    assert isinstance(case, Case)
+    case.system = system  # type: ignore[assignment]
+    case.intervention_point = point  # type: ignore[assignment]
+    case.claimed_by = reviewer
+    return case, head_status
+
+
+def _claim_in_point(scope: ReviewerScope, *, point_id: int, system_id: int | None = None) -> Case | None:
     """Lock and lease the head of one intervention point's queue (the partial index serves it in order)."""
     reviewer = scope.reviewer
     with transaction.atomic():
         now = timezone.now()
+        if connection.vendor == "postgresql" and settings.SIMPLE_HISTORY_ENABLED:
+            case, from_status = _claim_one_statement(scope, point_id=point_id, system_id=system_id, now=now)
+            if case is not None:
+                assert from_status is not None
+                bulk_record_events([claimed_event(case, reviewer=reviewer, from_status=from_status)])
+                return case
+            if from_status is None:
+                return None
+            # The head is an expired claim, now locked by this transaction: the takeover path below.
         queryset = (
             claimable_cases(
                 reviewer_id=reviewer.pk, system_ids=scope.system_ids, adjudicator=scope.adjudicator, now=now,
