@@ -88,19 +88,24 @@ ACTIONS = (
 )
 
 
-def _event_rows(count: int, seed: int = 7) -> Any:
-    """Yield ``(row, seq, hash)`` for ``count`` chained events, as the sealer would have made them."""
+def _event_rows(count: int, seed: int = 7, *, start: dt.datetime | None = None, step_us: int = 2503,
+                events_per_case: int = 6) -> Any:
+    """Yield ``(row, seq, hash)`` for ``count`` chained events, as the sealer would have made them.
+
+    Events are ``step_us`` microseconds apart from ``start``; about ``events_per_case`` events
+    name each case (``bench/scale.py`` spreads 30 M events over its year of 10 M cases).
+    """
     from audit.canonical import GENESIS_HASH, canonical_json, event_hash, normalize, sha256_hex
 
     rng = random.Random(seed)
     names, weights = zip(*ACTIONS, strict=True)
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    start = start or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     prev = GENESIS_HASH
     reviewers = [f"reviewer-{n:02d}" for n in range(40)]
     for seq in range(1, count + 1):
         action = rng.choices(names, weights)[0]
-        case_id = 1 + seq // 6
-        at = start + dt.timedelta(microseconds=seq * 2503 + rng.randrange(1000))
+        case_id = 1 + seq // events_per_case
+        at = start + dt.timedelta(microseconds=seq * step_us + rng.randrange(1000))
         if action.startswith("system"):
             data: dict[str, Any] = {"before": {"labels": ["approve", "reject"]},
                                     "after": {"labels": ["approve", "reject", "refer"]}}
