@@ -326,7 +326,7 @@ def load(dsn: str, fixture: dict[str, Any], *, cases: int, days: int, now: dt.da
             conn.commit()
             counts["cases"] += taken
             counts["decisions"] += len(decisions)
-            if progress is not None:
+            if progress is not None and taken:
                 progress(counts)
         conn.execute("SELECT setval(pg_get_serial_sequence('reviews_case', 'id'), "
                      "(SELECT max(id) FROM reviews_case))")
