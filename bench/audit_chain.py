@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import platform
@@ -88,52 +89,62 @@ ACTIONS = (
 )
 
 
-def _event_rows(count: int, seed: int = 7) -> Any:
-    """Yield ``(row, seq, hash)`` for ``count`` chained events, as the sealer would have made them."""
-    from audit.canonical import GENESIS_HASH, canonical_json, event_hash, normalize, sha256_hex
+def _event_rows(count: int, seed: int = 7, *, start: dt.datetime | None = None, step_us: int = 2503,
+                events_per_case: int = 6) -> Any:
+    """Yield ``(row, seq, hash)`` for ``count`` chained events, as the sealer would have made them.
 
+    Events are ``step_us`` microseconds apart from ``start``; about ``events_per_case`` events
+    name each case (``bench/scale.py`` spreads 30 M events over its year of 10 M cases).
+    """
+    from audit.canonical import GENESIS_HASH, sha256_hex
+    from audit.selectors import envelope_text
+
+    # The payload is built already normalized (the confidence as its repr, as ``normalize`` spells a
+    # float), so plain ``json.dumps`` with the canonical options gives ``canonical_json``'s text; the
+    # envelope goes through ``envelope_text``, which a test holds byte-equal to ``event_hash``'s input.
+    # Both skip the generic normalizer: this is what lets the generator write tens of millions of events.
+    dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
     rng = random.Random(seed)
     names, weights = zip(*ACTIONS, strict=True)
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    cumulative = list(itertools.accumulate(weights))
+    start = start or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     prev = GENESIS_HASH
     reviewers = [f"reviewer-{n:02d}" for n in range(40)]
+    system_payload = dumps({"before": {"labels": ["approve", "reject"]},
+                            "after": {"labels": ["approve", "reject", "refer"]}})
     for seq in range(1, count + 1):
-        action = rng.choices(names, weights)[0]
-        case_id = 1 + seq // 6
-        at = start + dt.timedelta(microseconds=seq * 2503 + rng.randrange(1000))
+        action = rng.choices(names, cum_weights=cumulative)[0]
+        case_id = 1 + seq // events_per_case
+        at = start + dt.timedelta(microseconds=seq * step_us + rng.randrange(1000))
         if action.startswith("system"):
-            data: dict[str, Any] = {"before": {"labels": ["approve", "reject"]},
-                                    "after": {"labels": ["approve", "reject", "refer"]}}
+            payload = system_payload
             actor_type, actor_name, object_type, object_id, case = "user", "officer-ana", "aisystem", "1", None
         else:
-            data = {"data": {
+            payload = dumps({"data": {
                 "external_id": f"app-{case_id}",
                 "input_hash": sha256_hex(str(case_id)),
                 "label": rng.choice(["approve", "reject"]),
-                "confidence": round(rng.random(), 4),
+                "confidence": repr(round(rng.random(), 4)),
                 "model_version": "v3.1",
                 "reasons": ["confidence_below"] if action == "case.routed" else [],
                 "note": "Prüfung der Unterlagen / 審査",
-            }}
+            }})
             if action == "decision.recorded":
                 actor_type, actor_name = "user", rng.choice(reviewers)
             else:
                 actor_type, actor_name = "integration", "bank-backend"
             object_type, object_id, case = "case", str(case_id), case_id
-        payload = canonical_json(data)
-        actor_id = 7 if actor_type != "system" else None
-        envelope = {
-            "seq": seq, "at": normalize(at), "actor_type": actor_type, "actor_id": actor_id,
-            "actor_name": actor_name, "action": action, "object_type": object_type, "object_id": object_id,
-            "object_label": f"1:app-{case_id}" if case else "Credit scoring", "system_id": 1, "case_id": case,
-            "request_id": f"{seq:032x}", "reason": "" if action != "system.updated" else "Added a referral label.",
-            "payload_sha256": sha256_hex(payload), "prev_hash": prev,
-        }
-        digest = event_hash(envelope)
+        actor_id = 7
+        object_label = f"1:app-{case_id}" if case else "Credit scoring"
+        request_id = f"{seq:032x}"
+        reason = "" if action != "system.updated" else "Added a referral label."
+        payload_sha256 = sha256_hex(payload)
+        digest = sha256_hex(envelope_text(seq, at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), actor_type, actor_id, actor_name,
+                                          action, object_type, object_id, object_label, 1, case, request_id, reason,
+                                          payload_sha256, prev))
         yield (
-            seq, at, actor_type, envelope["actor_id"], actor_name, action, object_type, object_id,
-            envelope["object_label"], 1, case, envelope["request_id"], envelope["reason"], payload,
-            envelope["payload_sha256"], prev, digest, at,
+            seq, at, actor_type, actor_id, actor_name, action, object_type, object_id, object_label, 1, case,
+            request_id, reason, payload, payload_sha256, prev, digest, at,
         ), seq, digest
         prev = digest
 

@@ -114,8 +114,11 @@ def setup_fixture() -> dict[str, Any]:
     from reviews.services.systems import intervention_point_create, system_create
 
     admin = User.objects.create_superuser(username="bench-admin", password=PASSWORD, email="bench@example.org")
+    # Protected attributes and a positive label so that a bias audit can run over the credit cases
+    # (bench/scale.py audits them; the generator writes the attributes into ``subject``).
     credit = system_create(actor=admin, slug="credit", name="Credit scoring", labels=["approve", "reject"],
-                           declared_tier="high", annex_iii_area="5b")
+                           declared_tier="high", annex_iii_area="5b", positive_label="approve",
+                           protected_attributes=["gender", "age_band"])
     fraud = system_create(actor=admin, slug="fraud", name="Fraud detection", labels=["legit", "fraud"],
                           declared_tier="high", annex_iii_area="5b")
     moderation = system_create(actor=admin, slug="moderation", name="Content moderation",
@@ -146,7 +149,8 @@ def setup_fixture() -> dict[str, Any]:
                              validate=False)
     return {
         "admin": admin.pk, "manager": manager.pk, "reviewers": reviewers, "adjudicators": reviewers[:3],
-        "points": {slug: {"id": p.pk, "system": p.system_id, "labels": list(p.system.labels),
+        "points": {slug: {"id": p.pk, "system": p.system_id, "system_slug": p.system.slug,
+                          "labels": list(p.system.labels),
                           "required": p.reviewers_required, "sla": p.sla_seconds, "stage": p.stage}
                    for slug, p in points.items()},
     }
@@ -160,8 +164,9 @@ CASE_COLUMNS = [
     "is_gold", "gold_label", "blind", "review_round", "received_at", "sla_deadline", "sla_breached", "resolution",
     "final_label", "decided_at", "true_label", "true_label_at", "system_id", "intervention_point_id",
 ]
+AGE_BANDS = ("18-24", "25-34", "35-44", "45-64", "65+")
 DECISION_COLUMNS = ["case_id", "reviewer_id", "round", "outcome", "label", "rationale", "ai_shown",
-                    "is_adjudication", "time_spent_ms", "decided_at"]
+                    "is_adjudication", "time_spent_ms", "decided_at", "form_values", "category"]
 
 
 def generate(fixture: dict[str, Any], *, cases: int, days: int, now: dt.datetime, seed: int, first_id: int,
@@ -178,21 +183,25 @@ def generate(fixture: dict[str, Any], *, cases: int, days: int, now: dt.datetime
         weights.append((0.45 if day.weekday() >= 5 else 1.0) * (1 + 0.5 * i / max(days - 1, 1)))
     total = sum(weights)
     point_mix = [("loan-review", 0.5), ("high-amount", 0.1), ("tx-check", 0.3), ("labeling", 0.1)]
-    # Cases in received order (ids follow time, as ingestion writes them): per-day counts first.
+    # Cases in received order (ids follow time, as ingestion writes them): per-day counts first,
+    # then the moments one day at a time (a generator: memory stays flat at 10 million cases).
     if only_today:
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         span = max(1.0, min(36000.0, (now - midnight).total_seconds()))
-        moments = sorted(now - dt.timedelta(seconds=rng.uniform(0, span)) for _ in range(cases))
+        moments: Any = sorted(now - dt.timedelta(seconds=rng.uniform(0, span)) for _ in range(cases))
     else:
         per_day = [int(cases * w / total) for w in weights]
         per_day[-1] += cases - sum(per_day)
-        moments = []
-        for index, count in enumerate(per_day):
-            day_start = dt.datetime.combine(start_day + dt.timedelta(days=index), dt.time.min, tzinfo=dt.UTC)
-            seconds = sorted(min(86399.0, max(0.0, rng.gauss(13.5 * 3600, 3.5 * 3600))) for _ in range(count))
-            for second in seconds:
-                moment = day_start + dt.timedelta(seconds=second)
-                moments.append(moment if moment <= now else now - dt.timedelta(seconds=rng.uniform(1, 60)))
+
+        def daily() -> Any:
+            for index, count in enumerate(per_day):
+                day_start = dt.datetime.combine(start_day + dt.timedelta(days=index), dt.time.min, tzinfo=dt.UTC)
+                seconds = sorted(min(86399.0, max(0.0, rng.gauss(13.5 * 3600, 3.5 * 3600))) for _ in range(count))
+                for second in seconds:
+                    moment = day_start + dt.timedelta(seconds=second)
+                    yield moment if moment <= now else now - dt.timedelta(seconds=rng.uniform(1, 60))
+
+        moments = daily()
     for n, received in enumerate(moments):
         case_id = first_id + n
         pick_point = rng.random()
@@ -206,8 +215,17 @@ def generate(fixture: dict[str, Any], *, cases: int, days: int, now: dt.datetime
         labels = point["labels"]
         labeling = point["stage"] == "labeling"
         confidence = round(rng.betavariate(5, 2), 3)
+        subject = "{}"
+        first_label_rate = 0.7
+        if point["system_slug"] == "credit":
+            # The credit system declares gender and age band as protected attributes: the subject carries
+            # them, with a mild planted disparity (the AI approves group f less often) for the bias audit.
+            draw = rng.random()
+            gender = "f" if draw < 0.45 else "m" if draw < 0.95 else "x"
+            subject = json.dumps({"gender": gender, "age_band": rng.choice(AGE_BANDS)})
+            first_label_rate = 0.62 if gender == "f" else 0.74
         ai = None if labeling and rng.random() < 0.5 else (
-            labels[0] if rng.random() < 0.7 else rng.choice(labels[1:]))
+            labels[0] if rng.random() < first_label_rate else rng.choice(labels[1:]))
         if labeling:
             routed = True
         elif slug == "high-amount":
@@ -241,19 +259,19 @@ def generate(fixture: dict[str, Any], *, cases: int, days: int, now: dt.datetime
                     outcome = "approve" if label == ai else "override"
                     decisions.append((case_id, reviewer, 1, outcome, label, "" if outcome == "approve" else "checked",
                                       not blind and ai is not None, False,
-                                      int(rng.lognormvariate(math.log(25000), 0.7)), decided_at))
+                                      int(rng.lognormvariate(math.log(25000), 0.7)), decided_at, "{}", ""))
                 final = verdicts[0]
                 if len(set(verdicts)) > 1:
                     final = truth if rng.random() < 0.9 else verdicts[0]
                     adjudicator = rng.choice([a for a in adjudicators if a not in chosen] or adjudicators)
                     decisions.append((case_id, adjudicator, 1, "approve" if final == ai else "override", final,
                                       "adjudicated", True, True, int(rng.lognormvariate(math.log(60000), 0.5)),
-                                      decided_at))
+                                      decided_at, "{}", ""))
                     resolution = "adjudicated"
         known = status in ("decided", "auto_accepted") and age_s > 7 * 86400 and rng.random() < 0.6
         row = (
             case_id, f"b-{case_id}", json.dumps({"amount": rng.randrange(100, 80000)}), f"{case_id:064x}", ai,
-            confidence if ai is not None else None, "v3" if ai is not None else "", "{}", "", status, routed,
+            confidence if ai is not None else None, "v3" if ai is not None else "", subject, "", status, routed,
             json.dumps(["labeling"] if labeling else ["confidence_below"] if routed else []), 1, point["required"],
             gold, truth if gold else None, blind, 1, received, sla_deadline, breached, resolution, final, decided_at,
             truth if known else None, (decided_at or received) + dt.timedelta(days=7) if known else None,
@@ -263,28 +281,64 @@ def generate(fixture: dict[str, Any], *, cases: int, days: int, now: dt.datetime
 
 
 def load(dsn: str, fixture: dict[str, Any], *, cases: int, days: int, now: dt.datetime, seed: int,
-         first_id: int = 1, only_today: bool = False) -> dict[str, int]:
-    """COPY the cases and their decisions; returns how many rows went in."""
+         first_id: int = 1, only_today: bool = False, batch: int = 200_000, creation_history: bool = False,
+         progress: Any = None) -> dict[str, int]:
+    """COPY the cases and their decisions in batches of ``batch`` cases; returns how many rows went in.
+
+    Each batch is one transaction: the cases, then their decisions (the decision's foreign key is
+    checked at commit), then with ``creation_history`` the history row ingestion writes for each new
+    case (``+``, dated when the case was received), copied server-side. Only one batch of decisions is
+    held in memory, so memory stays flat whatever ``cases`` is.
+    """
     import psycopg
 
-    counts = {"cases": 0, "decisions": 0}
-    decisions: list[tuple[Any, ...]] = []
+    counts = {"cases": 0, "decisions": 0, "history": 0}
+    rows = generate(fixture, cases=cases, days=days, now=now, seed=seed, first_id=first_id, only_today=only_today)
+    history_sql = None
     with psycopg.connect(dsn) as conn:
-        with conn.cursor() as cur:
-            with cur.copy(f"COPY reviews_case ({', '.join(CASE_COLUMNS)}) FROM STDIN") as copy:
-                for row, rows in generate(fixture, cases=cases, days=days, now=now, seed=seed, first_id=first_id,
-                                          only_today=only_today):
-                    copy.write_row(row)
-                    decisions.extend(rows)
-                    counts["cases"] += 1
-            with cur.copy(f"COPY reviews_decision ({', '.join(DECISION_COLUMNS)}) FROM STDIN") as copy:
-                for row in decisions:
-                    copy.write_row(row)
-            counts["decisions"] = len(decisions)
-            cur.execute("SELECT setval(pg_get_serial_sequence('reviews_case', 'id'), "
-                        "(SELECT max(id) FROM reviews_case))")
+        if creation_history:
+            columns = history_columns(conn)
+            history_sql = (f"INSERT INTO reviews_historicalcase ({columns}, history_date, history_change_reason, "
+                           f"history_type) SELECT {columns}, received_at, '', '+' FROM reviews_case "
+                           "WHERE id >= %s AND id <= %s")
+        done = False
+        while not done:
+            decisions: list[tuple[Any, ...]] = []
+            first = last = None
+            with conn.cursor() as cur:
+                with cur.copy(f"COPY reviews_case ({', '.join(CASE_COLUMNS)}) FROM STDIN") as copy:
+                    taken = 0
+                    for row, its_decisions in rows:
+                        copy.write_row(row)
+                        decisions.extend(its_decisions)
+                        first = row[0] if first is None else first
+                        last = row[0]
+                        taken += 1
+                        if taken == batch:
+                            break
+                    else:
+                        done = True
+                with cur.copy(f"COPY reviews_decision ({', '.join(DECISION_COLUMNS)}) FROM STDIN") as copy:
+                    for decision in decisions:
+                        copy.write_row(decision)
+                if history_sql is not None and first is not None:
+                    counts["history"] += cur.execute(history_sql, [first, last]).rowcount
+            conn.commit()
+            counts["cases"] += taken
+            counts["decisions"] += len(decisions)
+            if progress is not None and taken:
+                progress(counts)
+        conn.execute("SELECT setval(pg_get_serial_sequence('reviews_case', 'id'), "
+                     "(SELECT max(id) FROM reviews_case))")
         conn.commit()
     return counts
+
+
+def history_columns(conn: Any) -> str:
+    """The columns reviews_historicalcase shares with reviews_case (all but ``history_*``), comma-separated."""
+    return ", ".join(r[0] for r in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'reviews_historicalcase' "
+        "AND column_name NOT LIKE 'history_%%' ORDER BY ordinal_position").fetchall())
 
 
 def history_rows_for(dsn: str, where: str, params: list[Any], *, at: dt.datetime) -> int:
@@ -292,10 +346,7 @@ def history_rows_for(dsn: str, where: str, params: list[Any], *, at: dt.datetime
     import psycopg
 
     with psycopg.connect(dsn) as conn:
-        columns = [r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'reviews_historicalcase' "
-            "AND column_name NOT LIKE 'history_%%' ORDER BY ordinal_position").fetchall()]
-        cols = ", ".join(columns)
+        cols = history_columns(conn)
         result = conn.execute(
             f"INSERT INTO reviews_historicalcase ({cols}, history_date, history_change_reason, history_type) "
             f"SELECT {cols}, %s, '', '~' FROM reviews_case WHERE {where}", [at, *params])
