@@ -396,6 +396,7 @@ def measure_role(browser: Any, base: str, role: str, username: str, pages: list[
         raise SystemExit(f"login as {username} failed (at {page.url}): {page.inner_text('main')[:500]}")
     claimed = None
     results: dict[str, Any] = {}
+    resources: set[str] = set()
     for name, path in pages:
         if "{claimed}" in path:
             page.goto(f"{base}/review/")
@@ -408,6 +409,7 @@ def measure_role(browser: Any, base: str, role: str, username: str, pages: list[
         url = f"{base}{path}"
         visit(page, url)  # warm-up: template compiled, plans cached, connection open
         samples = [visit(page, url) for _ in range(visits)]
+        resources.update(page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)"))
         server = [s["server"] for s in samples]
         load = [s["load"] for s in samples]
         results[name] = {"path": path, "role": role, "server_p50_ms": pct(server, 0.5),
@@ -417,9 +419,8 @@ def measure_role(browser: Any, base: str, role: str, username: str, pages: list[
         print(f"  {role:8} {name:28} server p50 {results[name]['server_p50_ms']:7.1f} p95 "
               f"{results[name]['server_p95_ms']:7.1f} ms  load p50 {results[name]['load_p50_ms']:7.1f}",
               file=sys.stderr)
-    resources = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
     context.close()
-    return {"pages": results, "resources": resources, "claimed": claimed}
+    return {"pages": results, "resources": sorted(resources), "claimed": claimed}
 
 
 def totp_code(username: str) -> str:
@@ -486,8 +487,12 @@ def raw_baseline(dsn: str, repeat: int) -> dict[str, Any]:
             "SELECT id, external_id, status, received_at FROM reviews_case ORDER BY id DESC LIMIT 50"),
         "count(*) of all cases": "SELECT count(*) FROM reviews_case",
         "my decisions: first 50": (
-            "SELECT d.id, d.case_id, d.outcome, d.decided_at FROM reviews_decision d "
-            "JOIN auth_user u ON u.id = d.reviewer_id WHERE u.username = 'rev01' ORDER BY d.decided_at DESC LIMIT 50"),
+            "SELECT id, case_id, outcome, decided_at FROM reviews_decision "
+            "WHERE reviewer_id = (SELECT id FROM auth_user WHERE username = 'rev01') "
+            "ORDER BY decided_at DESC LIMIT 50"),
+        "my decisions: count (the pager)": (
+            "SELECT count(*) FROM reviews_decision WHERE reviewer_id = (SELECT id FROM auth_user "
+            "WHERE username = 'rev01')"),
     }
     out = {}
     with psycopg.connect(dsn) as conn:
