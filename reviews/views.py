@@ -30,12 +30,12 @@ from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import REVIEWER
 from reviews.content import build_blocks, explanation_chart, remaining_input
 from reviews.forms import EXTRA_PREFIX, ClaimForm, DecisionForm
-from reviews.models import AISystem, Case, CaseKind, InterventionPoint, ReviewerProfile, ReviewerStatus
+from reviews.models import AISystem, Case, CaseKind, Decision, InterventionPoint, ReviewerProfile, ReviewerStatus
 from reviews.selectors.attachments import attachment_url, attachments_of
 from reviews.selectors.people import missing_trainings
 from reviews.selectors.queue import claim_payload, live_claim_of, queue_overview, recent_decisions
 from reviews.selectors.systems import intervention_point_get, system_get
-from reviews.selectors.visibility import cases_visible_to
+from reviews.selectors.visibility import case_visible_to
 from reviews.services.decisions import decision_record
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
 from reviews.services.queue import claim_next, claim_release, claim_renew, escalated_case_ids, holds_live_claim
@@ -198,7 +198,7 @@ def _holds_live_claim(case: Case, user: Any) -> bool:
 
 
 def _visible_case(user: Any, pk: int) -> Case | None:
-    return cases_visible_to(user).select_related("system", "intervention_point").filter(pk=pk).first()
+    return case_visible_to(user, pk, queryset=Case.objects.select_related("system", "intervention_point"))
 
 
 def _error_dict(exc: Exception) -> dict[str, list[str]]:
@@ -272,7 +272,9 @@ def _claim_and_open(
 
 def _lost_claim(request: HttpRequest, pk: int) -> HttpResponse:
     """The page for a case the reviewer does not (or no longer) hold: say so, link back."""
-    decided = cases_visible_to(request_user(request)).filter(pk=pk, decisions__reviewer=request_user(request)).exists()
+    # Deciding a case makes it visible to its reviewer (cases_visible_to), so asking the
+    # decision alone is the same answer, by the (case, reviewer) index.
+    decided = Decision.objects.filter(case_id=pk, reviewer=request_user(request)).exists()
     return render(request, "reviews/claim_lost.html", {"case_id": pk, "decided": decided}, status=409)
 
 
