@@ -30,12 +30,12 @@ from hitl_portal.permissions import RoleRequiredMixin
 from hitl_portal.roles import REVIEWER
 from reviews.content import build_blocks, explanation_chart, remaining_input
 from reviews.forms import EXTRA_PREFIX, ClaimForm, DecisionForm
-from reviews.models import AISystem, Case, CaseKind, InterventionPoint, ReviewerProfile, ReviewerStatus
+from reviews.models import AISystem, Case, CaseKind, Decision, InterventionPoint, ReviewerProfile, ReviewerStatus
 from reviews.selectors.attachments import attachment_url, attachments_of
-from reviews.selectors.people import missing_trainings, reviewer_profile_get
+from reviews.selectors.people import missing_trainings
 from reviews.selectors.queue import claim_payload, live_claim_of, queue_overview, recent_decisions
 from reviews.selectors.systems import intervention_point_get, system_get
-from reviews.selectors.visibility import cases_visible_to
+from reviews.selectors.visibility import case_visible_to
 from reviews.services.decisions import decision_record
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
 from reviews.services.queue import claim_next, claim_release, claim_renew, escalated_case_ids, holds_live_claim
@@ -79,42 +79,37 @@ class ReviewerPageMixin(RoleRequiredMixin):
 # --- helpers (presentation only) ---------------------------------------------------------------
 
 
-def _claim_standing(user: Any) -> str | None:
-    """Why this user cannot claim at all, or None when the queue may be offered.
+def _queue_standing(user: Any) -> tuple[ReviewerProfile | None, dict[int, str], str | None, str | None]:
+    """The reviewer's profile and qualified systems, why they cannot claim at all, and which queues are closed.
 
-    Only a hint for the page: ``claim_next`` decides (and says why) on every claim.
+    Returns ``(profile, systems, standing, training_note)``: ``standing`` is None when
+    the queue may be offered, ``training_note`` None when no training closes a queue
+    that others leave open. Only hints for the page (``claim_next`` decides, and says
+    why, on every claim). One read of the profile, its qualifications and trainings
+    serves both messages and the overview: the queue page is the reviewer's most
+    visited page, and each read is a round trip.
     """
-    try:
-        profile = reviewer_profile_get(username=user.get_username())
-    except Http404:
-        return "Your account has no reviewer profile, so it cannot claim cases."
+    profile = ReviewerProfile.objects.select_related("user").filter(user_id=user.pk).first()
+    if profile is None:
+        return None, {}, "Your account has no reviewer profile, so it cannot claim cases.", None
+    systems = dict(profile.qualifications.values_list("pk", "name"))
+    lacking = missing_trainings(profile.pk, systems) if systems else {}
+    # Say which training for which system: the reviewer can act on that (Art. 26(2)).
+    blocked = "; ".join(f"{systems[system_id]} needs {', '.join(kinds)}" for system_id, kinds in lacking.items())
+    note = None
+    if lacking and len(lacking) < len(systems):
+        note = f"Some queues are closed to you until your training is recorded (Art. 26(2)): {blocked}."
+    standing = None
     if profile.status == ReviewerStatus.SUSPENDED:
         reason = f" Reason given: {profile.status_reason}" if profile.status_reason else ""
-        return f"Your reviewer account is suspended, so you cannot claim cases.{reason} Ask a compliance officer."
-    systems = dict(profile.qualifications.values_list("pk", "name"))
-    if not systems:
-        return "You are not qualified for any AI system yet, so there is nothing to claim. Ask a compliance officer."
-    lacking = missing_trainings(profile.pk, systems)
-    if lacking:
-        # Say which training for which system: the reviewer can act on that (Art. 26(2)).
-        blocked = "; ".join(f"{systems[system_id]} needs {', '.join(kinds)}" for system_id, kinds in lacking.items())
-        if len(lacking) == len(systems):
-            return f"You cannot claim cases: a required training is missing or expired ({blocked}). " \
-                   "Ask a compliance officer to record your training."
-    return None
-
-
-def _training_note(user: Any) -> str | None:
-    """Queues closed to the reviewer for want of a training while others stay open (None: nothing closed)."""
-    profile = ReviewerProfile.objects.filter(user_id=user.pk).first()
-    if profile is None:
-        return None
-    systems = dict(profile.qualifications.values_list("pk", "name"))
-    lacking = missing_trainings(profile.pk, systems)
-    if not lacking or len(lacking) == len(systems):
-        return None
-    blocked = "; ".join(f"{systems[system_id]} needs {', '.join(kinds)}" for system_id, kinds in lacking.items())
-    return f"Some queues are closed to you until your training is recorded (Art. 26(2)): {blocked}."
+        standing = f"Your reviewer account is suspended, so you cannot claim cases.{reason} Ask a compliance officer."
+    elif not systems:
+        standing = ("You are not qualified for any AI system yet, so there is nothing to claim. "
+                    "Ask a compliance officer.")
+    elif lacking and len(lacking) == len(systems):
+        standing = (f"You cannot claim cases: a required training is missing or expired ({blocked}). "
+                    "Ask a compliance officer to record your training.")
+    return profile, systems, standing, note
 
 
 def _display_tree(value: Any, depth: int = 0) -> dict[str, Any]:
@@ -203,7 +198,7 @@ def _holds_live_claim(case: Case, user: Any) -> bool:
 
 
 def _visible_case(user: Any, pk: int) -> Case | None:
-    return cases_visible_to(user).select_related("system", "intervention_point").filter(pk=pk).first()
+    return case_visible_to(user, pk, queryset=Case.objects.select_related("system", "intervention_point"))
 
 
 def _error_dict(exc: Exception) -> dict[str, list[str]]:
@@ -277,7 +272,9 @@ def _claim_and_open(
 
 def _lost_claim(request: HttpRequest, pk: int) -> HttpResponse:
     """The page for a case the reviewer does not (or no longer) hold: say so, link back."""
-    decided = cases_visible_to(request_user(request)).filter(pk=pk, decisions__reviewer=request_user(request)).exists()
+    # Deciding a case makes it visible to its reviewer (cases_visible_to), so asking the
+    # decision alone is the same answer, by the (case, reviewer) index.
+    decided = Decision.objects.filter(case_id=pk, reviewer=request_user(request)).exists()
     return render(request, "reviews/claim_lost.html", {"case_id": pk, "decided": decided}, status=409)
 
 
@@ -289,10 +286,11 @@ class QueueView(ReviewerPageMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         user = request_user(request)
-        rows = queue_overview(reviewer=user)
+        profile, systems, standing, training_note = _queue_standing(user)
+        rows = queue_overview(reviewer=user, profile=profile, system_ids=set(systems)) if profile else []
         context = {
-            "standing": _claim_standing(user),
-            "training_note": _training_note(user),
+            "standing": standing,
+            "training_note": training_note,
             "rows": rows,
             "total_claimable": sum(row["claimable"] for row in rows),
             "live_claim": live_claim_of(reviewer=user),

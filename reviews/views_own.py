@@ -33,7 +33,7 @@ from reviews.selectors.own_work import (
     undoable,
 )
 from reviews.selectors.queue import REASONS_HIDDEN_WHEN_BLIND, is_served_blind
-from reviews.selectors.visibility import cases_visible_to
+from reviews.selectors.visibility import case_visible_to
 from reviews.services.errors import ClaimConflict
 from reviews.services.own_work import case_comment_add, claim_skip, decision_undo, undo_seconds
 from reviews.services.queue import holds_live_claim, lease_seconds, max_hold_seconds
@@ -102,7 +102,7 @@ class MyCaseView(_ReviewerPage, View):
     """
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        case = cases_visible_to(request.user).select_related("system", "intervention_point").filter(pk=pk).first()
+        case = case_visible_to(request.user, pk, queryset=Case.objects.select_related("system", "intervention_point"))
         mine = own_decisions_on(reviewer=request_user(request), case=case) if case is not None else []
         if case is None or not mine:
             return render(request, "404.html", status=404)
@@ -129,7 +129,7 @@ class CommentView(RoleRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        case = cases_visible_to(request.user).filter(pk=pk).first()
+        case = case_visible_to(request.user, pk)
         if case is None:
             return render(request, "404.html", status=404)
         form = CommentForm(request.POST)
@@ -151,7 +151,7 @@ class SkipView(_ReviewerPage, View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        case = cases_visible_to(request.user).filter(pk=pk).first()
+        case = case_visible_to(request.user, pk)
         form = SkipForm(request.POST)
         reason = str(form.data.get("reason", ""))
         try:

@@ -11,12 +11,23 @@ from django.utils import timezone
 from hitl_portal.roles import ADMIN, COMPLIANCE_OFFICER, user_role
 from reviews.models import OPEN_STATUSES, Case, CaseComment, CaseSkip, CaseStatus, Decision
 
+# What the "My decisions" list shows and ``undoable`` reads. The case's input, explanation
+# and payload (kilobytes to megabytes for rich content) and the system's and point's
+# configuration (a dozen JSON columns) are not shown: fetching and decoding them for
+# 50 rows was most of the page's database and Python time at a million cases (issue 15).
+MY_DECISIONS_COLUMNS = (
+    "id", "case_id", "reviewer_id", "round", "outcome", "label", "decided_at",
+    "case__id", "case__status", "case__review_round", "case__lease_expires_at", "case__claimed_by_id",
+    "case__system__id", "case__system__name", "case__intervention_point__id", "case__intervention_point__name",
+)
+
 
 def my_decisions(*, reviewer: User) -> QuerySet[Decision]:
-    """The reviewer's own decisions (never anyone else's), newest first."""
+    """The reviewer's own decisions (never anyone else's), newest first, with the columns the list shows."""
     return (
         Decision.objects.filter(reviewer_id=reviewer.pk)
         .select_related("case", "case__system", "case__intervention_point")
+        .only(*MY_DECISIONS_COLUMNS)
         .order_by("-decided_at", "-id")
     )
 

@@ -124,15 +124,20 @@ def reviewer_profile_of(user: User) -> ReviewerProfile | None:
     return ReviewerProfile.objects.filter(user_id=user.pk).first()
 
 
-def queue_overview(*, reviewer: User) -> list[dict[str, Any]]:
+def queue_overview(
+    *, reviewer: User, profile: ReviewerProfile | None = None, system_ids: set[int] | None = None
+) -> list[dict[str, Any]]:
     """Per intervention point the reviewer may work: claimable count and the oldest waiting case.
 
     Empty for a suspended reviewer or one without qualifications (they can claim nothing).
+    A caller that has read the reviewer's profile (with its user) and qualified systems
+    already passes them in, saving the round trips.
     """
-    profile = reviewer_profile_of(reviewer)
+    profile = profile or ReviewerProfile.objects.select_related("user").filter(user_id=reviewer.pk).first()
     if profile is None or not profile.is_active_reviewer:
         return []
-    system_ids = set(profile.qualifications.values_list("id", flat=True))
+    if system_ids is None:
+        system_ids = set(profile.qualifications.values_list("id", flat=True))
     if not system_ids:
         return []
     points = list(

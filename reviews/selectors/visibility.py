@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from hitl_portal.roles import ADMIN, COMPLIANCE_OFFICER, INTEGRATION, MANAGER, REVIEWER, user_role
@@ -44,7 +44,26 @@ def cases_visible_to(user: Any, *, queryset: QuerySet[Case] | None = None) -> Qu
             Q(submitted_by=user) | Q(system__in=shared.values("pk"))
         )
     if role == REVIEWER:
-        held = Q(status=CaseStatus.CLAIMED, claimed_by=user, lease_expires_at__gt=timezone.now())
         decided = Q(pk__in=Decision.objects.filter(reviewer=user).values("case_id"))
-        return cases.filter(held | decided)
+        return cases.filter(_held_by(user) | decided)
     return cases.none()
+
+
+def _held_by(user: Any) -> Q:
+    return Q(status=CaseStatus.CLAIMED, claimed_by=user, lease_expires_at__gt=timezone.now())
+
+
+def case_visible_to(user: Any, pk: int, *, queryset: QuerySet[Case] | None = None) -> Case | None:
+    """Case ``pk`` if ``user`` may read it (the rule of ``cases_visible_to``), else None.
+
+    For a reviewer the "decided it" rule is asked of this one case (EXISTS on the
+    decision's (case, reviewer) index) instead of ``pk IN (every case I decided)``,
+    which PostgreSQL answers by hashing all the reviewer's decisions: 58 ms for a
+    reviewer with 14,000 decisions at a million cases, against 0.1 ms (issue 15).
+    A list keeps ``cases_visible_to``: there the hashed set is the cheaper plan.
+    """
+    cases = Case.objects.all() if queryset is None else queryset
+    if user_role(user) == REVIEWER:
+        decided = Exists(Decision.objects.filter(case_id=OuterRef("pk"), reviewer=user))
+        return cases.filter(pk=pk).filter(_held_by(user) | decided).first()
+    return cases_visible_to(user, queryset=cases).filter(pk=pk).first()

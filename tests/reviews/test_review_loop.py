@@ -22,6 +22,7 @@ from hitl_portal.errors import Conflict, Forbidden
 from reviews.models import AlertKind, Case, CaseAlert, CaseComment, CaseSkip, CaseStatus, Decision, Resolution
 from reviews.selectors.escalations import adjudication_context
 from reviews.selectors.own_work import comments_visible_to
+from reviews.selectors.visibility import case_visible_to, cases_visible_to
 from reviews.services.decisions import decision_record
 from reviews.services.errors import ClaimConflict
 from reviews.services.escalations import alert_stuck_cases, case_assign, case_officer_adjudicate
@@ -393,6 +394,55 @@ def test_my_decisions_pages_show_only_my_own_verdict() -> None:
     assert "gold" not in html.lower()
     assert client.get(reverse("reviews:my_case", args=[make_case(point).pk])).status_code == 404
     assert page_client(officer()).get(reverse("reviews:my_decisions")).status_code == 403
+
+
+def test_my_decisions_page_reads_no_column_per_row(django_assert_max_num_queries) -> None:
+    """The list reads only the columns it shows (issue 15): a deferred column read by the
+    template or by ``undoable`` would cost one query per row, so the count is pinned and
+    stays flat from one decision to several, open (undoable) and final alike."""
+    point = make_point(reviewers_required=2)
+    rev = make_reviewer()
+    decide(make_case(point), rev, outcome="approve")
+    client = page_client(rev)
+    with django_assert_max_num_queries(MY_DECISIONS_QUERIES):
+        one = client.get(reverse("reviews:my_decisions"))
+    for _ in range(3):
+        decide(make_case(point), rev, outcome="override", label="reject", rationale="Income not proven.")
+    final = make_case(make_point(point.system, slug="final-point"))
+    decide(final, rev, outcome="approve")
+    with django_assert_max_num_queries(MY_DECISIONS_QUERIES):
+        many = client.get(reverse("reviews:my_decisions"))
+    assert len(one.context["rows"]) == 1 and len(many.context["rows"]) == 5
+    html = many.content.decode()
+    assert html.count(">Undo</button>") == 4  # the open cases; the final one is not undoable
+    assert point.name in html and f"Case #{final.pk}" in html
+
+
+# Session, user, groups, inbox badge, the pager's count, the page of decisions, the skip count.
+MY_DECISIONS_QUERIES = 7
+
+
+def test_one_case_visibility_agrees_with_the_list_rule() -> None:
+    """``case_visible_to`` (one case, EXISTS) answers as ``cases_visible_to`` (the list) does."""
+    point = make_point()
+    rev, other = make_reviewer(), make_reviewer()
+    decided = make_case(point)
+    decide(decided, rev, outcome="approve")
+    others = make_case(point)
+    decide(others, other, outcome="approve")
+    held = make_case(point)
+    claimed = claim_next(reviewer=rev)
+    assert claimed is not None and claimed.pk == held.pk
+    untouched = make_case(point)
+    expired = make_case(point)
+    Case.objects.filter(pk=expired.pk).update(status=CaseStatus.CLAIMED, claimed_by=rev,
+                                              lease_expires_at=timezone.now() - timedelta(minutes=1))
+    cases = [decided, held, others, untouched, expired]
+    for user in (rev, other, make_user("manager"), make_user("integration")):
+        listed = set(cases_visible_to(user).filter(pk__in=[c.pk for c in cases]).values_list("pk", flat=True))
+        single = {c.pk for c in cases if case_visible_to(user, c.pk) is not None}
+        assert single == listed, user
+    assert {c.pk for c in cases if case_visible_to(rev, c.pk)} == {decided.pk, held.pk}
 
 
 def test_admin_action_opens_the_officers_page_for_one_case() -> None:

@@ -435,3 +435,27 @@ def test_get_is_not_allowed_on_state_changing_urls(rev_client, point):
     assert rev_client.get(reverse("reviews:claim")).status_code == 405
     assert rev_client.get(reverse("reviews:release", args=[case.pk])).status_code == 405
     assert not AuditEvent.objects.filter(action="case.claimed").exists()
+
+
+def test_queue_page_query_count_is_pinned_and_flat(rev_client, point, django_assert_max_num_queries):
+    """The reviewer's most visited page: one read each of profile, qualifications and trainings
+    (it once read them twice over, issue 15), and nothing per decided case or per queued case."""
+    for n in range(3):
+        make_queued_case(point, external_id=f"c{n}", age_seconds=60 - n)
+    case = claimed_case(rev_client)
+    rev_client.post(reverse("reviews:case", args=[case.pk]),
+                    {"outcome": "override", "label": "reject", "rationale": "Income not proven."})
+    # Holding the next case, with one decision of mine listed.
+    with django_assert_max_num_queries(QUEUE_PAGE_QUERIES):
+        first = rev_client.get(reverse("reviews:queue"))
+    case = Case.objects.get(status=CaseStatus.CLAIMED)
+    rev_client.post(reverse("reviews:case", args=[case.pk]), {"outcome": "approve"})
+    with django_assert_max_num_queries(QUEUE_PAGE_QUERIES):
+        second = rev_client.get(reverse("reviews:queue"))
+    assert len(first.context["recent"]) == 1 and len(second.context["recent"]) == 2
+
+
+# Session, user, groups, the inbox badge and the page's own reads (profile with user,
+# qualifications, required trainings, training records, points, claimable counts,
+# own gold, live claim, recent decisions): measured, not guessed.
+QUEUE_PAGE_QUERIES = 12
