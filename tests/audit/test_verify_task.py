@@ -95,6 +95,9 @@ def test_beat_schedules_the_audit_tasks_by_their_registered_names() -> None:
 
     from hitl_portal.celery import app
 
+    # What a worker does when it starts: import every app's tasks module (autodiscovery is lazy,
+    # so without it the registry holds only what earlier tests happened to import).
+    app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     for name in ("audit.checkpoint", "audit.verify_nightly", "audit.purge_expired"):
         assert name in scheduled
