@@ -210,6 +210,39 @@ def test_rubber_stamp_flags(settings) -> None:
     assert automation_bias(reviewer_id=quick.pk, since=since, until=until)["overall"]["rubber_stamp_flags"] == []
 
 
+def test_overview_counts_in_sql_what_automation_bias_counts_per_reviewer() -> None:
+    """The quality index's grouped counts are an optimisation: every reviewer's figures equal the oracle."""
+    from quality.selectors import reviewers_overview
+
+    credit = make_point()
+    fraud = make_point(make_system("fraud-check"), "tx-review")
+    now = timezone.now()
+    since, until = now - dt.timedelta(days=1), now + dt.timedelta(minutes=1)
+    a, b, c, idle = make_reviewer(), make_reviewer(), make_reviewer(), make_reviewer()
+    yes, no = ("approve", "approve"), ("approve", "reject")
+    decisions(a, credit, [(True, *yes)] * 31 + [(False, *no)] * 3, spent_ms=1500)
+    decisions(a, fraud, [(True, *no)] * 4 + [(False, *yes)] * 6, spent_ms=4000)
+    decisions(b, credit, [(True, *yes)] * 3 + [(True, *no)] * 1 + [(False, *yes)] * 2, spent_ms=12_000)
+    decisions(b, fraud, [(True, None, "approve")] * 2)  # labeling without a prediction: nothing to agree with
+    decisions(c, fraud, [(True, *yes)] * 2, spent_ms=7000)
+    # c escalates one shown case (no verdict, still a decision shown the AI), and decided one outside the period.
+    first = Decision.objects.filter(reviewer=c).order_by("id").first()
+    Decision.objects.filter(pk=first.pk).update(outcome="escalate", time_spent_ms=1000)
+    decisions(c, credit, [(True, *no)] * 5)
+    Decision.objects.filter(reviewer=c, case__system=credit.system).update(decided_at=now - dt.timedelta(days=3))
+
+    rows = {row["username"]: row for row in reviewers_overview(since=since, until=until)}
+    for user in (a, b, c, idle):
+        oracle = automation_bias(reviewer_id=user.pk, since=since, until=until)["overall"]
+        row = rows[user.username]
+        assert row["automation_bias_gap"] == (pytest.approx(oracle["automation_bias_gap"])
+                                              if oracle["automation_bias_gap"] is not None else None), user
+        assert row["approval_rate"] == oracle["approval_rate"], user
+        assert row["rubber_stamp_flags"] == oracle["rubber_stamp_flags"], user
+    assert rows[a.username]["rubber_stamp_flags"] == ["time_spent"]  # median 1.5 s over 35 shown decisions
+    assert rows[idle.username]["approval_rate"] is None and rows[idle.username]["automation_bias_gap"] is None
+
+
 def test_quality_index_lists_reviewers_for_managers_and_officers() -> None:
     point = make_point()
     reviewer = make_reviewer("rev-stamp")
