@@ -174,9 +174,16 @@ DATABASES: dict[str, Any]  # dj_database_url.DBConfig or the SQLite dict below
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+            # A SELECT 1 before the first query of each request that reuses a connection: a
+            # connection the server dropped fails cleanly instead of failing the request.
+            conn_health_checks=env("DB_CONN_HEALTH_CHECKS", "1") != "0",
         )
     }
+    if env("DB_SERVER_SIDE_BINDING", "0") == "1" and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # psycopg binds parameters on the server (and prepares statements it sees repeatedly)
+        # instead of interpolating them into the text: measured in docs/PERFORMANCE.md.
+        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
