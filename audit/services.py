@@ -158,7 +158,6 @@ def bulk_record_events(specs: list[dict[str, Any]]) -> Sequence[AuditEvent]:
         raise RuntimeError("audit events are written inside the state change's own transaction")
     request_id = current_request_id()[:80]
     default_actor = current_actor()
-    now = timezone.now()
     rows: list[tuple[Any, ...]] = []
     # Most batches have one actor: resolve its fields (and role) once.
     actors: dict[int, tuple[str, int | None, str]] = {}
@@ -188,7 +187,7 @@ def bulk_record_events(specs: list[dict[str, Any]]) -> Sequence[AuditEvent]:
         if object_label is None and obj is not None:
             object_label = str(obj)
         rows.append((
-            spec.get("at") or now,
+            spec.get("at"),
             actor_type,
             actor_id,
             actor_name,
@@ -205,6 +204,9 @@ def bulk_record_events(specs: list[dict[str, Any]]) -> Sequence[AuditEvent]:
         ))
     if not rows:
         return []
+    # Stamped when written, after the rows were built (a batch's 2,000 take a while).
+    now = timezone.now()
+    rows = [row if row[0] else (now, *row[1:]) for row in rows]
     if connection.vendor == "postgresql":
         ids = _insert_rows_pg(rows)
         _schedule_seal()
