@@ -943,6 +943,17 @@ class Server:
         self.port = free_port()
         self.log = log
         app = "hitl_portal.wsgi:application"
+        if args.worker_class == "uvicorn":
+            # The ASGI deployment of the README (hitl_portal.asgi: sync views in its thread pool).
+            if profile_dir is not None:
+                raise BenchError("--profile wraps the WSGI app: use a gunicorn worker class")
+            self.cmd = [str(BIN_DIR / "uvicorn"), "hitl_portal.asgi:application", "--host", HOST, "--port",
+                        str(self.port), "--workers", str(args.workers), "--log-level", "warning",
+                        "--no-access-log", "--backlog", "2048"]
+            with open(log, "ab") as handle:
+                self.proc = subprocess.Popen(self.cmd, env=server_env(args, db_url, var_dir, broker_url),
+                                             cwd=BASE_DIR, start_new_session=True, stdout=handle, stderr=handle)
+            return
         cmd = [str(BIN_DIR / "gunicorn"), "--bind", f"{HOST}:{self.port}", "--workers", str(args.workers),
                "--worker-class", args.worker_class, "--chdir", str(BASE_DIR), "--timeout", "120",
                "--graceful-timeout", "15", "--backlog", "2048", "--log-level", "warning",
@@ -1110,7 +1121,8 @@ def markdown(info: dict[str, Any], phases: dict[str, Phase], rows: list[dict[str
     lines = [
         f"Machine: {info['nproc']} CPU ({info['cpu_model']}), {info['mem_gib']} GiB, "
         f"PostgreSQL {pg['server_version']} (synchronous_commit={pg['synchronous_commit']}), "
-        f"gunicorn {info['gunicorn']} {args.workers}×{args.worker_class}"
+        + (f"uvicorn (ASGI) {args.workers} workers" if args.worker_class == "uvicorn"
+           else f"gunicorn {info['gunicorn']} {args.workers}×{args.worker_class}")
         + (f" ({args.threads} threads)" if args.worker_class == "gthread" else "")
         + f", {CLIENTS} client processes{', QUICK run' if args.quick else ''}{', PROFILED' if args.profile else ''}"
         + (f", server env {' '.join(args.server_env)}" if args.server_env else "")
@@ -1244,7 +1256,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small run, under a minute")
     parser.add_argument("--profile", action="store_true", help="cProfile the workers; no raw baseline")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
+    parser.add_argument("--worker-class", choices=["sync", "gthread", "uvicorn"], default="sync",
+                        help="gunicorn's sync or gthread workers, or uvicorn serving hitl_portal.asgi")
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
     parser.add_argument("--only", default="", help="comma-separated phases (single,batch,claim); default all")
     parser.add_argument("--pg-host", default=HOST)

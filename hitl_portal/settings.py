@@ -174,9 +174,17 @@ DATABASES: dict[str, Any]  # dj_database_url.DBConfig or the SQLite dict below
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+            # A SELECT 1 before the first query of each request that reuses a connection: a
+            # connection the server dropped fails cleanly instead of failing the request.
+            conn_health_checks=env("DB_CONN_HEALTH_CHECKS", "1") != "0",
         )
     }
+    if env("DB_SERVER_SIDE_BINDING", "1") != "0" and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # psycopg binds parameters on the server instead of quoting each value into the
+        # statement's text in Python: about a fifth less web CPU per request on the hot paths
+        # (docs/PERFORMANCE.md). DB_SERVER_SIDE_BINDING=0 goes back to client-side binding.
+        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

@@ -268,8 +268,12 @@ class ReviewerProfile(models.Model):
     qualifications = models.ManyToManyField(AISystem, blank=True, related_name="qualified_reviewers")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The competence gate's last verdict (quality.services.competence): the key of the rules it
+    # passed under, blank when unknown. A cache, not a state: cleared (with ``updated_at``) when a
+    # gold answer is recorded, so the claim reads this instead of re-reading the gold answers.
+    competence_verdict = models.CharField(max_length=64, blank=True, default="")
 
-    history = tracked_history(m2m_fields=[qualifications])
+    history = tracked_history(m2m_fields=[qualifications], excluded_fields=["competence_verdict"])
 
     class Meta:
         ordering = ["user__username"]

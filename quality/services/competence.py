@@ -12,7 +12,9 @@ A reviewer is suspended automatically, through ``reviews.services.people.reviewe
   and after a reinstatement only answers given since then: a compliance officer's
   reinstatement is not undone at the next claim by the very answers that caused it.
 
-Checked by the beat task ``quality.enforce_competence`` and at every claim.
+Checked by the beat task ``quality.enforce_competence`` and at every claim; a pass is kept on
+the profile (``competence_verdict``) until the reviewer's next gold answer, so most claims read
+a flag instead of the gold answers.
 Reinstatement is a compliance officer's act (``PATCH /api/v1/reviewers/{username}/``
 or the reviewer quality page), audited as ``reviewer.reinstated``.
 """
@@ -76,6 +78,18 @@ def _suspend(profile: ReviewerProfile, findings: list[CompetenceFinding], *, act
     return reviewer_update(actor=actor, profile=profile, status=ReviewerStatus.SUSPENDED, reason=reason)
 
 
+def verdict_key() -> str:
+    """The rules a stored verdict was reached under: a change of window or threshold voids it."""
+    return f"ok:{config.competence_window()}:{config.competence_min_accuracy()}"
+
+
+def store_verdict(profile: ReviewerProfile, key: str) -> None:
+    """Keep "passed" on the profile, unless it changed since it was read (a gold answer recorded
+    meanwhile clears the verdict and moves ``updated_at``: then nothing is stored)."""
+    ReviewerProfile.objects.filter(pk=profile.pk, updated_at=profile.updated_at).update(competence_verdict=key)
+    profile.competence_verdict = key
+
+
 def enforce_at_claim(*, profile: ReviewerProfile) -> None:
     """Suspend an active reviewer who no longer meets the competence rules, then refuse the claim (403).
 
@@ -84,8 +98,12 @@ def enforce_at_claim(*, profile: ReviewerProfile) -> None:
     """
     if profile.status != ReviewerStatus.ACTIVE:
         return
+    key = verdict_key()
+    if profile.competence_verdict == key:
+        return  # passed under these rules, and no gold answer since (it clears the verdict)
     findings = competence_findings(profile)
     if not findings:
+        store_verdict(profile, key)
         return
     with transaction.atomic():
         profile = _suspend(profile, findings, actor=system_user())
@@ -110,8 +128,11 @@ def enforce_competence(*, now: dt.datetime | None = None) -> int:
         )
         if not batch:
             return suspended
+        key = verdict_key()
         for profile in batch:
             findings = competence_findings(profile, now=now)
+            if not findings and profile.competence_verdict != key:
+                store_verdict(profile, key)
             if findings:
                 with transaction.atomic():
                     _suspend(profile, findings, actor=actor)

@@ -398,6 +398,10 @@ def decision_record(
     by ``reviews.services.kinds`` (``text``, ``arguments`` and ``category`` belong to them).
     """
     case = _locked_for_decision(case, reviewer)
+    if case.is_gold:
+        # A gold answer may change the reviewer's gold accuracy: the stored competence verdict
+        # no longer holds (the next claim evaluates it again). Rolled back with a refused decision.
+        ReviewerProfile.objects.filter(user_id=reviewer.pk).update(competence_verdict="", updated_at=timezone.now())
     if case.intervention_point.kind != CaseKind.CLASSIFICATION:
         from reviews.services.kinds import kind_decision_record
 

@@ -234,3 +234,26 @@ def test_only_officers_change_standing_on_the_page(role: str) -> None:
                                       {"action": "status", "status": "suspended", "reason": "x"})
     assert response.status_code == 403
     assert profile_of(reviewer).status == "active"
+
+
+def test_a_pass_is_kept_until_the_next_gold_answer_or_a_change_of_rules(monkeypatch, settings) -> None:
+    point = make_point(gold_rate=0.5)
+    for _ in range(3):
+        make_case(point)
+    reviewer = make_reviewer()
+    assert claim_next(reviewer=reviewer) is not None
+    passed = profile_of(reviewer).competence_verdict
+    assert passed == "ok:4:0.8"  # the claim read the gold answers once and kept the pass
+    # A gold answer clears it: the next claim reads the answers again and suspends (1 of 4 right).
+    answer_gold(monkeypatch, reviewer, point, ["approve", "approve", "reject", "approve"])
+    assert profile_of(reviewer).competence_verdict == ""
+    with pytest.raises(ReviewerNotAllowed):
+        claim_next(reviewer=reviewer)
+    assert profile_of(reviewer).status == "suspended"
+    # Under other rules a stored pass does not count.
+    other = make_reviewer()
+    assert claim_next(reviewer=other) is not None
+    settings.HITL_COMPETENCE_WINDOW = 2
+    ReviewerProfile.objects.filter(user=other).update(competence_verdict="ok:4:0.8")
+    assert claim_next(reviewer=other) is not None
+    assert profile_of(other).competence_verdict == "ok:2:0.8"
