@@ -7,12 +7,12 @@ integration token and an action intervention point that always routes::
 
     .venv/bin/python bench/agents_waiting.py --portal http://127.0.0.1:8000 --token <integration token> \\
         --system <system> --classification-point <point> --action-point <action point> \\
-        [--waiters 200] [--seconds 20] [--clients 4]
+        [--waiters 200] [--seconds 20] [--clients 4] [--settle 10]
 
 Phases: (1) ingest alone for ``--seconds`` with ``--clients`` concurrent
 submitters; (2) ``--waiters`` action cases submitted, one agent long-polling
-each (``timeout=60``, re-polling when answered), then ingest again for
-``--seconds``. Prints both rates and their ratio as JSON. Loopback only: every
+each (``timeout=60``, re-polling when answered), ``--settle`` seconds for them
+all to be parked, then ingest again for ``--seconds``. Prints both rates and their ratio as JSON. Loopback only: every
 request goes to ``--portal``, the loops are bounded by ``--seconds``.
 """
 
@@ -70,7 +70,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         stop = asyncio.Event()
         polls: list[int] = []
         waiters = [asyncio.create_task(_waiter(client, pk, stop, polls)) for pk in case_ids]
-        await asyncio.sleep(2)  # every waiter is parked on the server
+        # Every waiter parked on the server before measuring: their first requests are full
+        # requests, and on a loaded machine 200 of them take seconds.
+        await asyncio.sleep(args.settle)
         with_waiters = await _ingest_rate(client, args)
         stop.set()
         for task in waiters:
@@ -92,4 +94,5 @@ if __name__ == "__main__":
     parser.add_argument("--waiters", type=int, default=200)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds between starting the waiters and measuring")
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))
