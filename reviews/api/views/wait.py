@@ -12,9 +12,12 @@ when the timeout passes (the agent then asks again).
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 
@@ -26,6 +29,16 @@ from reviews.services.waiting import watch
 MAX_TIMEOUT = 60
 DEFAULT_TIMEOUT = 30
 DONE_STATUSES = frozenset((CaseStatus.DECIDED, CaseStatus.AUTO_ACCEPTED))
+# The reads of every wait in the process run on these few threads. Not on Django's
+# thread-sensitive default: under ASGI that is a thread per request, each opening a
+# database connection of its own that lives as long as the wait (and, with
+# persistent connections, longer), so 200 waiting agents took 200 connections and
+# exhausted PostgreSQL's max_connections (bench/agents_waiting.py). Here each thread
+# keeps one connection, so a process's waiters cost at most READ_THREADS of them.
+# Only under ASGI: served by WSGI (the test server, a plain gunicorn) the view runs on
+# a loop of its own in the request's worker thread, whose connection the reads use.
+READ_THREADS = 4
+_reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="hitl-wait-read")
 
 
 class _UnthrottledCaseRead(CaseDetailView):
@@ -42,6 +55,22 @@ def _read(request: HttpRequest, pk: int, *, first: bool) -> HttpResponse:
     response = (_first_read if first else _re_read)(request, pk=pk)
     response.render()
     return response
+
+
+def _read_on_shared_thread(request: HttpRequest, pk: int, *, first: bool) -> HttpResponse:
+    # What Django does around each request, done around each read on the shared
+    # threads: drop a connection that is broken or past DB_CONN_MAX_AGE. (Not in the
+    # request's own thread: there Django's request signals do it, and the test
+    # client turns them off so as not to close the test's transaction.)
+    close_old_connections()
+    try:
+        return _read(request, pk, first=first)
+    finally:
+        close_old_connections()
+
+
+_read_shared = sync_to_async(_read_on_shared_thread, thread_sensitive=False, executor=_reads)
+_read_in_request_thread = sync_to_async(_read)
 
 
 def _timeout(request: HttpRequest) -> int | None:
@@ -69,9 +98,10 @@ class CaseWaitView(View):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         first = True
+        read = _read_shared if isinstance(request, ASGIRequest) else _read_in_request_thread
         async with watch(pk) as watcher:
             while True:
-                response = await sync_to_async(_read)(request, pk, first=first)
+                response = await read(request, pk, first=first)
                 first = False
                 if response.status_code != 200 or loop.time() >= deadline:
                     break
