@@ -71,7 +71,8 @@ def test_timeout_returns_the_current_state(live_server: Any) -> None:
         response = client.get(f"/api/v1/cases/{case.pk}/wait/", params={"timeout": 1})
         assert response.status_code == 200
         assert response.json()["status"] == "queued"
-        assert 0.9 <= time.monotonic() - started < 8
+        # It held the request for the timeout (a behaviour, not a speed: no upper bound).
+        assert time.monotonic() - started >= 0.9
         assert response.headers["Cache-Control"] == "no-store"
 
 
@@ -97,14 +98,16 @@ def test_returns_as_soon_as_the_case_is_decided(live_server: Any) -> None:
     thread = _decide_later(reviewer, case, 1.0)
     with _client(live_server, integration) as client:
         started = time.monotonic()
-        response = client.get(f"/api/v1/cases/{case.pk}/wait/", params={"timeout": 20})
+        response = client.get(f"/api/v1/cases/{case.pk}/wait/", params={"timeout": 60})
         elapsed = time.monotonic() - started
     thread.join()
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "decided"
     assert body["final_output"]["reason"] == "Not today."
-    assert elapsed < 4.5, elapsed
+    # Woken by the decision, not by the 60 s timeout (the margin absorbs any machine's load;
+    # how fast the wake-up is gets measured by bench/approval_roundtrip.py, not here).
+    assert elapsed < 30, elapsed
 
 
 @override_settings(REDIS_URL="")
@@ -113,8 +116,8 @@ def test_embedded_default_polls_the_database(live_server: Any) -> None:
     thread = _decide_later(reviewer, case, 1.0)
     with _client(live_server, integration) as client:
         started = time.monotonic()
-        response = client.get(f"/api/v1/cases/{case.pk}/wait/", params={"timeout": 20})
+        response = client.get(f"/api/v1/cases/{case.pk}/wait/", params={"timeout": 60})
         elapsed = time.monotonic() - started
     thread.join()
     assert response.json()["status"] == "decided"
-    assert elapsed < 4.5, elapsed
+    assert elapsed < 30, elapsed  # woken by the poll that saw the decision, not by the timeout
