@@ -441,14 +441,6 @@ class Case(models.Model):
             ),
             models.Index(fields=["system", "received_at"], name="case_system_received_idx"),
             models.Index(fields=["received_at"], name="case_received_idx"),
-            # The training-data export's keyset walk (records.training_data): a system's human-decided
-            # cases in received order. Partial, so only decided cases pay for it (docs/PERFORMANCE.md,
-            # "Figures at 10 million cases").
-            models.Index(
-                fields=["system", "received_at", "id"],
-                name="case_human_decided_idx",
-                condition=Q(status="decided", resolution__in=["reviewed", "adjudicated"], is_gold=False),
-            ),
             models.Index(
                 fields=["lease_expires_at"], name="case_live_lease_idx", condition=Q(status="claimed")
             ),
