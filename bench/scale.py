@@ -435,7 +435,8 @@ def child_verify(up_to: int | None) -> dict[str, Any]:
     result = verify_chain(up_to_seq=up_to) if up_to else verify_chain()
     seconds = time.monotonic() - started
     backend_after = backend_cpu_seconds()
-    return {"db_cpu_s": round(backend_after - backend_before, 1) if backend_before is not None and backend_after is not None else None,
+    known = backend_before is not None and backend_after is not None
+    return {"db_cpu_s": round(backend_after - backend_before, 1) if known else None,  # type: ignore[operator]
             "ok": result.ok, "events": result.events, "checkpoints": result.checkpoints, "problem": result.problem,
             "seconds": round(seconds, 1), "events_per_s": round(result.events / seconds) if seconds else None,
             "cpu_s": round(cpu_seconds() - cpu_before, 1), "peak_rss_kib": vm_status("VmHWM")}
@@ -479,7 +480,8 @@ def child_export(db: str, days: int) -> dict[str, Any]:
         size += len(block)
     seconds = time.monotonic() - started
     backend_after = backend_cpu_seconds()
-    return {"db_cpu_s": round(backend_after - backend_before, 1) if backend_before is not None and backend_after is not None else None,
+    known = backend_before is not None and backend_after is not None
+    return {"db_cpu_s": round(backend_after - backend_before, 1) if known else None,  # type: ignore[operator]
             "days": days or "all", "rows": rows, "bytes": size, "seconds": round(seconds, 2),
             "rows_per_s": round(rows / seconds) if seconds else None, "cpu_s": round(cpu_seconds() - cpu_before, 1),
             "peak_rss_kib": vm_status("VmHWM")}
