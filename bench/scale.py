@@ -657,7 +657,7 @@ def finish(args: argparse.Namespace, part: str) -> dict[str, Any]:
             conn.execute(f"VACUUM ANALYZE {table}")
         timings["vacuum_analyze_s"] = round(time.monotonic() - t, 1)
         log(f"{part}: VACUUM ANALYZE in {timings['vacuum_analyze_s']} s")
-    if part == "cases":
+    if part == "cases" and not args.no_rollup:
         timings["rollup"] = child(args, "rollup")
         log(f"rollup built: {timings['rollup']}")
     state.setdefault("load", {})[f"finish_{part}"] = timings
@@ -778,6 +778,8 @@ def main() -> int:
     parser.add_argument("--only", default="", help=f"comma-separated targets among {', '.join(ALL)}")
     parser.add_argument("--finish", choices=("cases", "events"),
                         help="after loaders ran apart: build that part's indexes, VACUUM ANALYZE (and the rollup)")
+    parser.add_argument("--no-rollup", action="store_true", help="with --finish cases: leave the rollup out")
+    parser.add_argument("--rollup", action="store_true", help="build the rollup from scratch, then exit")
     parser.add_argument("--drop", action="store_true", help="drop the database and its state files, then exit")
     parser.add_argument("--db-user", default=os.environ.get("HITL_BENCH_DB_USER", "root"))
     parser.add_argument("--pg-port", default="5432")
@@ -806,6 +808,12 @@ def main() -> int:
         return 0
     if args.finish:
         finish(args, args.finish)
+        return 0
+    if args.rollup:
+        state = load_state(args.db)
+        state.setdefault("load", {})["rollup"] = child(args, "rollup")
+        state_path(args.db).write_text(json.dumps(state, indent=2))
+        log(f"rollup built: {state['load']['rollup']}")
         return 0
     if args.drop:
         sh(["dropdb", "-h", HOST, "-p", args.pg_port, "-U", "postgres", "--force", "--if-exists", args.db])
