@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import CharField, Count, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models import CharField, Count, F, Func, IntegerField, OuterRef, QuerySet, Subquery, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
@@ -151,7 +151,9 @@ def _chunks(export: TrainingExport) -> Iterator[list[tuple[Any, ...]]]:
     def fetch(after: tuple[dt.datetime, int] | None) -> list[tuple[Any, ...]]:
         page = base
         if after is not None:
-            page = page.filter(Q(received_at__gt=after[0]) | Q(received_at=after[0], pk__gt=after[1]))
+            # ``received_at >= t`` is an index range condition; an OR of ``> t`` and ``= t AND id > n``
+            # would not be, and each chunk would scan from the period's start again.
+            page = page.filter(received_at__gte=after[0]).exclude(received_at=after[0], pk__lte=after[1])
         query = page.values_list(*fields)[:CHUNK]
         if not postgres:
             return list(query)
