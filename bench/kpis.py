@@ -170,8 +170,12 @@ DECISION_COLUMNS = ["case_id", "reviewer_id", "round", "outcome", "label", "rati
 
 
 def generate(fixture: dict[str, Any], *, cases: int, days: int, now: dt.datetime, seed: int, first_id: int,
-             only_today: bool = False):
-    """Yield ``(case_row, decision_rows)`` with realistic distributions (see the module docstring)."""
+             only_today: bool = False, part: tuple[int, int] = (0, 1)):
+    """Yield ``(case_row, decision_rows)`` with realistic distributions (see the module docstring).
+
+    ``part=(k, n)`` yields only the k-th of n consecutive runs of days (ids continue where the
+    earlier parts' cases end), so that n processes can load one span side by side.
+    """
     rng = random.Random(seed)
     points = fixture["points"]
     reviewers, adjudicators = fixture["reviewers"], fixture["adjudicators"]
@@ -192,9 +196,14 @@ def generate(fixture: dict[str, Any], *, cases: int, days: int, now: dt.datetime
     else:
         per_day = [int(cases * w / total) for w in weights]
         per_day[-1] += cases - sum(per_day)
+        k, n = part
+        bounds = [days * i // n for i in range(n + 1)]
+        first_id += sum(per_day[:bounds[k]])
 
         def daily() -> Any:
             for index, count in enumerate(per_day):
+                if not bounds[k] <= index < bounds[k + 1]:
+                    continue
                 day_start = dt.datetime.combine(start_day + dt.timedelta(days=index), dt.time.min, tzinfo=dt.UTC)
                 seconds = sorted(min(86399.0, max(0.0, rng.gauss(13.5 * 3600, 3.5 * 3600))) for _ in range(count))
                 for second in seconds:
@@ -282,7 +291,7 @@ def generate(fixture: dict[str, Any], *, cases: int, days: int, now: dt.datetime
 
 def load(dsn: str, fixture: dict[str, Any], *, cases: int, days: int, now: dt.datetime, seed: int,
          first_id: int = 1, only_today: bool = False, batch: int = 200_000, creation_history: bool = False,
-         progress: Any = None) -> dict[str, int]:
+         progress: Any = None, part: tuple[int, int] = (0, 1)) -> dict[str, int]:
     """COPY the cases and their decisions in batches of ``batch`` cases; returns how many rows went in.
 
     Each batch is one transaction: the cases, then their decisions (the decision's foreign key is
@@ -293,7 +302,8 @@ def load(dsn: str, fixture: dict[str, Any], *, cases: int, days: int, now: dt.da
     import psycopg
 
     counts = {"cases": 0, "decisions": 0, "history": 0}
-    rows = generate(fixture, cases=cases, days=days, now=now, seed=seed, first_id=first_id, only_today=only_today)
+    rows = generate(fixture, cases=cases, days=days, now=now, seed=seed, first_id=first_id, only_today=only_today,
+                    part=part)
     history_sql = None
     with psycopg.connect(dsn) as conn:
         if creation_history:
@@ -330,6 +340,8 @@ def load(dsn: str, fixture: dict[str, Any], *, cases: int, days: int, now: dt.da
                 progress(counts)
         conn.execute("SELECT setval(pg_get_serial_sequence('reviews_case', 'id'), "
                      "(SELECT max(id) FROM reviews_case))")
+        conn.execute("SELECT setval(pg_get_serial_sequence('reviews_decision', 'id'), "
+                     "(SELECT max(id) FROM reviews_decision))")
         conn.commit()
     return counts
 

@@ -158,7 +158,7 @@ def child_setup() -> dict[str, Any]:
     return setup_fixture()
 
 
-def child_cases(db: str, cases: int, days: int, batch: int) -> dict[str, Any]:
+def child_cases(db: str, cases: int, days: int, batch: int, part: tuple[int, int] = (0, 1)) -> dict[str, Any]:
     setup_django()
     from kpis import load
 
@@ -168,11 +168,12 @@ def child_cases(db: str, cases: int, days: int, batch: int) -> dict[str, Any]:
 
     def progress(counts: dict[str, int]) -> None:
         rate = counts["cases"] / (time.monotonic() - started)
-        log(f"cases: {counts['cases']:,} ({counts['decisions']:,} decisions, {counts['history']:,} history rows), "
+        log(f"cases part {part[0] + 1}/{part[1]}: {counts['cases']:,} ({counts['decisions']:,} decisions, "
+            f"{counts['history']:,} history rows), "
             f"{rate:,.0f} cases/s, RSS {vm_status('VmRSS') // 1024} MiB")
 
-    counts = load(dsn(), state["fixture"], cases=cases, days=days, now=now, seed=20261202, batch=batch,
-                  creation_history=True, progress=progress)
+    counts = load(dsn(), state["fixture"], cases=cases, days=days, now=now, seed=20261202 + part[0], batch=batch,
+                  creation_history=True, progress=progress, part=part)
     return {**counts, "seconds": round(time.monotonic() - started, 1), "peak_rss_kib": vm_status("VmHWM")}
 
 
@@ -241,13 +242,36 @@ def timed(fn: Any, repeat: int, warm: int = 2) -> dict[str, Any]:
     for _ in range(warm):
         fn()
     samples = []
+    cpu = []
+    db_cpu = []
     for _ in range(repeat):
+        c, b = cpu_seconds(), backend_cpu_seconds()
         t = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - t) * 1000)
+        cpu.append((cpu_seconds() - c) * 1000)
+        b_after = backend_cpu_seconds()
+        if b is not None and b_after is not None:
+            db_cpu.append((b_after - b) * 1000)
     samples.sort()
+    # On a shared machine the wall time carries other people's load; the CPU spent by this process
+    # and by its database backend per call is the robust figure (as in the pipeline benchmark).
     return {"p50_ms": round(statistics.median(samples), 1), "min_ms": round(samples[0], 1),
-            "max_ms": round(samples[-1], 1), "n": repeat}
+            "max_ms": round(samples[-1], 1), "n": repeat, "cpu_p50_ms": round(statistics.median(cpu), 1),
+            "db_cpu_p50_ms": round(statistics.median(db_cpu), 1) if db_cpu else None}
+
+
+def backend_cpu_seconds() -> float | None:
+    """CPU used so far by the Django connection's PostgreSQL backend (same host: /proc), None if unknown."""
+    from django.db import connection
+
+    try:
+        connection.ensure_connection()
+        pid = connection.connection.info.backend_pid
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except Exception:  # not set up, another host, or no such process: the figure is optional
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _clients(state: dict[str, Any]) -> tuple[Any, Any]:
@@ -272,13 +296,15 @@ def _get(client: Any, path: str, params: dict[str, str]) -> Any:
     return call
 
 
-def _queries(fn: Any) -> int:
+def _queries(fn: Any) -> dict[str, Any]:
+    """How many statements one call runs, and the slowest three (seconds, SQL) to profile a missed target."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as queries:
         fn()
-    return len(queries)
+    slowest = sorted(queries.captured_queries, key=lambda q: float(q["time"]), reverse=True)[:3]
+    return {"queries": len(queries), "slowest": [(float(q["time"]), q["sql"][:2000]) for q in slowest]}
 
 
 def _ninety_days() -> tuple[dt.datetime, dt.datetime]:
@@ -300,11 +326,19 @@ def child_kpi(db: str, repeat: int) -> dict[str, Any]:
     for name, params in (("kpi_api_90d_all", aligned), ("kpi_api_90d_system", {**aligned, "system": "fraud"}),
                          ("kpi_api_default", {})):
         call = _get(api, "/api/v1/kpis/", params)
-        results[name] = {**timed(call, repeat), "queries": _queries(call)}
-        log(f"{name}: {results[name]}")
+        results[name] = {**timed(call, repeat), **_queries(call)}
+        log(f"{name}: p50 {results[name]['p50_ms']} ms, {results[name]['queries']} queries, slowest "
+            f"{[round(t, 3) for t, _ in results[name]['slowest']]}")
+    # The baseline runs on the same (Django's) connection, so its backend CPU is measured alike.
+    from django.db import connection
+
+    def raw() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(BASELINE_SQL, [start, end])
+            cursor.fetchone()
+
+    results["raw_sql_90d"] = timed(raw, max(3, repeat // 3), warm=1)
     with psycopg.connect(dsn()) as conn:
-        results["raw_sql_90d"] = timed(lambda: conn.execute(BASELINE_SQL, [start, end]).fetchone(),
-                                       max(3, repeat // 3), warm=1)
         results["raw_sql_plan"] = [r[0] for r in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + BASELINE_SQL,
                                                              [start, end]).fetchall()]
     log(f"raw: {results['raw_sql_90d']}")
@@ -318,8 +352,9 @@ def child_dashboard(db: str, repeat: int) -> dict[str, Any]:
     for name, params in (("dashboard_90d_all", {"period": "90"}),
                          ("dashboard_90d_system", {"period": "90", "system": "credit"})):
         call = _get(page, "/dashboard/", params)
-        results[name] = {**timed(call, repeat), "queries": _queries(call)}
-        log(f"{name}: {results[name]}")
+        results[name] = {**timed(call, repeat), **_queries(call)}
+        log(f"{name}: p50 {results[name]['p50_ms']} ms, {results[name]['queries']} queries, slowest "
+            f"{[round(t, 3) for t, _ in results[name]['slowest']]}")
     return results
 
 
@@ -361,6 +396,7 @@ GROUP BY 1, 2, 3
 def child_agreement(db: str, repeat: int) -> dict[str, Any]:
     setup_django()
     import psycopg
+    from django.db import connection
 
     from quality.selectors import default_period, live_agreement
 
@@ -372,13 +408,19 @@ def child_agreement(db: str, repeat: int) -> dict[str, Any]:
 
         def run(since: dt.datetime = since, until: dt.datetime = until, pairs: list[int] = pairs) -> None:
             result = live_agreement(since=since, until=until)
-            pairs.append(result["overall"].get("items", 0) if isinstance(result["overall"], dict) else 0)
+            pairs.append(result["overall"]["units"])
 
         results[name] = {"days": round((until - since).total_seconds() / 86400), **timed(run, repeat, warm=1),
-                         "items": pairs[-1]}
+                         "units": pairs[-1]}
+        def raw(s: dt.datetime = since, u: dt.datetime = until) -> None:
+            with connection.cursor() as cursor:
+                cursor.execute(AGREEMENT_BASELINE, [s, u])
+                cursor.fetchall()
+
+        results[name]["raw"] = timed(raw, repeat, warm=1)
         with psycopg.connect(dsn()) as conn:
-            results[name]["raw"] = timed(lambda s=since, u=until: conn.execute(AGREEMENT_BASELINE, [s, u]).fetchall(),
-                                         repeat, warm=1)
+            results[name]["raw_plan"] = [r[0] for r in conn.execute(
+                "EXPLAIN (ANALYZE, BUFFERS) " + AGREEMENT_BASELINE, [since, until]).fetchall()]
         log(f"agreement {name}: {results[name]}")
     return results
 
@@ -387,11 +429,15 @@ def child_verify(up_to: int | None) -> dict[str, Any]:
     setup_django()
     from audit.selectors import verify_chain
 
+    backend_before = backend_cpu_seconds()
     cpu_before = cpu_seconds()
     started = time.monotonic()
     result = verify_chain(up_to_seq=up_to) if up_to else verify_chain()
     seconds = time.monotonic() - started
-    return {"ok": result.ok, "events": result.events, "checkpoints": result.checkpoints, "problem": result.problem,
+    backend_after = backend_cpu_seconds()
+    known = backend_before is not None and backend_after is not None
+    return {"db_cpu_s": round(backend_after - backend_before, 1) if known else None,  # type: ignore[operator]
+            "ok": result.ok, "events": result.events, "checkpoints": result.checkpoints, "problem": result.problem,
             "seconds": round(seconds, 1), "events_per_s": round(result.events / seconds) if seconds else None,
             "cpu_s": round(cpu_seconds() - cpu_before, 1), "peak_rss_kib": vm_status("VmHWM")}
 
@@ -425,6 +471,7 @@ def child_export(db: str, days: int) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
     start = now - dt.timedelta(days=days) if days else None
     export = TrainingExport(system=credit, start=start, end=None, fmt="jsonl", include_subject=False)
+    backend_before = backend_cpu_seconds()
     cpu_before = cpu_seconds()
     started = time.monotonic()
     rows = size = 0
@@ -432,7 +479,10 @@ def child_export(db: str, days: int) -> dict[str, Any]:
         rows += block.count(b"\n")
         size += len(block)
     seconds = time.monotonic() - started
-    return {"days": days or "all", "rows": rows, "bytes": size, "seconds": round(seconds, 2),
+    backend_after = backend_cpu_seconds()
+    known = backend_before is not None and backend_after is not None
+    return {"db_cpu_s": round(backend_after - backend_before, 1) if known else None,  # type: ignore[operator]
+            "days": days or "all", "rows": rows, "bytes": size, "seconds": round(seconds, 2),
             "rows_per_s": round(rows / seconds) if seconds else None, "cpu_s": round(cpu_seconds() - cpu_before, 1),
             "peak_rss_kib": vm_status("VmHWM")}
 
@@ -547,8 +597,10 @@ def do_load(args: argparse.Namespace) -> dict[str, Any]:
     state["dropped_indexes"] = [definition for _, definition in secondary]
     state_path(args.db).write_text(json.dumps(state))
     procs = {}
-    for name, argv in (("cases", ["cases", str(args.cases), str(args.days), str(args.batch)]),
-                       ("events", ["events", str(args.events), str(args.days), str(args.cases)])):
+    loaders = [(f"cases-{k}", ["cases", str(args.cases), str(args.days), str(args.batch), str(k), str(args.parts)])
+               for k in range(args.parts)]
+    loaders.append(("events", ["events", str(args.events), str(args.days), str(args.cases)]))
+    for name, argv in loaders:
         procs[name] = subprocess.Popen([sys.executable, __file__, "--db", args.db, "--child", *argv], cwd=BASE_DIR,
                                        env=env, stdout=subprocess.PIPE, text=True)
     for name, proc in procs.items():
@@ -576,6 +628,41 @@ def do_load(args: argparse.Namespace) -> dict[str, Any]:
     state["load"] = timings
     state_path(args.db).write_text(json.dumps(state, indent=2))
     return state
+
+
+def finish(args: argparse.Namespace, part: str) -> dict[str, Any]:
+    """Build the dropped indexes of one part again (``cases`` or ``events``), VACUUM ANALYZE it; the rollup for cases.
+
+    ``do_load`` does this itself after both loaders; ``--finish`` does it by part when the loaders ran
+    on their own (the cases can then be measured while the events are still loading).
+    """
+    import psycopg
+
+    state = load_state(args.db)
+    tables = ("audit_auditevent", "audit_checkpoint") if part == "events" else (
+        "reviews_case", "reviews_decision", "reviews_historicalcase")
+    todo = [d for d in state.get("dropped_indexes", []) if any(f" ON public.{t} " in d for t in tables)]
+    timings: dict[str, Any] = {}
+    t = time.monotonic()
+    with psycopg.connect(child_env(args)["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        existing = {r[0] for r in conn.execute("SELECT indexdef FROM pg_indexes").fetchall()}
+        for definition in todo:
+            if definition not in existing:
+                conn.execute(definition)
+        timings["indexes_s"] = round(time.monotonic() - t, 1)
+        log(f"{part}: {len(todo)} indexes built in {timings['indexes_s']} s")
+        t = time.monotonic()
+        for table in tables:
+            conn.execute(f"VACUUM ANALYZE {table}")
+        timings["vacuum_analyze_s"] = round(time.monotonic() - t, 1)
+        log(f"{part}: VACUUM ANALYZE in {timings['vacuum_analyze_s']} s")
+    if part == "cases" and not args.no_rollup:
+        timings["rollup"] = child(args, "rollup")
+        log(f"rollup built: {timings['rollup']}")
+    state.setdefault("load", {})[f"finish_{part}"] = timings
+    state_path(args.db).write_text(json.dumps(state, indent=2))
+    return timings
 
 
 def dataset(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
@@ -650,7 +737,7 @@ def markdown(state: dict[str, Any], data: dict[str, Any], results: dict[str, Any
                      f"{b['chunks']} chunks inline) | {b['total_s']:.2f} s | {b['raw_s']:.2f} s | "
                      f"{b['total_s'] / b['raw_s']:.2f} | < 10 s | {'✅' if b['total_s'] < 10 else '❌'} |")
     if "agreement" in results:
-        for a in results["agreement"].values():
+        for a in (v for v in results["agreement"].values() if isinstance(v, dict)):
             s = a["p50_ms"] / 1000
             raw = a["raw"]["p50_ms"] / 1000
             lines.append(f"| Agreement (`live_agreement`), {a['days']} days (p50 of {a['n']}) | {s:.2f} s | "
@@ -684,10 +771,15 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=30_000_000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--batch", type=int, default=200_000, help="cases per COPY transaction")
+    parser.add_argument("--parts", type=int, default=2, help="processes loading the cases side by side")
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--reuse", action="store_true", help="measure against the database loaded before")
     parser.add_argument("--load-only", action="store_true")
     parser.add_argument("--only", default="", help=f"comma-separated targets among {', '.join(ALL)}")
+    parser.add_argument("--finish", choices=("cases", "events"),
+                        help="after loaders ran apart: build that part's indexes, VACUUM ANALYZE (and the rollup)")
+    parser.add_argument("--no-rollup", action="store_true", help="with --finish cases: leave the rollup out")
+    parser.add_argument("--rollup", action="store_true", help="build the rollup from scratch, then exit")
     parser.add_argument("--drop", action="store_true", help="drop the database and its state files, then exit")
     parser.add_argument("--db-user", default=os.environ.get("HITL_BENCH_DB_USER", "root"))
     parser.add_argument("--pg-port", default="5432")
@@ -699,7 +791,8 @@ def main() -> int:
         kind, *rest = args.child
         steps = {
             "setup": child_setup,
-            "cases": lambda: child_cases(args.db, int(rest[0]), int(rest[1]), int(rest[2])),
+            "cases": lambda: child_cases(args.db, int(rest[0]), int(rest[1]), int(rest[2]),
+                                         (int(rest[3]), int(rest[4])) if len(rest) > 3 else (0, 1)),
             "events": lambda: child_events(args.db, int(rest[0]), int(rest[1]), int(rest[2])),
             "rollup": child_rollup,
             "kpi": lambda: child_kpi(args.db, int(rest[0])),
@@ -712,6 +805,15 @@ def main() -> int:
             "export-raw": lambda: child_export_raw(int(rest[0])),
         }
         print(json.dumps(steps[kind](), default=str))
+        return 0
+    if args.finish:
+        finish(args, args.finish)
+        return 0
+    if args.rollup:
+        state = load_state(args.db)
+        state.setdefault("load", {})["rollup"] = child(args, "rollup")
+        state_path(args.db).write_text(json.dumps(state, indent=2))
+        log(f"rollup built: {state['load']['rollup']}")
         return 0
     if args.drop:
         sh(["dropdb", "-h", HOST, "-p", args.pg_port, "-U", "postgres", "--force", "--if-exists", args.db])

@@ -32,7 +32,7 @@ from itertools import combinations
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case as DbCase
 from django.db.models import Count, F, FloatField, Q, QuerySet, Value, When
 from django.db.models.functions import Cast, Floor
@@ -290,7 +290,12 @@ def live_agreement(
     only_point_id = point.pk if point is not None else None
     by_point_period: dict[int, dict[dt.date, Counter[tuple[Any, Any, int]]]] = defaultdict(
         lambda: defaultdict(Counter))
-    with connection.cursor() as cursor:
+    # JIT off for these two statements: their cost estimate at millions of cases crosses PostgreSQL's
+    # JIT thresholds, and compiling them (with inlining and optimization) took 5.2 s of a 13.3 s query
+    # at 10 M cases (EXPLAIN in docs/PERFORMANCE.md, "Figures at 10 million cases").
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL jit = off")
         cursor.execute(*_live_pairs_sql(since=since, until=until, system_id=system_id, point_id=only_point_id,
                                         group="days"))
         for point_id, day, label_a, label_b, size, count in cursor.fetchall():
