@@ -239,9 +239,12 @@ _SEAL_SCRIPT = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 1 then ttl = 1 end
-if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return ttl end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ttl) then return ttl end
 return -ttl
 """
+# The trailing key lives exactly as long as the lead it trails: its request runs when the lead
+# expires, so a trail key outliving it would make the next interval's commits believe in a
+# trailing request that already ran (the benchmark found events left unsealed that way).
 # Until this (epoch seconds) a seal request this process knows of will still start after
 # any commit made now: no need to ask Redis again.
 _covered_until = 0.0
