@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -40,7 +41,11 @@ def test_sweep_wakes_only_the_waiters_of_decided_cases(monkeypatch: Any) -> None
             sweeper.cancel()
         return {pk: event.is_set() for pk, event in events.items()}
 
-    assert asyncio.run(sweep_once()) == {decided.pk: True, auto.pk: True, still_open.pk: False}
+    # On a thread of its own: a browser test's sync Playwright may have left an event loop
+    # running on the main thread, where asyncio.run() refuses to start.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        woken = pool.submit(asyncio.run, sweep_once()).result(timeout=60)
+    assert woken == {decided.pk: True, auto.pk: True, still_open.pk: False}
 
 
 def test_the_sweep_asks_once_for_every_waiter() -> None:
