@@ -45,6 +45,7 @@ from quality.services import config
 from reviews.models import (
     AISystem,
     Case,
+    CaseStatus,
     Decision,
     DecisionOutcome,
     InterventionPoint,
@@ -217,14 +218,27 @@ def summary_from_pairs(
     }
 
 
+_DAY_KEYS = "a.point_id, a.day, a.label, b.label, a.m"
+_RATER_KEYS = "a.point_id, a.reviewer_id, b.reviewer_id, a.label, b.label"
+
+
 def _live_pairs_sql(*, since: dt.datetime, until: dt.datetime, system_id: int | None, point_id: int | None,
                     group: str) -> tuple[str, list[Any]]:
-    """The pair-count query over live multi-review ratings, grouped by ``group`` ("days" or "raters").
+    """The pair-count query over live multi-review ratings, grouped by ``group``.
 
     Every rating (a non-escalation, non-adjudication decision with a label) is
     joined with the other ratings of its case and round, each unordered pair once
     (lower reviewer id first), with the unit's number of ratings (a window count).
     The database turns a few hundred thousand decisions into a few hundred counts.
+
+    ``group`` is "days" (point, day, labels, unit size), "raters" (point, rater pair,
+    labels) or, on PostgreSQL, "both": the two as ``GROUPING SETS`` of one statement,
+    each row led by 0 (days) or 1 (raters), so the join is computed once.
+
+    The cases come from ``case_multi_review_idx`` (routed multi-review cases by
+    arrival): its predicate is repeated here so the planner can use it. A case that
+    is still auto-accepted has no decision (only a reopen, which re-queues it, lets
+    anyone decide it), so that condition leaves no rating out.
     """
     qn = connection.ops.quote_name
     decision = qn(Decision._meta.db_table)
@@ -234,32 +248,65 @@ def _live_pairs_sql(*, since: dt.datetime, until: dt.datetime, system_id: int | 
     )
     where = [
         f"d.{qn('is_adjudication')} = %s", f"d.{qn('outcome')} <> %s", f"d.{qn('label')} IS NOT NULL",
-        f"c.{qn('reviewers_required')} >= 2", f"c.{qn('is_gold')} = %s",
+        f"c.{qn('reviewers_required')} >= 2", f"c.{qn('is_gold')} = %s", f"c.{qn('status')} <> %s",
         f"c.{qn('received_at')} >= %s", f"c.{qn('received_at')} < %s",
     ]
-    params: list[Any] = [*day_params, False, DecisionOutcome.ESCALATE, False, since, until]
+    params: list[Any] = [*day_params, False, DecisionOutcome.ESCALATE, False, CaseStatus.AUTO_ACCEPTED, since, until]
     if system_id is not None:
         where.append(f"c.{qn('system_id')} = %s")
         params.append(system_id)
     if point_id is not None:
         where.append(f"c.{qn('intervention_point_id')} = %s")
         params.append(point_id)
-    keys = "a.point_id, a.day, a.label, b.label, a.m" if group == "days" else \
-        "a.point_id, a.reviewer_id, b.reviewer_id, a.label, b.label"
+    if group == "both":
+        # GROUPING(a.reviewer_id) is 1 in the rows grouped without the raters (the days set).
+        select = ("1 - GROUPING(a.reviewer_id), a.point_id, a.day, a.reviewer_id, b.reviewer_id, a.label, b.label, "
+                  "a.m, COUNT(*)")
+        group_by = f"GROUPING SETS (({_DAY_KEYS}), ({_RATER_KEYS}))"
+    else:
+        keys = _DAY_KEYS if group == "days" else _RATER_KEYS
+        select, group_by = f"{keys}, COUNT(*)", keys
     sql = f"""
         WITH r AS (
             SELECT d.{qn('case_id')} AS case_id, d.{qn('round')} AS round_, d.{qn('reviewer_id')} AS reviewer_id,
                    d.{qn('label')} AS label, c.{qn('intervention_point_id')} AS point_id, {day_sql} AS day,
                    COUNT(*) OVER (PARTITION BY d.{qn('case_id')}, d.{qn('round')}) AS m
-            FROM {decision} d INNER JOIN {case} c ON c.{qn('id')} = d.{qn('case_id')}
+            FROM {case} c INNER JOIN {decision} d ON d.{qn('case_id')} = c.{qn('id')}
             WHERE {' AND '.join(where)}
         )
-        SELECT {keys}, COUNT(*)
+        SELECT {select}
         FROM r a INNER JOIN r b
           ON a.case_id = b.case_id AND a.round_ = b.round_ AND a.reviewer_id < b.reviewer_id
-        GROUP BY {keys}
+        GROUP BY {group_by}
     """
     return sql, params
+
+
+def _live_pair_rows(
+    *, since: dt.datetime, until: dt.datetime, system_id: int | None, point_id: int | None,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The pair counts by day and by rater pair: one statement on PostgreSQL, two elsewhere."""
+    window: dict[str, Any] = dict(since=since, until=until, system_id=system_id, point_id=point_id)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(*_live_pairs_sql(**window, group="days"))
+            day_rows = cursor.fetchall()
+            cursor.execute(*_live_pairs_sql(**window, group="raters"))
+            return day_rows, cursor.fetchall()
+        # JIT off: the estimate at millions of cases crosses PostgreSQL's JIT thresholds, and compiling
+        # the statement took 5.2 s of a 13.3 s query at 10 M cases. The window's sorts (a few hundred
+        # thousand ratings at 10 M) spilled to disk at the default 4 MB of work_mem. Both are local to
+        # this transaction (docs/PERFORMANCE.md, "Figures at 10 million cases").
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(*_live_pairs_sql(**window, group="both"))
+        day_rows, rater_rows = [], []
+        for by_raters, point, day, rater_a, rater_b, label_a, label_b, size, count in cursor.fetchall():
+            if by_raters:
+                rater_rows.append((point, rater_a, rater_b, label_a, label_b, count))
+            else:
+                day_rows.append((point, day, label_a, label_b, size, count))
+        return day_rows, rater_rows
 
 
 def _as_date(value: Any) -> dt.date:
@@ -290,20 +337,10 @@ def live_agreement(
     only_point_id = point.pk if point is not None else None
     by_point_period: dict[int, dict[dt.date, Counter[tuple[Any, Any, int]]]] = defaultdict(
         lambda: defaultdict(Counter))
-    # JIT off for these two statements: their cost estimate at millions of cases crosses PostgreSQL's
-    # JIT thresholds, and compiling them (with inlining and optimization) took 5.2 s of a 13.3 s query
-    # at 10 M cases (EXPLAIN in docs/PERFORMANCE.md, "Figures at 10 million cases").
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL jit = off")
-        cursor.execute(*_live_pairs_sql(since=since, until=until, system_id=system_id, point_id=only_point_id,
-                                        group="days"))
-        for point_id, day, label_a, label_b, size, count in cursor.fetchall():
-            start = _period_start_of_day(_as_date(day), period)
-            by_point_period[point_id][start][(label_a, label_b, int(size))] += count
-        cursor.execute(*_live_pairs_sql(since=since, until=until, system_id=system_id, point_id=only_point_id,
-                                        group="raters"))
-        rater_rows = cursor.fetchall()
+    day_rows, rater_rows = _live_pair_rows(since=since, until=until, system_id=system_id, point_id=only_point_id)
+    for point_id, day, label_a, label_b, size, count in day_rows:
+        start = _period_start_of_day(_as_date(day), period)
+        by_point_period[point_id][start][(label_a, label_b, int(size))] += count
     names = dict(User.objects.filter(pk__in={r[1] for r in rater_rows} | {r[2] for r in rater_rows})
                  .values_list("pk", "username"))
     tables: dict[int, dict[tuple[Any, Any], Counter[tuple[Any, Any]]]] = defaultdict(lambda: defaultdict(Counter))

@@ -192,3 +192,39 @@ def test_sql_pair_counts_give_the_same_figures_as_the_units(ratings) -> None:
         assert (live_pairs[raters][1] is None) == (kappa is None)
         if kappa is not None:
             assert live_pairs[raters][1] == pytest.approx(kappa)
+
+
+def test_a_reopened_auto_accepted_case_is_rated_like_any_other() -> None:
+    # The live statement reads cases through case_multi_review_idx, which leaves auto-accepted cases
+    # out: it relies on such a case having no decision until a reopen re-queues it (and so changes
+    # its status). Reopen one and have it decided: whatever ratings it gets are counted.
+    from reviews.models import Resolution
+    from reviews.services.decisions import case_reopen
+    from tests.quality.helpers import decide, make_case
+
+    point = make_point(reviewers_required=2)
+    a, b, adjudicator = make_reviewer("ra"), make_reviewer("rb"), make_reviewer("radj", adjudicator=True)
+    officer = make_user("compliance_officer")
+    case = make_case(point, status="auto_accepted", resolution=Resolution.AUTO_ACCEPTED, routed=False,
+                     reviewers_required=2, decided_at=timezone.now())
+    case_reopen(actor=officer, case=case, reason="the applicant appealed")
+    case.refresh_from_db()
+    assert case.status != "auto_accepted"
+    from reviews.services.queue import claim_next
+    deciders = []
+    for reviewer in (a, b, adjudicator):
+        claimed = claim_next(reviewer=reviewer, point=point)
+        if claimed is None:
+            continue
+        decide(reviewer, claimed, "reject")
+        deciders.append(reviewer)
+        case.refresh_from_db()
+        if case.status == "decided":
+            break
+    ratings = Decision.objects.filter(case=case, is_adjudication=False).exclude(label=None).count()
+    since, until = window()
+    result = live_agreement(since=since, until=until)
+    # Today a reopened case goes to the adjudicators (an adjudication is no rating); if reopening ever
+    # lets reviewers rate it, those ratings must still be counted.
+    assert deciders and case.status == "decided"
+    assert result["overall"]["ratings"] == (ratings if ratings >= 2 else 0)
