@@ -103,3 +103,20 @@ def test_time_window_and_unknown_system(api_client_for, decided) -> None:
     edge = client.get(URL, {"from": "0001-01-01"})
     assert edge.status_code == 400 and "from" in edge.json()
     assert client.get("/api/v1/systems/nope/training-data/").status_code == 404
+
+
+def test_jsonl_keeps_every_input_value_exact_beyond_what_the_fast_encoder_takes(api_client_for) -> None:
+    # Rows are encoded by orjson, which refuses integers beyond 64 bits; such a row must be written
+    # all the same, with the value unchanged (and the other rows by the fast path), one per line.
+    system, _ = make_system_with_point(confidence_below=0.9)
+    integration = make_user("integration", systems=[system.slug])
+    reviewer = make_reviewer(systems=[system])
+    inputs = [{"account": 2**70, "name": "Zoë\u2028"}, {"amount": 1.5, "text": "plain"}]
+    for n, data in enumerate(inputs):
+        case = ingest(integration, external_id=f"big-{n}", label="approve", confidence=0.5, input=data)
+        claim_next(reviewer=reviewer)
+        decision_record(case=case, reviewer=reviewer, outcome="approve", label=None, rationale="")
+    body = _body(api_client_for("manager").get(URL, {"format": "jsonl"}))
+    lines = body.split(b"\n")
+    assert lines[-1] == b"" and len(lines) == 3
+    assert [json.loads(line)["input"] for line in lines[:-1]] == inputs
