@@ -120,3 +120,48 @@ def test_jsonl_keeps_every_input_value_exact_beyond_what_the_fast_encoder_takes(
     lines = body.split(b"\n")
     assert lines[-1] == b"" and len(lines) == 3
     assert [json.loads(line)["input"] for line in lines[:-1]] == inputs
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_prefetching_walk_outside_a_transaction_gives_the_rows_of_the_inline_walk(monkeypatch) -> None:
+    # Outside a transaction the export fetches the next chunk on a helper thread with its own
+    # connection; inside one it reads inline. Small chunks and runs of equal received_at (the keyset's
+    # tie-break on id): both must give the same rows in the same order, and the helper's connection closes.
+    import datetime as dt
+    import time
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from records import training_data
+    from reviews.models import Case
+    from tests.quality.helpers import make_point, make_reviewer, write_decisions
+
+    point = make_point(reviewers_required=1)
+    reviewers = [make_reviewer(f"walk-{n}") for n in range(2)]
+    cases = write_decisions(point, [{reviewers[n % 2]: "approve" if n % 3 else "reject"} for n in range(23)])
+    start = timezone.now() - dt.timedelta(days=2)
+    for n, case in enumerate(cases):  # runs of equal times, not in id order
+        Case.objects.filter(pk=case.pk).update(received_at=start + dt.timedelta(minutes=(n * 7) % 5))
+    monkeypatch.setattr(training_data, "CHUNK", 3)
+    export = training_data.TrainingExport(system=point.system, start=None, end=None, fmt="jsonl",
+                                          include_subject=False)
+
+    def backends() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            return cursor.fetchone()[0]
+
+    before = backends()
+    walked = list(training_data._rows(export))
+    # A closed connection's backend exits a moment after the client hangs up: poll briefly.
+    deadline = time.monotonic() + 10
+    while backends() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert backends() <= before
+    with transaction.atomic():
+        inline = list(training_data._rows(export))
+    assert [row["case_id"] for row in inline] == [
+        case.pk for case in Case.objects.filter(pk__in=[c.pk for c in cases]).order_by("received_at", "id")]
+    assert walked == inline and len(walked) == 23
