@@ -946,7 +946,9 @@ def threshold_curve(*, point: InterventionPoint, target_error: float | None = No
         .annotate(rough=Floor(Cast(F("prediction_confidence"), FloatField()) * Value(float(GRID_STEPS))))
         .annotate(bucket=_exact_step(F("rough")))
         .values("bucket")
-        .annotate(n=Count("id"), wrong=Count("id", filter=~Q(prediction_label=F("true_label"))))
+        # Counting true_label (never null here), not the id: case_ground_truth_idx holds every column
+        # read here but the id, so PostgreSQL answers from the index alone.
+        .annotate(n=Count("true_label"), wrong=Count("true_label", filter=~Q(prediction_label=F("true_label"))))
         .order_by()
     )
     counts = [0] * (GRID_STEPS + 1)
@@ -1002,7 +1004,7 @@ def threshold_candidates() -> list[dict[str, Any]]:
         Case.objects.filter(is_gold=False, true_label__isnull=False, prediction_confidence__isnull=False,
                             prediction_label__isnull=False)
         .values_list("intervention_point_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))  # index-only on case_ground_truth_idx, which does not hold the id
         .order_by()
     )
     minimum = config.threshold_min_ground_truth()
