@@ -438,23 +438,35 @@ def gold_figures(*, reviewer_id: int, window: int | None = None, until: dt.datet
 # --- One reviewer ----------------------------------------------------------------------------------
 
 
+_ID_SLICE = 10_000
+
+
 def reviewer_agreement(*, reviewer_id: int, since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
     """How often the reviewer's verdict matched each co-reviewer's on live multi-review cases.
 
     ``agreement`` = agreeing pairs / pairs (the reviewer's rating against every
     other rating of the same case and round).
     """
+    # ``status <> auto_accepted`` changes nothing (such a case has no decision: see _live_pairs_sql)
+    # but lets PostgreSQL read the window's cases from case_multi_review_idx.
     own = Decision.objects.filter(
         reviewer_id=reviewer_id, is_adjudication=False, case__reviewers_required__gte=2, case__is_gold=False,
         case__received_at__gte=since, case__received_at__lt=until,
-    )
+    ).exclude(case__status=CaseStatus.AUTO_ACCEPTED)
     mine = {(case_id, round_): _verdict(label, outcome)
-            for case_id, round_, label, outcome in own.values_list("case_id", "round", "label", "outcome")}
-    others = (
-        Decision.objects.filter(is_adjudication=False, case_id__in=own.values("case_id"))
+            for case_id, round_, label, outcome in own.values_list("case_id", "round", "label", "outcome").order_by()}
+    # The co-reviewers' decisions by the case ids already read (an index probe each), not by running
+    # the window's join again as a subquery; in slices, to stay far below PostgreSQL's 65,535
+    # parameters a statement.
+    case_ids = sorted({case_id for case_id, _round in mine})
+    others = [
+        row
+        for start in range(0, len(case_ids), _ID_SLICE)
+        for row in Decision.objects.filter(is_adjudication=False, case_id__in=case_ids[start:start + _ID_SLICE])
         .exclude(reviewer_id=reviewer_id)
         .values_list("case_id", "round", "label", "outcome")
-    )
+        .order_by()
+    ]
     pairs = agreeing = 0
     for case_id, round_, label, outcome in others:
         verdict = mine.get((case_id, round_))

@@ -228,3 +228,18 @@ def test_a_reopened_auto_accepted_case_is_rated_like_any_other() -> None:
     # lets reviewers rate it, those ratings must still be counted.
     assert deciders and case.status == "decided"
     assert result["overall"]["ratings"] == (ratings if ratings >= 2 else 0)
+
+
+@pytest.mark.parametrize("id_slice", [10_000, 2])
+def test_reviewer_agreement_counts_each_rating_against_every_co_reviewers(data, monkeypatch, id_slice) -> None:
+    # ra's ratings: loans 2 of 3 pairs agree (an escalation is no rating); limits 3 of 6. The co-reviewers'
+    # decisions are read by case id in slices: a slice of 2 must give the same figures.
+    from quality import selectors
+
+    monkeypatch.setattr(selectors, "_ID_SLICE", id_slice)
+    _loans, _limits, (a, _b, _c), _, _ = data
+    since, until = window()
+    assert selectors.reviewer_agreement(reviewer_id=a.pk, since=since, until=until) == {
+        "pairs": 9, "agreeing": 5, "agreement": 5 / 9}
+    assert selectors.reviewer_agreement(reviewer_id=a.pk, since=until, until=until + dt.timedelta(days=1)) == {
+        "pairs": 0, "agreeing": 0, "agreement": None}
