@@ -51,6 +51,15 @@ def _json_value(value: Any) -> str:
     return _json_string(value)
 
 
+_NULL = "null"
+# Keys in sorted order; %d for the ids (a null is passed as the text "null" through %s).
+_ENVELOPE_TEMPLATE = (
+    '{"action":%s,"actor_id":%s,"actor_name":%s,"actor_type":%s,"at":%s,"case_id":%s,"object_id":%s,'
+    '"object_label":%s,"object_type":%s,"payload_sha256":%s,"prev_hash":%s,"reason":%s,"request_id":%s,'
+    '"seq":%d,"system_id":%s}'
+)
+
+
 def envelope_text(
     seq: int, at: str, actor_type: str, actor_id: int | None, actor_name: str, action: str, object_type: str,
     object_id: str, object_label: str, system_id: int | None, case_id: int | None, request_id: str, reason: str,
@@ -64,18 +73,16 @@ def envelope_text(
     verification of a million events well under the 20 s target. A test holds the two equal.
     """
     # A None (prev_hash, or a NULL where none belongs) makes the encoder raise TypeError,
-    # which sends the row to the fallback below.
+    # and an int that is not one (``%d``) too: either sends the row to the fallback below.
     j = cast("Callable[[str | None], str]", _json_string)
     try:
-        # The usual row: text columns are NOT NULL, the three ids may be null.
-        return (
-            f'{{"action":{j(action)},"actor_id":{"null" if actor_id is None else int(actor_id)},'
-            f'"actor_name":{j(actor_name)},"actor_type":{j(actor_type)},"at":{j(at)},'
-            f'"case_id":{"null" if case_id is None else int(case_id)},"object_id":{j(object_id)},'
-            f'"object_label":{j(object_label)},"object_type":{j(object_type)},'
-            f'"payload_sha256":{j(payload_sha256)},"prev_hash":{j(prev_hash)},"reason":{j(reason)},'
-            f'"request_id":{j(request_id)},"seq":{int(seq)},'
-            f'"system_id":{"null" if system_id is None else int(system_id)}}}'
+        # The usual row: text columns are NOT NULL, the three ids may be null. One
+        # %-format of a constant template is the cheapest way to join 30 pieces.
+        return _ENVELOPE_TEMPLATE % (
+            j(action), _NULL if actor_id is None else actor_id, j(actor_name), j(actor_type), j(at),
+            _NULL if case_id is None else case_id, j(object_id), j(object_label), j(object_type),
+            j(payload_sha256), j(prev_hash), j(reason), j(request_id), seq,
+            _NULL if system_id is None else system_id,
         )
     except TypeError:
         # A value of an unexpected type (a NULL where none belongs): spell every value out.
