@@ -6,6 +6,7 @@ here first, and only then sets Django up and imports the models.
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -40,4 +41,12 @@ def walk_segment(snapshot: str, segment: dict[str, Any]) -> Any:
             # Both must come before the transaction's first query.
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             cursor.execute(_SNAPSHOT_STATEMENT.format(snapshot))
-        return _walk_segment(**segment)
+        # The walk makes no reference cycles, but its millions of short-lived row tuples
+        # keep triggering the cyclic collector (about 5 % of the walk). This process does
+        # nothing else meanwhile, so it is off for the walk and run once after it.
+        gc.disable()
+        try:
+            return _walk_segment(**segment)
+        finally:
+            gc.enable()
+            gc.collect()

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import queue
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -432,6 +433,10 @@ def _parallel_workers() -> int:
         return 1
     if multiprocessing.current_process().daemon:
         return 1  # daemonic processes (a prefork pool's children) may not have children
+    if "python" not in os.path.basename(sys.executable or "").lower():
+        # Spawning runs sys.executable: under an embedding server (uWSGI, mod_wsgi) that
+        # is the server itself, not an interpreter.
+        return 1
     configured = getattr(settings, "HITL_AUDIT_VERIFY_WORKERS", None)
     if configured:
         return max(1, int(configured))

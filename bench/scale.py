@@ -50,9 +50,13 @@ raw-SQL baseline in the same process where one is meaningful:
   period (``HITL_QUALITY_PERIOD_DAYS``) and over 365 days; baseline: one
   ``GROUP BY`` over the same decisions;
 * ``verify``: ``audit.selectors.verify_chain`` over the first 1 M and 10 M events
-  and the whole chain, each in its own process, with its peak RSS (``VmHWM``);
-  baseline: the same columns of the first 10 M events read in ``seq`` order through
-  a server-side cursor, nothing checked;
+  (``--verify-prefixes``) and the whole chain, each in its own process, as the portal
+  runs it (segments on worker processes from a million events on; set
+  ``HITL_AUDIT_VERIFY_WORKERS=1`` for the serial walk): wall, CPU of the process and
+  its workers, CPU of all their database backends, peak RSS of the process and the
+  summed peak of all its processes; baseline (unless ``--no-verify-raw``): the same
+  columns of the first 10 M events read in ``seq`` order through a server-side
+  cursor, nothing checked;
 * ``export``: the training-data export (``records.training_data.stream_training_data``,
   JSON Lines) of the credit system's last 30 days and of all of it, rows/s and
   peak RSS; baseline: ``COPY (SELECT …) TO STDOUT`` of the same rows with the same

@@ -204,6 +204,13 @@ def test_a_daemonic_process_walks_serially(settings: Any, monkeypatch: pytest.Mo
     assert verify_chain() == expected
 
 
+def test_an_embedding_server_walks_serially(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings.HITL_AUDIT_VERIFY_WORKERS = 2
+    assert selectors._parallel_workers() == 2
+    monkeypatch.setattr(selectors.sys, "executable", "/usr/sbin/uwsgi")
+    assert selectors._parallel_workers() == 1
+
+
 def test_when_workers_cannot_start_the_walk_is_serial(
     settings: Any, parallel: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
