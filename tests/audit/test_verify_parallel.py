@@ -12,6 +12,7 @@ the rows must be committed, hence ``transaction=True``.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from typing import Any
 
 import pytest
@@ -252,3 +253,33 @@ def test_the_witness_is_compared_across_segments(settings: Any, parallel: list[A
     result = _same_both_ways(settings, parallel)
     assert (result.ok, result.first_bad_seq, result.events) == (False, 30, EVENTS)
     assert result.problem == "the signed checkpoint at seq 30 held by the witness is missing from the database"
+
+
+def test_the_workers_read_the_snapshot_the_walk_began_with(
+    settings: Any, parallel: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _chain()
+    segment_bounds = selectors._segment_bounds
+
+    def then_more_events(*args: Any) -> list[tuple[int, str]]:
+        found = segment_bounds(*args)
+
+        # Committed by another connection after the walk's snapshot was taken, before
+        # the workers start: no worker may see them (the last segment is unbounded).
+        def write() -> None:
+            try:
+                write_events(5)
+                seal_pending()
+            finally:
+                connection.close()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join()
+        return found
+
+    monkeypatch.setattr(selectors, "_segment_bounds", then_more_events)
+    result = verify_chain()
+    assert parallel and parallel[-1] is not None
+    assert (result.ok, result.events, result.head_hash) == (True, EVENTS, AuditEvent.objects.get(seq=EVENTS).hash)
+    assert AuditEvent.objects.filter(seq__isnull=False).count() == EVENTS + 5
