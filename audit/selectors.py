@@ -6,11 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
+import multiprocessing
+import os
 import queue
+import re
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import chain
 from typing import Any, cast
 
 from django.db import connection, transaction
@@ -18,6 +25,8 @@ from django.db.models import CharField, F, Func, QuerySet
 
 from audit.canonical import GENESIS_HASH
 from audit.models import AuditEvent, Checkpoint
+
+logger = logging.getLogger(__name__)
 
 VERIFY_FIELDS = (
     "seq", "at", "actor_type", "actor_id", "actor_name", "action", "object_type", "object_id",
@@ -43,6 +52,15 @@ def _json_value(value: Any) -> str:
     return _json_string(value)
 
 
+_NULL = "null"
+# Keys in sorted order; %d for the ids (a null is passed as the text "null" through %s).
+_ENVELOPE_TEMPLATE = (
+    '{"action":%s,"actor_id":%s,"actor_name":%s,"actor_type":%s,"at":%s,"case_id":%s,"object_id":%s,'
+    '"object_label":%s,"object_type":%s,"payload_sha256":%s,"prev_hash":%s,"reason":%s,"request_id":%s,'
+    '"seq":%d,"system_id":%s}'
+)
+
+
 def envelope_text(
     seq: int, at: str, actor_type: str, actor_id: int | None, actor_name: str, action: str, object_type: str,
     object_id: str, object_label: str, system_id: int | None, case_id: int | None, request_id: str, reason: str,
@@ -56,18 +74,16 @@ def envelope_text(
     verification of a million events well under the 20 s target. A test holds the two equal.
     """
     # A None (prev_hash, or a NULL where none belongs) makes the encoder raise TypeError,
-    # which sends the row to the fallback below.
+    # and an int that is not one (``%d``) too: either sends the row to the fallback below.
     j = cast("Callable[[str | None], str]", _json_string)
     try:
-        # The usual row: text columns are NOT NULL, the three ids may be null.
-        return (
-            f'{{"action":{j(action)},"actor_id":{"null" if actor_id is None else int(actor_id)},'
-            f'"actor_name":{j(actor_name)},"actor_type":{j(actor_type)},"at":{j(at)},'
-            f'"case_id":{"null" if case_id is None else int(case_id)},"object_id":{j(object_id)},'
-            f'"object_label":{j(object_label)},"object_type":{j(object_type)},'
-            f'"payload_sha256":{j(payload_sha256)},"prev_hash":{j(prev_hash)},"reason":{j(reason)},'
-            f'"request_id":{j(request_id)},"seq":{int(seq)},'
-            f'"system_id":{"null" if system_id is None else int(system_id)}}}'
+        # The usual row: text columns are NOT NULL, the three ids may be null. One
+        # %-format of a constant template is the cheapest way to join 30 pieces.
+        return _ENVELOPE_TEMPLATE % (
+            j(action), _NULL if actor_id is None else actor_id, j(actor_name), j(actor_type), j(at),
+            _NULL if case_id is None else case_id, j(object_id), j(object_label), j(object_type),
+            j(payload_sha256), j(prev_hash), j(reason), j(request_id), seq,
+            _NULL if system_id is None else system_id,
         )
     except TypeError:
         # A value of an unexpected type (a NULL where none belongs): spell every value out.
@@ -254,7 +270,9 @@ class _CheckpointCursor:
         return ""
 
 
-def _checkpoint_cursor(after_seq: int, up_to_seq: int | None, chunk_size: int) -> _CheckpointCursor:
+def _checkpoint_cursor(
+    after_seq: int, up_to_seq: int | None, chunk_size: int, trusted: dict[str, bytes] | None = None
+) -> _CheckpointCursor:
     from audit.signing import trusted_public_keys
 
     queryset = Checkpoint.objects.filter(seq__gt=after_seq).order_by("seq")
@@ -263,7 +281,7 @@ def _checkpoint_cursor(after_seq: int, up_to_seq: int | None, chunk_size: int) -
     rows = queryset.values_list("seq", "hash", "signed_at", "signature", "key_fingerprint").iterator(
         chunk_size=chunk_size
     )
-    cursor = _CheckpointCursor(rows=rows, trusted=trusted_public_keys())
+    cursor = _CheckpointCursor(rows=rows, trusted=trusted_public_keys() if trusted is None else trusted)
     cursor.advance()
     return cursor
 
@@ -341,6 +359,18 @@ def _witness_record_problem(seq: int) -> str:
     return f"the signed checkpoint at seq {seq} held by the witness is missing from the database"
 
 
+# Verification is split into segments between signed checkpoints, walked by worker
+# processes, when the stretch to walk has at least this many events (below it the
+# processes' start, about a second each, costs more than they save).
+VERIFY_PARALLEL_MIN_EVENTS = 1_000_000
+# A segment is never shorter than this, and each worker gets about four of them (so
+# one slow segment does not leave the other cores idle at the end).
+VERIFY_SEGMENT_MIN_EVENTS = 250_000
+VERIFY_SEGMENTS_PER_WORKER = 4
+
+_SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+$")
+
+
 def verify_chain(
     *,
     chunk_size: int = 5000,
@@ -368,20 +398,75 @@ def verify_chain(
     witnessed head, carry its hash there, and the database must still hold each
     witnessed checkpoint. A readable witness that cannot be read fails verification
     (it could not vouch for the tail); a write-only one (syslog) is reported as unchecked.
+
+    A long walk on PostgreSQL (``HITL_AUDIT_VERIFY_PARALLEL_MIN_EVENTS``, default a
+    million events) is split at signed checkpoints into segments that worker processes
+    walk side by side (``HITL_AUDIT_VERIFY_WORKERS``, default one per core), all reading
+    one snapshot; the result is the serial walk's, to the message and the counts. Where
+    processes cannot be started (inside a transaction, a daemonic process, SQLite) the
+    walk is serial.
     """
     if check_witness is None:
         check_witness = check_checkpoints and after_seq == 0 and up_to_seq is None
     witness = _load_witness() if check_witness else None
+    walk = partial(_walk_chain, chunk_size=chunk_size, after_seq=after_seq, after_hash=after_hash,
+                   up_to_seq=up_to_seq, check_checkpoints=check_checkpoints, witness=witness)
+    workers = _parallel_workers()
+    if workers > 1:
+        # One REPEATABLE READ transaction: every statement of this walk, and the
+        # workers that import its snapshot (``pg_export_snapshot``), see the same rows.
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return walk(workers=workers)
     with read_snapshot():
-        return _walk_chain(chunk_size=chunk_size, after_seq=after_seq, after_hash=after_hash, up_to_seq=up_to_seq,
-                           check_checkpoints=check_checkpoints, witness=witness)
+        return walk(workers=1)
+
+
+def _parallel_workers() -> int:
+    """How many processes may walk segments here: 1 means walk serially."""
+    from django.conf import settings
+
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        # Inside a caller's transaction (the checkpoint service) its isolation level is
+        # fixed and its own writes would be invisible to other connections.
+        return 1
+    if multiprocessing.current_process().daemon:
+        return 1  # daemonic processes (a prefork pool's children) may not have children
+    if "python" not in os.path.basename(sys.executable or "").lower():
+        # Spawning runs sys.executable: under an embedding server (uWSGI, mod_wsgi) that
+        # is the server itself, not an interpreter.
+        return 1
+    configured = getattr(settings, "HITL_AUDIT_VERIFY_WORKERS", None)
+    if configured:
+        return max(1, int(configured))
+    # The cores this process may run on (a container's CPU set), else all of them.
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass
+class _Stretch:
+    """What a walk over a stretch of the chain (all of it, or one segment) found.
+
+    ``next_seq`` is the seq it expected next where it stopped; ``matched`` the
+    witnessed checkpoints it found in the database with the witness's signature.
+    """
+
+    count: int
+    head: str | None
+    next_seq: int
+    verified: int
+    last_checkpoint_seq: int | None
+    matched: list[int]
+    failed: bool = False
+    bad_seq: int | None = None
+    problem: str = ""
 
 
 def _walk_chain(
     *, chunk_size: int, after_seq: int, after_hash: str, up_to_seq: int | None, check_checkpoints: bool,
-    witness: _WitnessView | None,
+    witness: _WitnessView | None, workers: int = 1,
 ) -> VerifyResult:
-    checkpoints = _checkpoint_cursor(after_seq, up_to_seq, chunk_size) if check_checkpoints else None
     witnessed = witness.heads if witness is not None and witness.readable else {}
     witness_fields: dict[str, Any] = {}
     if witness is not None:
@@ -391,85 +476,304 @@ def _walk_chain(
             "witnessed_checkpoints": len(witness.heads),
             "last_witnessed_seq": witness.last_seq,
         }
-    unmatched = set(witnessed)
-    expected_seq = after_seq + 1
-    prev_hash = after_hash
-    count = 0
-    head: str | None = None
-    sha256 = hashlib.sha256
-    canonical = envelope_text
-    queryset = sealed_events().filter(seq__gt=after_seq)
-    if up_to_seq is not None:
-        queryset = queryset.filter(seq__lte=up_to_seq)
-    rows = event_rows(queryset, VERIFY_FIELDS, chunk_size=chunk_size, prefetch=True)
 
-    def fail(seq: int | None, problem: str) -> VerifyResult:
-        return VerifyResult(
-            False, count, head, seq, problem,
-            checkpoints.verified if checkpoints else 0, checkpoints.last_seq if checkpoints else None,
-            **witness_fields,
-        )
+    def result(stretch: _Stretch, seq: int | None = None, problem: str = "", *, ok: bool = False) -> VerifyResult:
+        return VerifyResult(ok, stretch.count, stretch.head, seq, problem, stretch.verified,
+                            stretch.last_checkpoint_seq, **witness_fields)
 
     if witness is not None and witness.problem:
-        return fail(witness.problem_seq, witness.problem)
-
-    for (seq, at, actor_type, actor_id, actor_name, action, object_type, object_id, object_label,
-         system_id, case_id, request_id, reason, payload, payload_sha256, stored_prev, stored_hash) in rows:
-        if seq != expected_seq:
-            return fail(expected_seq if seq > expected_seq else seq,
-                        f"sequence gap: expected {expected_seq}, found {seq}")
-        if stored_prev != prev_hash:
-            return fail(seq, "prev_hash does not match the previous event's hash")
-        if payload is not None and sha256(payload.encode("utf-8")).hexdigest() != payload_sha256:
-            return fail(seq, "payload does not match its hash")
-        text = canonical(seq, at, actor_type, actor_id, actor_name, action, object_type, object_id, object_label,
-                         system_id, case_id, request_id, reason, payload_sha256, stored_prev)
-        if sha256(text.encode("utf-8")).hexdigest() != stored_hash:
-            return fail(seq, "event hash does not match its contents")
-        if witnessed and seq in witnessed and witnessed[seq][:-8] != _WitnessView.key(stored_hash, "")[:-8]:
-            return fail(seq, f"chain hash at seq {seq} differs from the checkpoint the witness holds: "
-                             "history up to it was rewritten")
-        if checkpoints is not None and checkpoints.current is not None and checkpoints.current[0] == seq:
-            if checkpoints.problem:
-                return fail(seq, checkpoints.problem)
-            if checkpoints.current[1] != stored_hash:
-                since = checkpoints.last_seq if checkpoints.last_seq is not None else after_seq
-                return fail(
-                    seq,
-                    f"chain hash at seq {seq} differs from the signed checkpoint: history after seq {since} "
-                    "was rewritten",
-                )
-            checkpoints.verified += 1
-            checkpoints.last_seq = seq
-            if seq in witnessed and witnessed[seq] == _WitnessView.key(stored_hash, checkpoints.current[3]):
-                unmatched.discard(seq)
-            checkpoints.advance()
-        prev_hash = stored_hash
-        head = stored_hash
-        expected_seq += 1
-        count += 1
-    if checkpoints is not None and checkpoints.current is not None:
-        cp_seq = checkpoints.current[0]
-        if checkpoints.problem:
-            return fail(cp_seq, checkpoints.problem)
-        return fail(
-            expected_seq,
-            f"chain truncated: it ends at seq {expected_seq - 1} but a signed checkpoint covers seq {cp_seq}",
-        )
+        return result(_Stretch(0, None, after_seq + 1, 0, None, []), witness.problem_seq, witness.problem)
+    stretch = None
+    if workers > 1:
+        stretch = _walk_segments(chunk_size=chunk_size, after_seq=after_seq, after_hash=after_hash,
+                                 up_to_seq=up_to_seq, check_checkpoints=check_checkpoints, witnessed=witnessed,
+                                 workers=workers)
+    if stretch is None:
+        stretch = _walk_segment(after_seq=after_seq, after_hash=after_hash, up_to_seq=up_to_seq, stop_seq=None,
+                                check_checkpoints=check_checkpoints, witnessed=witnessed, chunk_size=chunk_size)
+    if stretch.failed:
+        return result(stretch, stretch.bad_seq, stretch.problem)
+    expected_seq = stretch.next_seq
     if witnessed and witness is not None and witness.last_seq is not None and witness.last_seq >= expected_seq:
-        return fail(
-            expected_seq,
+        return result(
+            stretch, expected_seq,
             f"chain truncated: it ends at seq {expected_seq - 1} but the witness holds a signed checkpoint at "
             f"seq {witness.last_seq}",
         )
+    unmatched = set(witnessed).difference(stretch.matched)
     if unmatched:
         first = min(unmatched)
-        return fail(first, _witness_record_problem(first))
-    return VerifyResult(
-        True, count, head, None, "",
-        checkpoints.verified if checkpoints else 0, checkpoints.last_seq if checkpoints else None,
-        **witness_fields,
-    )
+        return result(stretch, first, _witness_record_problem(first))
+    return result(stretch, ok=True)
+
+
+def _walk_segment(
+    *, after_seq: int, after_hash: str, up_to_seq: int | None, stop_seq: int | None, check_checkpoints: bool,
+    witnessed: dict[int, bytes], chunk_size: int, trusted: dict[str, bytes] | None = None,
+) -> _Stretch:
+    """The walk itself, from the event after ``after_seq`` (whose hash is ``after_hash``).
+
+    With ``stop_seq`` (a segment that a later one continues) it returns as soon as the
+    event at ``stop_seq`` has passed every check, without the end-of-chain checks; the
+    query is not bounded there, so a gap or the end of the chain before ``stop_seq``
+    reads exactly as in a walk of the whole chain.
+    """
+    checkpoints = _checkpoint_cursor(after_seq, up_to_seq, chunk_size, trusted) if check_checkpoints else None
+    matched: list[int] = []
+    expected_seq = after_seq + 1
+    prev_hash = after_hash
+    sha256 = hashlib.sha256
+    canonical = envelope_text
+    witness_key = _WitnessView.key
+    # -1: no (further) checkpoint; compared with each seq, so kept in a local.
+    next_checkpoint = checkpoints.current[0] if checkpoints is not None and checkpoints.current is not None else -1
+    stop = -1 if stop_seq is None else stop_seq
+
+    def stretch(seq: int | None = None, problem: str = "") -> _Stretch:
+        count = expected_seq - after_seq - 1
+        return _Stretch(
+            count, prev_hash if count else None, expected_seq,
+            checkpoints.verified if checkpoints else 0, checkpoints.last_seq if checkpoints else None,
+            matched, bool(problem), seq, problem,
+        )
+
+    rows = _chain_rows(after_seq, up_to_seq, chunk_size)
+    try:
+        for (seq, at, actor_type, actor_id, actor_name, action, object_type, object_id, object_label,
+             system_id, case_id, request_id, reason, payload, payload_sha256, stored_prev, stored_hash) in rows:
+            if seq != expected_seq:
+                return stretch(expected_seq if seq > expected_seq else seq,
+                               f"sequence gap: expected {expected_seq}, found {seq}")
+            if stored_prev != prev_hash:
+                return stretch(seq, "prev_hash does not match the previous event's hash")
+            if payload is not None and sha256(payload.encode("utf-8")).hexdigest() != payload_sha256:
+                return stretch(seq, "payload does not match its hash")
+            text = canonical(seq, at, actor_type, actor_id, actor_name, action, object_type, object_id,
+                             object_label, system_id, case_id, request_id, reason, payload_sha256, stored_prev)
+            if sha256(text.encode("utf-8")).hexdigest() != stored_hash:
+                return stretch(seq, "event hash does not match its contents")
+            if witnessed and seq in witnessed and witnessed[seq][:-8] != witness_key(stored_hash, "")[:-8]:
+                return stretch(seq, f"chain hash at seq {seq} differs from the checkpoint the witness holds: "
+                                    "history up to it was rewritten")
+            if seq == next_checkpoint and checkpoints is not None and checkpoints.current is not None:
+                if checkpoints.problem:
+                    return stretch(seq, checkpoints.problem)
+                if checkpoints.current[1] != stored_hash:
+                    since = checkpoints.last_seq if checkpoints.last_seq is not None else after_seq
+                    return stretch(
+                        seq,
+                        f"chain hash at seq {seq} differs from the signed checkpoint: history after seq {since} "
+                        "was rewritten",
+                    )
+                checkpoints.verified += 1
+                checkpoints.last_seq = seq
+                if seq in witnessed and witnessed[seq] == witness_key(stored_hash, checkpoints.current[3]):
+                    matched.append(seq)
+                checkpoints.advance()
+                next_checkpoint = checkpoints.current[0] if checkpoints.current is not None else -1
+            prev_hash = stored_hash
+            expected_seq += 1
+            if seq == stop:
+                return stretch()
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+    if checkpoints is not None and checkpoints.current is not None:
+        cp_seq = checkpoints.current[0]
+        if checkpoints.problem:
+            return stretch(cp_seq, checkpoints.problem)
+        return stretch(
+            expected_seq,
+            f"chain truncated: it ends at seq {expected_seq - 1} but a signed checkpoint covers seq {cp_seq}",
+        )
+    return stretch()
+
+
+VERIFY_SQL = (
+    "SELECT seq, " + AT_TEXT_TEMPLATE % {"expressions": "at"} + ", actor_type, actor_id, actor_name, action, "
+    "object_type, object_id, object_label, system_id, case_id, request_id, reason, payload, payload_sha256, "
+    "prev_hash, hash FROM {table} WHERE seq IS NOT NULL AND seq > %s{bound} ORDER BY seq"
+)
+
+
+def _chain_rows(after_seq: int, up_to_seq: int | None, chunk_size: int) -> Iterator[tuple]:
+    """The events after ``after_seq`` (up to ``up_to_seq``) as ``VERIFY_FIELDS`` tuples, ``at`` as text.
+
+    On PostgreSQL straight from a psycopg server-side cursor, a chunk at a time, the
+    next chunk fetched on a helper thread while this one is checked: Django's iterator
+    costs about a microsecond an event more, a tenth of the walk. Inside the caller's
+    transaction, so the cursor is declared without ``WITH HOLD`` and streams.
+    """
+    queryset = sealed_events().filter(seq__gt=after_seq)
+    if up_to_seq is not None:
+        queryset = queryset.filter(seq__lte=up_to_seq)
+    if connection.vendor != "postgresql":
+        return event_rows(queryset, VERIFY_FIELDS, chunk_size=chunk_size)
+    connection.ensure_connection()
+    raw = connection.connection
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    sql = VERIFY_SQL.replace("{table}", table).replace("{bound}", "" if up_to_seq is None else " AND seq <= %s")
+    params = [after_seq] if up_to_seq is None else [after_seq, up_to_seq]
+    cursor = raw.cursor(name=f"audit_verify_{threading.get_ident()}_{after_seq}")
+    cursor.execute(sql, params)
+    return chain.from_iterable(_prefetched_chunks(cursor, chunk_size))
+
+
+def _prefetched_chunks(cursor: Any, chunk_size: int, depth: int = 2) -> Iterator[list[tuple]]:
+    """``cursor.fetchmany(chunk_size)`` lists, the next ones fetched by a helper thread (see ``prefetched``).
+
+    The helper only fetches from this open cursor, and is stopped and joined (and the
+    cursor closed, in this thread) before the generator ends.
+    """
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            while True:
+                rows = cursor.fetchmany(chunk_size)
+                if not rows:
+                    put(_END)
+                    return
+                if not put(rows):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+
+    helper = threading.Thread(target=produce, name="audit-prefetch", daemon=True)
+    helper.start()
+    try:
+        while True:
+            item = chunks.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        helper.join()
+        cursor.close()
+
+
+def _segment_bounds(after_seq: int, up_to_seq: int | None, workers: int) -> list[tuple[int, str]]:
+    """Signed checkpoints to split the walk at: ``(seq, hash)``, in order; empty to walk serially.
+
+    About ``VERIFY_SEGMENTS_PER_WORKER`` segments a worker, each the latest checkpoint
+    before an even split point: a handful of index probes, whatever the number of
+    checkpoints. A boundary need not be verified first: the segment ending there
+    checks its signature and the chain's hash at it, and a later segment counts only
+    when every earlier one passed (see ``_walk_segments``).
+    """
+    from django.conf import settings
+
+    heads = sealed_events().filter(seq__gt=after_seq)
+    if up_to_seq is not None:
+        heads = heads.filter(seq__lte=up_to_seq)
+    head = heads.order_by("-seq").values_list("seq", flat=True).first()
+    size = 0 if head is None else head - after_seq
+    minimum = getattr(settings, "HITL_AUDIT_VERIFY_PARALLEL_MIN_EVENTS", VERIFY_PARALLEL_MIN_EVENTS)
+    if head is None or size < max(minimum, 2):
+        return []
+    pieces = max(2, min(workers * VERIFY_SEGMENTS_PER_WORKER, size // VERIFY_SEGMENT_MIN_EVENTS))
+    bounds: list[tuple[int, str]] = []
+    low = after_seq
+    for k in range(1, pieces):
+        target = after_seq + size * k // pieces
+        if target <= low:
+            continue
+        found = (Checkpoint.objects.filter(seq__gt=low, seq__lte=target).order_by("-seq")
+                 .values_list("seq", "hash").first())
+        if found is not None and found[0] < head:
+            bounds.append(found)
+            low = found[0]
+    return bounds
+
+
+def _walk_segments(
+    *, chunk_size: int, after_seq: int, after_hash: str, up_to_seq: int | None, check_checkpoints: bool,
+    witnessed: dict[int, bytes], workers: int,
+) -> _Stretch | None:
+    """The walk split at signed checkpoints, segments on worker processes; None: walk serially.
+
+    Each segment starts from its checkpoint's signed hash and must pass the event at
+    the next boundary with that checkpoint's hash (it checks the signature and the
+    hash there, as the serial walk does). When it does, the serial walk would have
+    reached the boundary in exactly the state the next segment starts from, so the
+    segments' findings add up to the serial walk's: the first failing segment (in
+    seq order) holds the first problem, and the counts are those of the segments
+    before it plus its own. Later segments are then ignored (and not started).
+
+    The workers are spawned, not forked: a fork would inherit this process's open
+    connection (and threads), and ``spawn`` works from any thread. Each imports this
+    transaction's snapshot, so all read the rows this walk began with.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from audit import chain_workers
+    from audit.signing import trusted_public_keys
+
+    bounds = _segment_bounds(after_seq, up_to_seq, workers) if check_checkpoints else []
+    if not bounds:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
+        snapshot = cursor.fetchone()[0]
+    if not _SNAPSHOT_ID.match(snapshot):  # pasted into SET TRANSACTION SNAPSHOT, which takes no parameters
+        return None
+    starts = [(after_seq, after_hash), *bounds]
+    stops: list[int | None] = [seq for seq, _ in bounds]
+    stops.append(None)
+    trusted = trusted_public_keys()
+    settings_dict = {key: connection.settings_dict.get(key)
+                     for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS")}
+    settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "hitl_portal.settings")
+    merged = _Stretch(0, None, after_seq + 1, 0, None, [])
+    try:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(starts)), mp_context=multiprocessing.get_context("spawn"),
+            initializer=chain_workers.init_worker, initargs=(settings_module, settings_dict),
+        ) as pool:
+            futures = [
+                pool.submit(
+                    chain_workers.walk_segment, snapshot,
+                    {"after_seq": start_seq, "after_hash": start_hash, "up_to_seq": up_to_seq, "stop_seq": stop,
+                     "check_checkpoints": check_checkpoints, "chunk_size": chunk_size, "trusted": trusted,
+                     # Only the witnessed heads this segment can meet: the last one takes the rest.
+                     "witnessed": {seq: key for seq, key in witnessed.items()
+                                   if seq > start_seq and (stop is None or seq <= stop)}},
+                )
+                for (start_seq, start_hash), stop in zip(starts, stops, strict=True)
+            ]
+            for future in futures:
+                part = future.result()
+                merged = _Stretch(
+                    merged.count + part.count, part.head if part.count else merged.head, part.next_seq,
+                    merged.verified + part.verified,
+                    part.last_checkpoint_seq if part.last_checkpoint_seq is not None else merged.last_checkpoint_seq,
+                    [*merged.matched, *part.matched], part.failed, part.bad_seq, part.problem,
+                )
+                if part.failed:
+                    for later in futures:
+                        later.cancel()
+                    break
+    except (BrokenProcessPool, AssertionError, OSError) as exc:
+        # A worker could not be started or died (out of memory, killed): the serial walk,
+        # in this same transaction and snapshot, gives the answer instead.
+        logger.warning("audit chain verification: worker processes failed (%s); walking serially", exc)
+        return None
+    return merged
 
 
 # --- Checkpoints and export ranges --------------------------------------------------------

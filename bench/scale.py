@@ -50,9 +50,13 @@ raw-SQL baseline in the same process where one is meaningful:
   period (``HITL_QUALITY_PERIOD_DAYS``) and over 365 days; baseline: one
   ``GROUP BY`` over the same decisions;
 * ``verify``: ``audit.selectors.verify_chain`` over the first 1 M and 10 M events
-  and the whole chain, each in its own process, with its peak RSS (``VmHWM``);
-  baseline: the same columns of the first 10 M events read in ``seq`` order through
-  a server-side cursor, nothing checked;
+  (``--verify-prefixes``) and the whole chain, each in its own process, as the portal
+  runs it (segments on worker processes from a million events on; set
+  ``HITL_AUDIT_VERIFY_WORKERS=1`` for the serial walk): wall, CPU of the process and
+  its workers, CPU of all their database backends, peak RSS of the process and the
+  summed peak of all its processes; baseline (unless ``--no-verify-raw``): the same
+  columns of the first 10 M events read in ``seq`` order through a server-side
+  cursor, nothing checked;
 * ``export``: the training-data export (``records.training_data.stream_training_data``,
   JSON Lines) of the credit system's last 30 days and of all of it, rows/s and
   peak RSS; baseline: ``COPY (SELECT …) TO STDOUT`` of the same rows with the same
@@ -425,21 +429,120 @@ def child_agreement(db: str, repeat: int) -> dict[str, Any]:
     return results
 
 
+class ProcessSampler:
+    """Samples, every ``interval`` s, the resident memory of this process and its children (summed)
+    and the CPU of this database's client backends other than ``own_pids``.
+
+    ``verify_chain`` may walk on worker processes, each with a connection (and so a
+    backend) of its own: their memory and their backends' CPU belong to the figure.
+    Backends are matched by database and start time (another client of the same
+    database in that time would be counted too).
+    """
+
+    def __init__(self, own_pids: set[int], interval: float = 0.25) -> None:
+        import threading
+
+        self.own_pids = own_pids
+        self.interval = interval
+        self.peak_rss_kib = 0
+        self.children_seen = 0
+        self.children_seen_pids: set[str] = set()
+        self.backend_cpu: dict[int, float] = {}
+        self.started = dt.datetime.now(dt.UTC)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ProcessSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @staticmethod
+    def _rss(pid: int | str) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    @staticmethod
+    def _children() -> list[str]:
+        pids: list[str] = []
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                pids += (task / "children").read_text().split()
+            except OSError:
+                continue
+        return pids
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(dsn(), autocommit=True) as conn:
+            self.own_pids.add(conn.info.backend_pid)
+            while True:
+                children = self._children()
+                self.children_seen_pids.update(children)
+                self.children_seen = len(self.children_seen_pids)
+                total = self._rss("self") + sum(self._rss(pid) for pid in children)
+                self.peak_rss_kib = max(self.peak_rss_kib, total)
+                for (pid,) in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND backend_type = 'client backend' AND backend_start >= %s", [self.started]).fetchall():
+                    if pid in self.own_pids:
+                        continue
+                    try:
+                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    self.backend_cpu[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                if self._stop.wait(self.interval):
+                    return
+
+
 def child_verify(up_to: int | None) -> dict[str, Any]:
+    """``verify_chain`` as the portal runs it (segments on worker processes above a million events).
+
+    CPU and memory cover the worker processes too: ``cpu_s`` adds the children's CPU
+    (``RUSAGE_CHILDREN``, once the pool has joined them), ``peak_rss_kib`` is the
+    peak of this process's and its children's resident memory summed (sampled), and
+    ``db_cpu_s`` adds the workers' backends (sampled) to this connection's own.
+    """
     setup_django()
+    from django.db import connection
+
     from audit.selectors import verify_chain
 
     backend_before = backend_cpu_seconds()
     cpu_before = cpu_seconds()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children_before = children.ru_utime + children.ru_stime
     started = time.monotonic()
-    result = verify_chain(up_to_seq=up_to) if up_to else verify_chain()
+    with ProcessSampler({connection.connection.info.backend_pid}) as sampler:
+        result = verify_chain(up_to_seq=up_to) if up_to else verify_chain()
     seconds = time.monotonic() - started
     backend_after = backend_cpu_seconds()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children_cpu = children.ru_utime + children.ru_stime - children_before
     known = backend_before is not None and backend_after is not None
-    return {"db_cpu_s": round(backend_after - backend_before, 1) if known else None,  # type: ignore[operator]
+    own_db = backend_after - backend_before if known else None  # type: ignore[operator]
+    workers_db = sum(sampler.backend_cpu.values())
+    process_cpu = cpu_seconds() - cpu_before
+    cpu = process_cpu + children_cpu
+    db_cpu = own_db + workers_db if own_db is not None else None
+    return {"db_cpu_s": round(db_cpu, 1) if db_cpu is not None else None,
             "ok": result.ok, "events": result.events, "checkpoints": result.checkpoints, "problem": result.problem,
             "seconds": round(seconds, 1), "events_per_s": round(result.events / seconds) if seconds else None,
-            "cpu_s": round(cpu_seconds() - cpu_before, 1), "peak_rss_kib": vm_status("VmHWM")}
+            "cpu_s": round(cpu, 1), "parent_cpu_s": round(process_cpu, 1), "workers_cpu_s": round(children_cpu, 1),
+            "workers": sampler.children_seen,
+            "cpu_us_per_event": round(cpu / result.events * 1e6, 2) if result.events else None,
+            "db_cpu_us_per_event": round(db_cpu / result.events * 1e6, 2) if result.events and db_cpu else None,
+            "peak_rss_kib": vm_status("VmHWM"), "peak_rss_all_kib": sampler.peak_rss_kib}
 
 
 def child_verify_raw(up_to: int) -> dict[str, Any]:
@@ -695,10 +798,12 @@ def measure(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
             results["agreement"] = child(args, "agreement", str(max(3, args.repeat // 3)))
         elif name == "verify":
             events = state["events"]
-            sizes = sorted({min(events, n) for n in (1_000_000, 10_000_000)})
+            prefixes = [int(n) for n in args.verify_prefixes.split(",") if n]
+            sizes = sorted({min(events, n) for n in prefixes})
             results["verify"] = {f"prefix_{n}": child(args, "verify", str(n)) for n in sizes if n < events}
             results["verify"]["whole"] = child(args, "verify", "0")
-            results["verify"]["raw"] = child(args, "verify-raw", str(sizes[-1]))
+            if not args.no_verify_raw:
+                results["verify"]["raw"] = child(args, "verify-raw", str(sizes[-1] if sizes else events))
         elif name == "export":
             results["export"] = {"30d": child(args, "export", "30"), "all": child(args, "export", "0"),
                                  "raw_30d": child(args, "export-raw", "30"), "raw_all": child(args, "export-raw", "0")}
@@ -744,14 +849,17 @@ def markdown(state: dict[str, Any], data: dict[str, Any], results: dict[str, Any
                          f"{raw:.2f} s | {s / raw:.2f} | < 5 s | {'✅' if s < 5 else '❌'} |")
     if "verify" in results:
         v = results["verify"]
-        raw = v["raw"]
+        raw = v.get("raw")
         for name, step in v.items():
             if name == "raw":
                 continue
+            rate = f"{raw['events_per_s'] / step['events_per_s']:.2f} (rate)" if raw else "–"
             lines.append(f"| `verify_chain`, {step['events']:,} events ({step['checkpoints']} checkpoints, ok="
-                         f"{step['ok']}), peak RSS {mib(step['peak_rss_kib'])} | {step['seconds']} s "
-                         f"({step['events_per_s']:,}/s) | {raw['events_per_s']:,}/s read | "
-                         f"{raw['events_per_s'] / step['events_per_s']:.2f} (rate) | < 150 s for 30 M, flat memory | "
+                         f"{step['ok']}), {step.get('workers', 0)} workers, CPU {step.get('cpu_us_per_event')} + "
+                         f"{step.get('db_cpu_us_per_event')} µs/event, peak RSS (all processes) "
+                         f"{mib(step.get('peak_rss_all_kib', step['peak_rss_kib']))} | {step['seconds']} s "
+                         f"({step['events_per_s']:,}/s) | {raw['events_per_s'] if raw else 0:,}/s read | "
+                         f"{rate} | < 150 s for 30 M, flat memory | "
                          f"{'✅' if name != 'whole' or step['seconds'] < 150 else '❌'} |")
     if "export" in results:
         e = results["export"]
@@ -781,6 +889,9 @@ def main() -> int:
     parser.add_argument("--no-rollup", action="store_true", help="with --finish cases: leave the rollup out")
     parser.add_argument("--rollup", action="store_true", help="build the rollup from scratch, then exit")
     parser.add_argument("--drop", action="store_true", help="drop the database and its state files, then exit")
+    parser.add_argument("--verify-prefixes", default="1000000,10000000",
+                        help="verify: the chain prefixes (up_to_seq) walked before the whole chain")
+    parser.add_argument("--no-verify-raw", action="store_true", help="verify: leave the raw read baseline out")
     parser.add_argument("--db-user", default=os.environ.get("HITL_BENCH_DB_USER", "root"))
     parser.add_argument("--pg-port", default="5432")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)

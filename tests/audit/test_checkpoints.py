@@ -252,6 +252,7 @@ def test_verify_api_reports_checkpoints(api_client_for: Any) -> None:
          "object_label": "漢字 ä 🙂"},
         {"actor_id": None, "case_id": None, "system_id": None, "reason": ""},
         {"actor_id": 2**62, "case_id": 0, "system_id": 7, "object_id": "0042", "request_id": "\u2028\u2029"},
+        {"actor_id": -5, "case_id": 2**63 - 1, "system_id": None, "seq": 2**40, "at": "\x7f\x1b"},
         {"prev_hash": None, "reason": None},  # impossible in a sealed row: the slow path must still agree
     ],
 )
