@@ -18,7 +18,17 @@ agent's wait answered minus the decision answered; negative when the agent hears
 first), ``overhead`` = submit_to_claimable + wake_lag (the issue's measure: the
 decision request is the human's own click) and ``overhead_with_click`` (plus the
 decision round trip); prints p50/p90/p99/max of each as JSON. Agent and reviewer
-are coroutines of one process on one clock, each with its own connection.
+are coroutines of one process on one clock, each with its own keep-alive
+connection (as the SDK keeps one).
+
+Which figure is "the human's time": ``overhead_with_click`` is the whole round trip
+(submit sent -> agent woken) less the reviewer's reading time, i.e. everything the
+portal adds, both of the reviewer's requests included; it is the strict reading of
+the target and the one to judge by. ``overhead`` leaves the decision request out
+although the agent cannot wake before that request commits, while it counts the
+claim, the reviewer's other click: it is kept for comparison with earlier runs.
+Neither counts how the reviewer learns of the case (here: at once, in-process) or a
+network between the parties (all on loopback).
 
 Against a portal served by uvicorn with Redis (see docs/PERFORMANCE.md for the
 set-up with ``bench/agents_fixture.py``)::
@@ -34,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 import uuid
 from typing import Any
@@ -94,6 +105,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     reviewer = httpx.AsyncClient(base_url=args.portal, headers={"Authorization": f"Token {args.reviewer_token}"},
                                  timeout=30)
     rows: list[dict[str, float]] = []
+    load_before = os.getloadavg()  # the figures mean little on a busy machine: say how busy it was
     async with agent, reviewer:
         for index in range(args.warmup + args.n):
             submitted: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
@@ -111,7 +123,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "overhead_with_click": [(t["woke"] - t["submit_sent"]) - (t["decision_sent"] - t["claim_answered"])
                                 for t in rows],
     }
-    return {"n": args.n, "think_s": args.think, "target": "overhead p99 < 50 ms",
+    return {"n": args.n, "think_s": args.think, "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+            "target": "overhead_with_click p99 < 50 ms (strict); overhead p99 < 50 ms (as first judged)",
             "ms": {name: _summary(values) for name, values in measures.items()}}
 
 

@@ -408,7 +408,7 @@ def decision_record(
         if label is not None:
             raise ValidationError({"label": ["A generation or action case has no labels."]})
         return kind_decision_record(reviewer=reviewer, case=case, outcome=outcome, text=text, arguments=arguments,
-                                    rationale=rationale, category=category)
+                                    rationale=rationale, category=category, locked=True)
     for name, value in (("text", text), ("arguments", arguments), ("category", category or None)):
         if value is not None:
             raise ValidationError({name: ["Only generation and action cases take this field."]})

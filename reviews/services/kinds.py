@@ -396,7 +396,9 @@ def _validate_verdict(
                      "reason": rationale}
 
 
-@transaction.atomic
+# No savepoint of its own: a refusal raised here leaves the caller's transaction
+# (``decision_record``'s, or this one when called alone) to roll back, as it must.
+@transaction.atomic(savepoint=False)
 def kind_decision_record(
     *,
     reviewer: User,
@@ -406,6 +408,7 @@ def kind_decision_record(
     arguments: Any = None,
     rationale: str = "",
     category: str = "",
+    locked: bool = False,
 ) -> Case:
     """Record the claim holder's verdict on a generation or action case.
 
@@ -414,6 +417,11 @@ def kind_decision_record(
     (hashes of the texts and arguments), ``case.output_edited`` or
     ``case.arguments_modified`` when the reviewer changed the output, and
     ``case.decided``; the webhook and the waiting agents are told after commit.
+
+    ``locked``: ``case`` was read by ``_locked_for_decision`` in this transaction
+    (``decision_record`` does): it holds the row lock and the reviewer's standing,
+    so reading it again would only cost a round trip (the decision's critical path:
+    the waiting agent wakes when it commits).
     """
     # Late imports: these modules import the decision service, which imports this one.
     from reviews.services.decisions import (
@@ -425,7 +433,8 @@ def kind_decision_record(
     )
     from reviews.services.queue import CLAIM_FIELDS, end_claim, holds_live_claim
 
-    case = _locked_for_decision(case, reviewer)
+    if not locked:
+        case = _locked_for_decision(case, reviewer)
     if case.intervention_point.kind == CaseKind.CLASSIFICATION:
         raise ValidationError({"outcome": ["This is a classification case: decide it with a label."]})
     now = timezone.now()

@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -224,6 +226,24 @@ def test_deny_requires_a_reason_and_returns_it() -> None:
     body = client.get(f"{CASES}{created['id']}/").json()
     assert body["final_output"] == {"approved": False, "arguments": None, "modified": False, "diff": [],
                                     "reason": "Payee is not on the allow-list."}
+
+
+def test_an_action_decision_reads_its_case_under_lock_once_and_sets_no_savepoint() -> None:
+    """The decision is on the waiting agent's path: decision_record's locked read serves the kind's service too."""
+    action_point()
+    created = submit_action(integration())
+    reviewer = make_reviewer()
+    claim(reviewer)
+    with CaptureQueriesContext(connection) as statements:
+        response = decide(reviewer, created["id"], outcome="approve")
+    assert response.status_code == 201, response.content
+    sql = [query["sql"] for query in statements.captured_queries]
+    if connection.vendor == "postgresql":
+        assert sum(1 for text in sql if "FOR NO KEY UPDATE" in text) == 1, sql
+    # The test's own transaction wraps the request, so the request's atomic block is one
+    # savepoint; kind_decision_record adds none of its own.
+    assert sum(1 for text in sql if text.startswith("SAVEPOINT")) == 1, sql
+    assert Case.objects.get(pk=created["id"]).status == CaseStatus.DECIDED
 
 
 def test_never_reviewed_tool_is_auto_approved_until_the_system_is_halted() -> None:
