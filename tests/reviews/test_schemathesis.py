@@ -96,7 +96,7 @@ def _steer_case(item: Any) -> Any:
 
 
 @pytest.fixture
-def fuzz_world(make_user: Any) -> Iterator[dict[str, Any]]:
+def fuzz_world(make_user: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """A system with an intervention point, its integration, a qualified reviewer, an admin, and cases.
 
     While the fuzz runs, Django's WSGI handler must not close "old" connections
@@ -129,6 +129,16 @@ def fuzz_world(make_user: Any) -> Iterator[dict[str, Any]]:
         assert response.status_code == 201, response.content
         case_ids.append(response.json()["id"])
     _SEEDED_CASE_IDS[:] = case_ids
+    # A long-poll on a seeded, still queued case waits out its timeout (30 s by default, up to 60):
+    # the fuzz's wait examples took six minutes. The contract is the same with waits of at most
+    # one second (an out-of-range timeout is still refused); tests/reviews/test_wait.py times real waits.
+    from reviews.api.views import wait as wait_view
+
+    def short_timeout(request: Any, _original: Any = wait_view._timeout) -> int | None:
+        seconds = _original(request)
+        return None if seconds is None else min(seconds, 1)
+
+    monkeypatch.setattr(wait_view, "_timeout", short_timeout)
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
