@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import chain
+from itertools import chain, islice
 from typing import Any, cast
 
 from django.db import connection, transaction
@@ -127,6 +127,24 @@ def prefetched(rows: Iterator[tuple], *, batch: int, depth: int = 2) -> Iterator
     first = next(rows, None)  # rows are tuples, never None
     if first is None:
         return
+    ahead = _fetched_ahead(_batches(rows, batch), depth)
+    yield first
+    for chunk in ahead:
+        yield from chunk
+
+
+def _batches(rows: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
+def _fetched_ahead(chunks_of: Iterator[list[tuple]], depth: int = 2) -> Iterator[list[tuple]]:
+    """The chunks of ``chunks_of``, produced by a helper thread while the caller uses the previous ones.
+
+    At most ``depth`` chunks are held; an error in the helper is raised here; the
+    helper is stopped and joined before this generator ends (``prefetched``,
+    ``_prefetched_chunks``).
+    """
     chunks: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -141,15 +159,9 @@ def prefetched(rows: Iterator[tuple], *, batch: int, depth: int = 2) -> Iterator
 
     def produce() -> None:
         try:
-            chunk: list[tuple] = []
-            for row in rows:
-                chunk.append(row)
-                if len(chunk) >= batch:
-                    if not put(chunk):
-                        return
-                    chunk = []
-            if chunk and not put(chunk):
-                return
+            for chunk in chunks_of:
+                if not put(chunk):
+                    return
             put(_END)
         except BaseException as exc:  # handed to the consumer, raised there
             put(exc)
@@ -157,20 +169,16 @@ def prefetched(rows: Iterator[tuple], *, batch: int, depth: int = 2) -> Iterator
     helper = threading.Thread(target=produce, name="audit-prefetch", daemon=True)
     helper.start()
     try:
-        yield first
         while True:
             item = chunks.get()
             if item is _END:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield from item
+            yield item
     finally:
         stop.set()
         helper.join()
-        close = getattr(rows, "close", None)
-        if close is not None:
-            close()  # closes the server-side cursor, in the thread that owns the connection
 
 
 def event_rows(
@@ -621,48 +629,14 @@ def _chain_rows(after_seq: int, up_to_seq: int | None, chunk_size: int) -> Itera
 
 
 def _prefetched_chunks(cursor: Any, chunk_size: int, depth: int = 2) -> Iterator[list[tuple]]:
-    """``cursor.fetchmany(chunk_size)`` lists, the next ones fetched by a helper thread (see ``prefetched``).
+    """``cursor.fetchmany(chunk_size)`` lists, the next ones fetched by a helper thread (``_fetched_ahead``).
 
     The helper only fetches from this open cursor, and is stopped and joined (and the
     cursor closed, in this thread) before the generator ends.
     """
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                chunks.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            while True:
-                rows = cursor.fetchmany(chunk_size)
-                if not rows:
-                    put(_END)
-                    return
-                if not put(rows):
-                    return
-        except BaseException as exc:  # handed to the consumer, raised there
-            put(exc)
-
-    helper = threading.Thread(target=produce, name="audit-prefetch", daemon=True)
-    helper.start()
     try:
-        while True:
-            item = chunks.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        yield from _fetched_ahead(iter(lambda: cursor.fetchmany(chunk_size), []), depth)
     finally:
-        stop.set()
-        helper.join()
         cursor.close()
 
 
