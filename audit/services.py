@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 # Any constant works; it names the sealer's advisory lock in pg_locks.
 SEALER_LOCK_KEY = 0x48_49_54_4C_5345  # "HITLSE"
 SEAL_BATCH = 2000
-SEAL_REQUEST_INTERVAL_S = 0.1
 
 _UNSET: Any = object()
 
@@ -273,7 +272,7 @@ def _request_seal() -> None:
     A request published now may already be running when a later commit lands, so
     within the interval a *trailing* request is published once, due when the
     interval ends: every committed event is sealed by a request that starts after
-    its commit, within about ``SEAL_REQUEST_INTERVAL_S`` plus the sealing time,
+    its commit, within about ``HITL_AUDIT_SEAL_REQUEST_INTERVAL_MS`` plus the sealing time,
     however the traffic stops. With a Redis broker all web processes share one
     leading and one trailing request per interval (a single script round trip,
     skipped while this process knows a later request is due); otherwise each
@@ -286,7 +285,7 @@ def _request_seal() -> None:
     now = time.time()
     if now < _covered_until:
         return
-    interval_ms = int(SEAL_REQUEST_INTERVAL_S * 1000)
+    interval_ms = settings.HITL_AUDIT_SEAL_REQUEST_INTERVAL_MS
     script = _seal_coordinator()
     if script is not None:
         import redis

@@ -569,6 +569,13 @@ HITL_BIAS_MIN_GROUP_SIZE = env_int("HITL_BIAS_MIN_GROUP_SIZE", 30)
 HITL_BIAS_AUDIT_CHUNK_SECONDS = env_int("HITL_BIAS_AUDIT_CHUNK_SECONDS", 86_400)
 # Periods of beat's sweeps (seconds)
 HITL_AUDIT_SEAL_SWEEP_SECONDS = env_float("HITL_AUDIT_SEAL_SWEEP_SECONDS", 1.0)
+# Seal requests from the web processes (audit.services._request_seal): at most one leading and
+# one trailing request per this many milliseconds for all processes together. Every seal
+# task has a fixed cost (the Celery round trip, the advisory lock, reading the head), so a
+# shorter interval buys a shorter seal lag with CPU: at 100 ms the sealer cost 0.93 ms of
+# CPU per single-case ingest, most of the request's budget; lag is bounded by about the
+# interval plus the sealing time either way (docs/PERFORMANCE.md, item 1).
+HITL_AUDIT_SEAL_REQUEST_INTERVAL_MS = env_int("HITL_AUDIT_SEAL_REQUEST_INTERVAL_MS", 250)
 HITL_LEASE_SWEEP_SECONDS = env_float("HITL_LEASE_SWEEP_SECONDS", 5.0)
 HITL_SLA_SWEEP_SECONDS = env_float("HITL_SLA_SWEEP_SECONDS", 15.0)
 HITL_WEBHOOK_SWEEP_SECONDS = env_float("HITL_WEBHOOK_SWEEP_SECONDS", 5.0)

@@ -22,6 +22,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # First: the integrations' hot paths resolve without trying the page routes before them
+    # (no other route starts with "api/v1/", so the order changes no match).
+    path("api/v1/", include(api_v1)),
     path("healthz", views.healthz, name="healthz"),
     path("", views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -30,7 +33,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", views.SchemaView.as_view(), name="schema"),
     path("api/docs/", views.SchemaDocsView.as_view(url_name="schema"), name="api-docs"),
-    path("api/v1/", include(api_v1)),
     path("notifications/", include("hitl_portal.urls_notifications")),
     path("review/", include("reviews.urls")),
     # One page namespace ``audit`` for the ledger's pages and the case browser of ``records``

@@ -422,7 +422,7 @@ def _head_point(scope: ReviewerScope, *, system_id: int | None, point_id: int | 
     if point_id is not None:
         return point_id if claimable_cases(**common, point_id=point_id).exists() else None
     if connection.features.supports_slicing_ordering_in_compound:
-        points = points_in_queue_order(**common, system_id=system_id)
+        points = points_in_queue_order(**common, system_id=system_id, point_ids=scope.point_ids(system_id))
         if len(points) == 1 and not claimable_cases(**common, point_id=points[0]).exists():
             return None
         return points[0] if points else None

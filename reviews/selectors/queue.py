@@ -92,8 +92,12 @@ def points_in_queue_order(
     adjudicator: bool,
     now: datetime,
     system_id: int | None = None,
+    point_ids: list[int] | None = None,
 ) -> list[int]:
     """The reviewer's intervention points with claimable work, best queue head first.
+
+    ``point_ids``: the points of ``system_ids`` (of ``system_id`` only, when given) in id
+    order, when the caller has already read them (the claim's scope statement does).
 
     The partial index leads with the intervention point, so one point's queue is
     read in index order and stops at its head; ordering the whole queue across
@@ -102,10 +106,11 @@ def points_in_queue_order(
     claim then locks within that point. The order between points is as of this
     read: SKIP LOCKED gives no strict FIFO anyway.
     """
-    points = InterventionPoint.objects.filter(system_id__in=system_ids)
-    if system_id is not None:
-        points = points.filter(system_id=system_id)
-    point_ids = list(points.order_by("id").values_list("id", flat=True))
+    if point_ids is None:
+        points = InterventionPoint.objects.filter(system_id__in=system_ids)
+        if system_id is not None:
+            points = points.filter(system_id=system_id)
+        point_ids = list(points.order_by("id").values_list("id", flat=True))
     if len(point_ids) <= 1:
         return point_ids
     heads = [

@@ -38,7 +38,6 @@ cost more CPU than running them.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,6 +67,7 @@ from reviews.models import (
 )
 from reviews.rules import is_escalated, require_standing
 from reviews.selectors.queue import is_served_blind
+from reviews.services.common import history_date_field
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
 from reviews.services.escalations import alert_if_nobody_can_take
 from reviews.services.ingest import history_copy, insert_plan, prepared_row
@@ -316,16 +316,10 @@ def _write_plan(alias: str, field_names: tuple[str, ...]) -> _WritePlan:
     return plan
 
 
-@functools.cache
-def _history_date_field(model: type[models.Model]) -> models.Field:
-    # ``Model.history`` builds a manager class on every access; the field never changes.
-    return model.history.model._meta.get_field("history_date")  # type: ignore[attr-defined]
-
-
 def _history_values(model: type[models.Model], names: list[str], *, at: Any, kind: str, user: User,
                     conn: Any) -> list[Any]:
     """The history row's own columns, as simple-history fills them on ``save()``."""
-    history_date = _history_date_field(model)
+    history_date = history_date_field(model)
     own = {
         "history_date": history_date.get_db_prep_save(at, conn),
         "history_type": kind,

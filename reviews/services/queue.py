@@ -49,6 +49,7 @@ from reviews.models import (
 from reviews.rules import is_escalated, require_standing
 from reviews.selectors.people import lacking_trainings, missing_trainings
 from reviews.selectors.queue import claimable_cases, points_in_queue_order
+from reviews.services.common import history_date_field
 from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
 
 CLAIM_FIELDS = ["status", "claimed_by", "claimed_at", "lease_expires_at"]
@@ -82,6 +83,16 @@ class ReviewerScope:
     reviewer: User
     profile: ReviewerProfile
     system_ids: frozenset[int]
+    # (point id, system id) of every intervention point of the reviewer's qualified systems,
+    # in id order, when the scope read them (PostgreSQL: the same statement); None: not read.
+    points: tuple[tuple[int, int], ...] | None = None
+
+    def point_ids(self, system_id: int | None) -> list[int] | None:
+        """The ids of the points in scope (of ``system_id`` only, when given), or None when not read."""
+        if self.points is None:
+            return None
+        return [pk for pk, system in self.points
+                if system in self.system_ids and (system_id is None or system == system_id)]
 
     @property
     def adjudicator(self) -> bool:
@@ -122,10 +133,12 @@ def reviewer_scope(
         if wanted is not None or not allowed:
             raise ReviewerNotAllowed(training_required_message(lacking), code="training_required")
         system_ids = allowed
-    return ReviewerScope(reviewer=reviewer, profile=profile, system_ids=system_ids)
+    return ReviewerScope(reviewer=reviewer, profile=profile, system_ids=system_ids,
+                         points=read[4] if read is not None else None)
 
 
-_ScopeRead = tuple[ReviewerProfile | None, list[int], dict[int, list[str] | None], list[tuple[str, int | None]]]
+_ScopeRead = tuple[ReviewerProfile | None, list[int], dict[int, list[str] | None], list[tuple[str, int | None]],
+                   tuple[tuple[int, int], ...]]
 
 
 @functools.cache
@@ -148,7 +161,11 @@ def _scope_plan(alias: str) -> tuple[str, RowShape]:
         f"t.{qn(column_of(TrainingRecord, 'system'))})) FROM {qn(training.db_table)} t "
         f"WHERE t.{qn(column_of(TrainingRecord, 'reviewer'))} = rp.{qn('id')} "
         f"AND (t.{qn(column_of(TrainingRecord, 'expires_at'))} IS NULL "
-        f"OR t.{qn(column_of(TrainingRecord, 'expires_at'))} >= %s)) "
+        f"OR t.{qn(column_of(TrainingRecord, 'expires_at'))} >= %s)), "
+        # The points of the qualified systems: the claim's point list needs no query of its own.
+        f"(SELECT json_agg(json_build_array(p.{qn('id')}, p.{qn(column_of(InterventionPoint, 'system'))}) "
+        f"ORDER BY p.{qn('id')}) FROM {qn(InterventionPoint._meta.db_table)} p INNER JOIN {q_table} q "
+        f"ON q.{q_system} = p.{qn(column_of(InterventionPoint, 'system'))} WHERE q.{q_profile} = rp.{qn('id')}) "
         f"FROM {qn(ReviewerProfile._meta.db_table)} rp WHERE rp.{qn(column_of(ReviewerProfile, 'user'))} = %s"
     )
     return sql, shape
@@ -159,21 +176,22 @@ def _json(value: Any) -> Any:
 
 
 def _scope_read(reviewer: User) -> _ScopeRead:
-    """PostgreSQL: the profile, its qualifications, their required trainings and the reviewer's
-    training records valid today, in one statement (``reviewer_scope`` and ``missing_trainings``
-    read the same in four)."""
+    """PostgreSQL: the profile, its qualifications, their required trainings, the reviewer's
+    training records valid today and the qualified systems' intervention points, in one statement
+    (``reviewer_scope``, ``missing_trainings`` and ``points_in_queue_order`` read the same in five)."""
     alias = router.db_for_read(ReviewerProfile)
     sql, shape = _scope_plan(alias)
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, [timezone.localdate(), reviewer.pk])
         raw = cursor.fetchone()
     if raw is None:
-        return None, [], {}, []
-    (profile,), (qualified, required, valid) = load_row(shape, alias, raw)
+        return None, [], {}, [], ()
+    (profile,), (qualified, required, valid, points) = load_row(shape, alias, raw)
     assert isinstance(profile, ReviewerProfile)
     required_by_system = {int(pk): _json(kinds) for pk, kinds in _json(required) or []}
     records = [(kind, system_id) for kind, system_id in _json(valid) or []]
-    return profile, list(qualified or []), required_by_system, records
+    in_scope = tuple((int(pk), int(system_id)) for pk, system_id in _json(points) or [])
+    return profile, list(qualified or []), required_by_system, records, in_scope
 
 
 def training_required_message(lacking: dict[int, list[str]]) -> str:
@@ -294,7 +312,7 @@ def _claim_skip_locked(scope: ReviewerScope, *, system_id: int | None, point_id:
     else:
         point_ids = points_in_queue_order(
             reviewer_id=scope.reviewer.pk, system_ids=scope.system_ids, adjudicator=scope.adjudicator, now=now,
-            system_id=system_id,
+            system_id=system_id, point_ids=scope.point_ids(system_id),
         )
     for candidate_point in point_ids:
         case = _claim_in_point(scope, point_id=candidate_point, system_id=system_id)
@@ -412,7 +430,7 @@ def _claim_one_statement(scope: ReviewerScope, *, point_id: int, system_id: int 
         "now": now, "until": now + timedelta(seconds=lease_seconds()), "me": reviewer.pk,
         "system_ids": sorted(scope.system_ids), "system_id": system_id, "point_id": point_id,
     }
-    history_date = Case.history.model._meta.get_field("history_date")
+    history_date = history_date_field(Case)
     own = {"history_date": history_date.get_db_prep_save(now, conn), "history_type": "~",
            "history_user_id": reviewer.pk, "history_change_reason": None}
     for index, value in enumerate(plan.gold_params):

@@ -430,3 +430,34 @@ def test_claim_queries_use_the_partial_index(by_point: bool) -> None:
             assert "case_claimable_idx" in plan, plan
             # Read in index order and stopped at the head: no sort of the whole queue.
             assert "Sort" not in plan, plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement scope read is PostgreSQL's")
+def test_the_scope_read_lists_the_points_the_claim_would_query(django_assert_num_queries) -> None:
+    """The claim takes its point list from the scope statement: the same points, in the same order,
+    of the systems the reviewer may claim now (a system closed for want of training is left out)."""
+    from reviews.selectors.queue import points_in_queue_order
+
+    credit, fraud, hr = make_system("credit-scoring"), make_system("fraud-check"), make_system("hr-screening")
+    loans, limits = make_point(credit, "loan-review"), make_point(credit, "limit-review")
+    txn = make_point(fraud, "txn-review")
+    make_point(hr, "cv-review")
+    make_point(make_system("not-mine"), "elsewhere")
+    hr.required_trainings = ["hr_bias"]
+    hr.save(update_fields=["required_trainings"])
+    reviewer = make_reviewer(systems=[credit, fraud, hr])
+    make_cases(limits, 2)
+    make_cases(txn, 1)
+    scope = reviewer_scope(reviewer)
+    assert scope.system_ids == {credit.pk, fraud.pk}
+    assert scope.point_ids(None) == sorted([loans.pk, limits.pk, txn.pk])
+    assert scope.point_ids(credit.pk) == sorted([loans.pk, limits.pk])
+    now = timezone.now()
+    common = dict(reviewer_id=reviewer.pk, system_ids=scope.system_ids, adjudicator=False, now=now)
+    for system_id in (None, credit.pk, fraud.pk):
+        read = points_in_queue_order(**common, system_id=system_id)
+        ids = scope.point_ids(system_id)
+        with django_assert_num_queries(1 if len(ids) > 1 else 0):  # the queue heads only, when there is a choice
+            given = points_in_queue_order(**common, system_id=system_id, point_ids=ids)
+        assert given == read
+    assert claim_next(reviewer=reviewer).intervention_point_id in {limits.pk, txn.pk}
