@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.db import connection
 from django.db.models import Count, Max, Min, Model, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -41,6 +42,7 @@ from dashboard.models import (
 )
 from dashboard.services import STATE_KEY
 from dashboard.targets import target_status, targets_for
+from hitl_portal.sql import column_of
 from incidents.models import Incident, IncidentKind, IncidentStatus
 from quality import stats
 from reviews.models import OPEN_STATUSES, AISystem, Case, InterventionPoint
@@ -166,19 +168,29 @@ def _read_rollup(
             queryset = queryset.filter(system_id=scope.system_id)
         return queryset.order_by()
 
-    for row in rows(DailyRollup).values(*CASE_FIELDS):
-        days[row["day"]].merge(CaseFigures.from_row(row))
+    if connection.vendor == "postgresql":
+        _add_rollup_days_summed(first, last, scope.system_id, days)
+    else:
+        _add_rollup_days_decoded(rows(DailyRollup), days)
+    def reviewer(reviewer_id: int) -> ReviewerFigures:
+        # Not ``setdefault(id, ReviewerFigures())``: that built a throw-away dataclass with two
+        # Counters for each of the ~3,000 histogram rows of a 90-day read.
+        figures = reviewers.get(reviewer_id)
+        if figures is None:
+            figures = reviewers[reviewer_id] = ReviewerFigures()
+        return figures
+
     hist: dict[int, list[float]] = {}
     buckets = rows(RollupTtrBucket).values("bucket").annotate(n=Sum("count"), total=Sum("total_ms"))
-    for bucket, n, total in buckets.values_list("bucket", "n", "total"):
+    for bucket, n, total in _plain_rows(buckets.values_list("bucket", "n", "total")):
         hist[bucket] = [int(n), int(total)]
     percentiles = DailyTtrPercentiles.objects.filter(day__gte=first, day__lte=last, system_id=scope.system_id)
     day_percentiles = {day: (p50, p90) for day, p50, p90 in percentiles.values_list("day", "p50_ms", "p90_ms")}
     pairs = rows(ReviewerPairRollup).values("reviewer_id", "own_label", "other_label", "unit_size")
-    for reviewer_id, own, other, size, n in pairs.annotate(n=Sum("count")).values_list(
+    for reviewer_id, own, other, size, n in _plain_rows(pairs.annotate(n=Sum("count")).values_list(
         "reviewer_id", "own_label", "other_label", "unit_size", "n"
-    ):
-        reviewers.setdefault(reviewer_id, ReviewerFigures()).pairs[(own, other, size)] += int(n)
+    )):
+        reviewer(reviewer_id).pairs[(own, other, size)] += int(n)
     if not with_reviewers:
         return hist, day_percentiles
     sums = {f"sum_{name}": Sum(name) for name in ReviewerFigures.COUNTS}
@@ -186,14 +198,99 @@ def _read_rollup(
         **sums, low=Min("time_min_ms"), high=Max("time_max_ms")
     ):
         counts: dict[str, Any] = {name: int(row[f"sum_{name}"]) for name in ReviewerFigures.COUNTS}
-        figures = ReviewerFigures(**counts, time_min_ms=row["low"], time_max_ms=row["high"])
-        reviewers.setdefault(row["reviewer_id"], ReviewerFigures()).merge(figures)
+        reviewer(row["reviewer_id"]).merge(ReviewerFigures(**counts, time_min_ms=row["low"], time_max_ms=row["high"]))
     times = rows(ReviewerTimeBucket).values("reviewer_id", "bucket").annotate(n=Sum("count"), total=Sum("total_ms"))
-    for reviewer_id, bucket, n, total in times.values_list("reviewer_id", "bucket", "n", "total"):
-        slot = reviewers.setdefault(reviewer_id, ReviewerFigures()).time_hist.setdefault(bucket, [0, 0])
+    for reviewer_id, bucket, n, total in _plain_rows(times.values_list("reviewer_id", "bucket", "n", "total")):
+        slot = reviewer(reviewer_id).time_hist.setdefault(bucket, [0, 0])
         slot[0] += int(n)
         slot[1] += int(total)
     return hist, day_percentiles
+
+
+def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a ``values_list`` of integers and text, fetched without the ORM's per-row converters.
+
+    The rollup's summed histograms are thousands of rows of plain numbers (3,276 for the
+    reviewers' time buckets over 90 days); Django's converter pass cost more than the
+    loop that files them. Only for columns that need no conversion on any backend
+    (no dates, no JSON, no decimals expected back as such).
+    """
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _rollup_filter(system_id: int | None) -> tuple[str, list[Any]]:
+    """The ``AND system_id = %s`` of a rollup statement (empty for all systems), and its parameter."""
+    if system_id is None:
+        return "", []
+    return f" AND {connection.ops.quote_name(column_of(DailyRollup, 'system'))} = %s", [system_id]
+
+
+def _add_rollup_days_decoded(queryset: QuerySet[DailyRollup], days: dict[dt.date, CaseFigures]) -> None:
+    """Add the rollup rows of ``queryset`` into ``days``, one row (day and point) at a time, in Python."""
+    for row in queryset.values(*CASE_FIELDS):
+        days[row["day"]].merge(CaseFigures.from_row(row))
+
+
+def _add_rollup_days_summed(
+    first: dt.date, last: dt.date, system_id: int | None, days: dict[dt.date, CaseFigures]
+) -> None:
+    """Add the rollup's days ``first``..``last`` into ``days``, summed over their points by PostgreSQL.
+
+    The same figures as ``CaseFigures.from_row`` of every row merged per day, but a
+    90-day read is ~360 rows (one per day and point) of five JSON documents each:
+    decoding and merging them in Python was most of the dashboard's CPU
+    (docs/PERFORMANCE.md). Here the database adds the counts per day and unnests
+    the label maps into ``(day, kind, key…, n)`` rows already summed per day, so
+    Python only files a few thousand integers. Ordered, so that every Counter is
+    built in the same order on every call.
+    """
+    table = connection.ops.quote_name(DailyRollup._meta.db_table)
+    system_sql, system_params = _rollup_filter(system_id)
+    counts = ", ".join(f"SUM({connection.ops.quote_name(name)})" for name in CaseFigures.COUNTS)
+    # Every JSON document is a short list or map written by CaseFigures.to_row (labels are text or null).
+    sql = f"""
+        WITH r AS (SELECT * FROM {table} WHERE day >= %s AND day <= %s{system_sql})
+        SELECT day, 'c', NULL, NULL, NULL, NULL::bigint,
+               ARRAY[{counts}, MIN(ttr_min_ms), MAX(ttr_max_ms)]::bigint[]
+          FROM r GROUP BY day
+        UNION ALL
+        SELECT day, 'r', e->>0, e->>1, NULL, SUM((e->>2)::int), NULL
+          FROM r, jsonb_array_elements(r.reviewed_labels) e GROUP BY day, e->>0, e->>1
+        UNION ALL
+        SELECT day, 't', e->>0, e->>1, e->>2, SUM((e->>3)::int), NULL
+          FROM r, jsonb_array_elements(r.truth_labels) e GROUP BY day, e->>0, e->>1, e->>2
+        UNION ALL
+        SELECT day, 'a', e->>0, e->>1, e->>2, SUM((e->>3)::int), NULL
+          FROM r, jsonb_array_elements(r.agreement_pairs) e GROUP BY day, e->>0, e->>1, e->>2
+        UNION ALL
+        SELECT day, 's', m.key, NULL, NULL, SUM(m.value::int), NULL
+          FROM r, jsonb_each_text(r.resolutions) m GROUP BY day, m.key
+        UNION ALL
+        SELECT day, 'd', m.key, NULL, NULL, SUM(m.value::int), NULL
+          FROM r, jsonb_each_text(r.decided_after) m GROUP BY day, m.key
+        ORDER BY 1, 2, 3, 4, 5
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [first, last, *system_params])
+        for day, kind, a, b, c, n, values in cursor.fetchall():
+            figures = days[day]
+            if kind == "c":
+                *summed, low, high = values
+                figures.merge(CaseFigures(**dict(zip(CaseFigures.COUNTS, summed, strict=True)),
+                                          ttr_min_ms=low, ttr_max_ms=high))
+            elif kind == "r":
+                figures.reviewed_labels[(a, b)] += n
+            elif kind == "t":
+                figures.truth_labels[(a, b, c)] += n
+            elif kind == "a":
+                figures.agreement_pairs[(a, b, int(c))] += n
+            elif kind == "s":
+                figures.resolutions[a] += n
+            else:
+                figures.decided_after[int(a)] += n
 
 
 # --- Live figures -------------------------------------------------------------------------------------
@@ -290,17 +387,13 @@ def _carry_into(scope: KpiScope, built_through: dt.date | None) -> tuple[int, Co
     if built_through is not None:
         covered_until = min(first_day, built_through + ONE_DAY)
         live_from = day_start(covered_until)
-        rows = DailyRollup.objects.filter(day__lt=covered_until)
-        if scope.system_id is not None:
-            rows = rows.filter(system_id=scope.system_id)
-        for day, routed, decided_after in rows.values_list("day", "routed", "decided_after"):
-            opened += routed
-            for offset, n in decided_after.items():
-                closed = day + dt.timedelta(days=int(offset))
-                if closed < first_day:
-                    opened -= n  # decided before the period: not open on its first day
-                else:
-                    closes[closed] += n
+        for closed, n in _rollup_routed_and_closed(covered_until, scope.system_id):
+            if closed is None:
+                opened += n  # routed on the covered days
+            elif closed < first_day:
+                opened -= n  # decided before the period: not open on its first day
+            else:
+                closes[closed] += n
     if live_from is None or live_from < scope.start:
         cases = Case.objects.filter(routed=True, is_gold=False, received_at__lt=scope.start).filter(
             Q(decided_at__isnull=True) | Q(decided_at__gte=day_start(first_day))
@@ -315,6 +408,44 @@ def _carry_into(scope: KpiScope, built_through: dt.date | None) -> tuple[int, Co
             if group["closed"] is not None:
                 closes[group["closed"]] += group["n"]
     return opened, closes
+
+
+def _routed_and_closed_decoded(rows: QuerySet[DailyRollup]) -> list[tuple[dt.date | None, int]]:
+    """``_rollup_routed_and_closed`` in Python: each row's ``decided_after`` map decoded and added up."""
+    routed = 0
+    closed: Counter[dt.date] = Counter()
+    for day, day_routed, decided_after in rows.values_list("day", "routed", "decided_after"):
+        routed += day_routed
+        for offset, n in decided_after.items():
+            closed[day + dt.timedelta(days=int(offset))] += n
+    return [(None, routed), *sorted(closed.items())]
+
+
+def _rollup_routed_and_closed(before: dt.date, system_id: int | None) -> list[tuple[dt.date | None, int]]:
+    """The rollup's days before ``before``: ``(None, routed)``, then ``(day closed, n)`` of those decided.
+
+    Every day of the data before the period (all 90 days before a 90-day period at
+    1 M cases, 275 at 10 M), so on PostgreSQL the database adds the ``decided_after``
+    maps up per closing day instead of Python decoding one JSON map per day and point.
+    """
+    rows = DailyRollup.objects.filter(day__lt=before)
+    if system_id is not None:
+        rows = rows.filter(system_id=system_id)
+    if connection.vendor != "postgresql":
+        return _routed_and_closed_decoded(rows)
+    table = connection.ops.quote_name(DailyRollup._meta.db_table)
+    system_sql, system_params = _rollup_filter(system_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH r AS (SELECT day, routed, decided_after FROM {table} WHERE day < %s{system_sql})
+                SELECT NULL::date, COALESCE(SUM(routed), 0) FROM r
+                UNION ALL
+                SELECT day + m.key::int, SUM(m.value::int) FROM r, jsonb_each_text(r.decided_after) m
+                 GROUP BY 1
+                ORDER BY 1 NULLS FIRST""",
+            [before, *system_params],
+        )
+        return [(closed_day, int(n)) for closed_day, n in cursor.fetchall()]
 
 
 def kpi_series(scope: KpiScope, *, figures: PeriodFigures | None = None) -> list[dict[str, Any]]:
