@@ -21,10 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models import Count, Max, Min, Model, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Max, Min, Model, Q, QuerySet, Sum, TextField
+from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from dashboard.aggregation import UTC, aggregate, day_start, utc_day
@@ -50,6 +51,10 @@ from reviews.models import OPEN_STATUSES, AISystem, Case, InterventionPoint
 ONE_DAY = dt.timedelta(days=1)
 # A period whose end is this close to the present (or later) "ends now" (the rollup's own freshness).
 ENDS_NOW_TOLERANCE = dt.timedelta(minutes=1)
+# The JSON label maps of a DailyRollup row, in the order _add_rollup_days reads them.
+JSON_MAPS = ("resolutions", "reviewed_labels", "truth_labels", "decided_after", "agreement_pairs")
+COUNT_COLUMNS = len(CaseFigures.COUNTS)
+# The fields CaseFigures.from_row reads (one DailyRollup row, its maps decoded).
 CASE_FIELDS = ("day", *CaseFigures.COUNTS, "resolutions", "reviewed_labels", "truth_labels", "ttr_min_ms",
                "ttr_max_ms", "decided_after", "agreement_pairs")
 
@@ -168,10 +173,7 @@ def _read_rollup(
             queryset = queryset.filter(system_id=scope.system_id)
         return queryset.order_by()
 
-    if connection.vendor == "postgresql":
-        _add_rollup_days_summed(first, last, scope.system_id, days)
-    else:
-        _add_rollup_days_decoded(rows(DailyRollup), days)
+    _add_rollup_days(rows(DailyRollup), days)
     def reviewer(reviewer_id: int) -> ReviewerFigures:
         # Not ``setdefault(id, ReviewerFigures())``: that built a throw-away dataclass with two
         # Counters for each of the ~3,000 histogram rows of a 90-day read.
@@ -228,69 +230,39 @@ def _rollup_filter(system_id: int | None) -> tuple[str, list[Any]]:
     return f" AND {connection.ops.quote_name(column_of(DailyRollup, 'system'))} = %s", [system_id]
 
 
-def _add_rollup_days_decoded(queryset: QuerySet[DailyRollup], days: dict[dt.date, CaseFigures]) -> None:
-    """Add the rollup rows of ``queryset`` into ``days``, one row (day and point) at a time, in Python."""
-    for row in queryset.values(*CASE_FIELDS):
-        days[row["day"]].merge(CaseFigures.from_row(row))
+def _add_rollup_days(queryset: QuerySet[DailyRollup], days: dict[dt.date, CaseFigures]) -> None:
+    """Add the rollup rows of ``queryset`` (one a day and point) into ``days``.
 
-
-def _add_rollup_days_summed(
-    first: dt.date, last: dt.date, system_id: int | None, days: dict[dt.date, CaseFigures]
-) -> None:
-    """Add the rollup's days ``first``..``last`` into ``days``, summed over their points by PostgreSQL.
-
-    The same figures as ``CaseFigures.from_row`` of every row merged per day, but a
-    90-day read is ~360 rows (one per day and point) of five JSON documents each:
-    decoding and merging them in Python was most of the dashboard's CPU
-    (docs/PERFORMANCE.md). Here the database adds the counts per day and unnests
-    the label maps into ``(day, kind, key…, n)`` rows already summed per day, so
-    Python only files a few thousand integers. Ordered, so that every Counter is
-    built in the same order on every call.
+    What ``CaseFigures.from_row`` of each row merged into its day gives, read cheaply:
+    a 90-day read is ~360 rows of five JSON maps each, and decoding them through the
+    JSONField (Django's converter pass, ``json``) and building a ``CaseFigures`` of
+    Counters per row only to merge it away was most of the dashboard's CPU
+    (docs/PERFORMANCE.md). The maps come as text and ``orjson`` decodes them; their
+    entries go straight into the day's Counters. (Unnesting and summing the maps in
+    PostgreSQL instead was tried: ~35 ms of database time for 4,700 rows, against
+    2 ms to send the text.)
     """
-    table = connection.ops.quote_name(DailyRollup._meta.db_table)
-    system_sql, system_params = _rollup_filter(system_id)
-    counts = ", ".join(f"SUM({connection.ops.quote_name(name)})" for name in CaseFigures.COUNTS)
-    # Every JSON document is a short list or map written by CaseFigures.to_row (labels are text or null).
-    sql = f"""
-        WITH r AS (SELECT * FROM {table} WHERE day >= %s AND day <= %s{system_sql})
-        SELECT day, 'c', NULL, NULL, NULL, NULL::bigint,
-               ARRAY[{counts}, MIN(ttr_min_ms), MAX(ttr_max_ms)]::bigint[]
-          FROM r GROUP BY day
-        UNION ALL
-        SELECT day, 'r', e->>0, e->>1, NULL, SUM((e->>2)::int), NULL
-          FROM r, jsonb_array_elements(r.reviewed_labels) e GROUP BY day, e->>0, e->>1
-        UNION ALL
-        SELECT day, 't', e->>0, e->>1, e->>2, SUM((e->>3)::int), NULL
-          FROM r, jsonb_array_elements(r.truth_labels) e GROUP BY day, e->>0, e->>1, e->>2
-        UNION ALL
-        SELECT day, 'a', e->>0, e->>1, e->>2, SUM((e->>3)::int), NULL
-          FROM r, jsonb_array_elements(r.agreement_pairs) e GROUP BY day, e->>0, e->>1, e->>2
-        UNION ALL
-        SELECT day, 's', m.key, NULL, NULL, SUM(m.value::int), NULL
-          FROM r, jsonb_each_text(r.resolutions) m GROUP BY day, m.key
-        UNION ALL
-        SELECT day, 'd', m.key, NULL, NULL, SUM(m.value::int), NULL
-          FROM r, jsonb_each_text(r.decided_after) m GROUP BY day, m.key
-        ORDER BY 1, 2, 3, 4, 5
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [first, last, *system_params])
-        for day, kind, a, b, c, n, values in cursor.fetchall():
-            figures = days[day]
-            if kind == "c":
-                *summed, low, high = values
-                figures.merge(CaseFigures(**dict(zip(CaseFigures.COUNTS, summed, strict=True)),
-                                          ttr_min_ms=low, ttr_max_ms=high))
-            elif kind == "r":
-                figures.reviewed_labels[(a, b)] += n
-            elif kind == "t":
-                figures.truth_labels[(a, b, c)] += n
-            elif kind == "a":
-                figures.agreement_pairs[(a, b, int(c))] += n
-            elif kind == "s":
-                figures.resolutions[a] += n
-            else:
-                figures.decided_after[int(a)] += n
+    texts = {f"{name}_text": Cast(name, output_field=TextField()) for name in JSON_MAPS}
+    columns = ("day", *CaseFigures.COUNTS, "ttr_min_ms", "ttr_max_ms", *texts)
+    for day, *values in queryset.annotate(**texts).values_list(*columns):
+        figures = days[day]
+        counts, (low, high), maps = values[:COUNT_COLUMNS], values[COUNT_COLUMNS:COUNT_COLUMNS + 2], values[-5:]
+        for name, n in zip(CaseFigures.COUNTS, counts, strict=True):
+            setattr(figures, name, getattr(figures, name) + n)
+        if low is not None and (figures.ttr_min_ms is None or low < figures.ttr_min_ms):
+            figures.ttr_min_ms = low
+        if high is not None and (figures.ttr_max_ms is None or high > figures.ttr_max_ms):
+            figures.ttr_max_ms = high
+        resolutions, reviewed_labels, truth_labels, decided_after, agreement_pairs = map(orjson.loads, maps)
+        figures.resolutions.update(resolutions)
+        for *key, n in reviewed_labels:
+            figures.reviewed_labels[tuple(key)] += n
+        for *key, n in truth_labels:
+            figures.truth_labels[tuple(key)] += n
+        for offset, n in decided_after.items():
+            figures.decided_after[int(offset)] += n
+        for *key, n in agreement_pairs:
+            figures.agreement_pairs[tuple(key)] += n
 
 
 # --- Live figures -------------------------------------------------------------------------------------

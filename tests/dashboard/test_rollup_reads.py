@@ -1,11 +1,12 @@
-"""The dashboard's rollup reads on PostgreSQL: sums in SQL, the same figures as decoding every row in Python.
+"""The dashboard's rollup reads: the fast forms give what decoding every row into ``CaseFigures`` gives.
 
-``dashboard.selectors`` adds the day rows' counts and JSON label maps up per day in
-the database (and the ``decided_after`` maps before the period, for the queue
-depth); the Python readers it keeps for other databases decode each row and
-merge it. Both run here on the same rollup, which has two systems, two points a
-day, four-eyes rounds with disagreement, ground truth and cases decided days
-after they came in, so every kind of entry is exercised.
+``dashboard.selectors`` reads the day rows' JSON maps as text (``orjson``) and adds
+their entries straight into each day's figures, and on PostgreSQL sums the
+``decided_after`` maps before the period (the queue depth) in the database. The
+oracles here are the plain forms: ``CaseFigures.from_row`` of each row merged, and
+the Python reader of the carry. The rollup has two systems, two points a day,
+four-eyes rounds with disagreement, ground truth and cases decided days after
+they came in, so every kind of entry is exercised.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dashboard.models import DailyRollup
 from dashboard.services import rollup_refresh
 from tests.dashboard.kpi_data import build_demo
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -34,19 +35,19 @@ def demo():
     return scenario
 
 
-def test_days_summed_in_sql_equal_the_rows_decoded(demo):
-    assert connection.vendor == "postgresql"
+def test_days_read_as_text_equal_the_rows_decoded(demo):
     today = utc_day(timezone.now())
     first, last = today - dt.timedelta(days=15), today - dt.timedelta(days=1)
     period = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     for system_id in (None, demo.system.pk):
-        summed = {day: CaseFigures() for day in period}
-        selectors._add_rollup_days_summed(first, last, system_id, summed)
-        decoded = {day: CaseFigures() for day in period}
         rows = DailyRollup.objects.filter(day__gte=first, day__lte=last)
         if system_id is not None:
             rows = rows.filter(system_id=system_id)
-        selectors._add_rollup_days_decoded(rows, decoded)
+        summed = {day: CaseFigures() for day in period}
+        selectors._add_rollup_days(rows, summed)
+        decoded = {day: CaseFigures() for day in period}
+        for row in rows.values(*selectors.CASE_FIELDS):
+            decoded[row["day"]].merge(CaseFigures.from_row(row))
         assert summed == decoded, system_id
         # Not two empty answers: every map the day rows hold has entries.
         assert sum(f.cases_total for f in summed.values()) > 100
@@ -58,7 +59,9 @@ def test_days_summed_in_sql_equal_the_rows_decoded(demo):
             assert any(f.agreement_pairs for f in summed.values())
 
 
+@pytest.mark.postgres
 def test_carry_summed_in_sql_equals_the_rows_decoded(demo):
+    assert connection.vendor == "postgresql"  # the SQL form is the one under test
     today = utc_day(timezone.now())
     for before in (today - dt.timedelta(days=10), today - dt.timedelta(days=3), today + dt.timedelta(days=1)):
         for system_id in (None, demo.system.pk):
@@ -74,6 +77,6 @@ def test_carry_summed_in_sql_equals_the_rows_decoded(demo):
 def test_a_period_without_rollup_rows_reads_nothing(db):
     today = utc_day(timezone.now())
     days = {today: CaseFigures()}
-    selectors._add_rollup_days_summed(today, today, None, days)
+    selectors._add_rollup_days(DailyRollup.objects.filter(day=today), days)
     assert days == {today: CaseFigures()}
     assert selectors._rollup_routed_and_closed(today, None) == [(None, 0)]
