@@ -9,6 +9,7 @@ that day) leaves a gap in a line rather than a fake zero.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,17 @@ def _duration_axis(value: float) -> tuple[float, float, Callable[[float], str]]:
     raise AssertionError("unreachable")
 
 
+def _num(value: float) -> str:
+    """A coordinate to a tenth of a user unit, without a trailing ".0" (the charts repeat thousands of them)."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _tenths(value: float) -> int:
+    """A coordinate in whole tenths, rounded as ``_num`` rounds it (the relative path steps add up exactly)."""
+    return int(f"{value:.1f}".replace(".", ""))
+
+
 def _x(index: int, count: int) -> float:
     if count <= 1:
         return LEFT + PLOT_W / 2
@@ -75,8 +87,10 @@ def _y(value: float, top: float, bottom: float = 0.0) -> float:
     return TOP + PLOT_H * (1 - (value - bottom) / span)
 
 
+@functools.lru_cache(maxsize=1024)
 def _day_label(day: dt.date) -> str:
-    return f"{day:%b} {day.day}"
+    # Escaped once: every point and bar title of the seven charts repeats its day's label.
+    return escape(f"{day:%b} {day.day}")
 
 
 def _frame(key: str, title: str, days: Sequence[dt.date], top: float, step: float,
@@ -89,8 +103,8 @@ def _frame(key: str, title: str, days: Sequence[dt.date], top: float, step: floa
     value = 0.0
     while value <= top + 1e-9:
         y = _y(value, top)
-        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        parts.append(f'<text class="tick y" x="{LEFT - 6}" y="{y + 4:.1f}">{escape(tick(value))}</text>')
+        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_num(y)}" y2="{_num(y)}"/>')
+        parts.append(f'<text class="tick y" x="{LEFT - 6}" y="{_num(y + 4)}">{escape(tick(value))}</text>')
         value += step
     count = len(days)
     every = max(1, math.ceil(count / MAX_X_LABELS))
@@ -101,8 +115,7 @@ def _frame(key: str, title: str, days: Sequence[dt.date], top: float, step: floa
         x = _bar_center(index, count) if bar_slots else _x(index, count)
         # Labels at the plot's ends align inwards, so that none is cut off by the edge.
         anchor = " end" if x > WIDTH - RIGHT - 20 else " start" if x < LEFT + 20 else ""
-        parts.append(f'<text class="tick x{anchor}" x="{x:.1f}" y="{HEIGHT - 8}">'
-                     f"{escape(_day_label(days[index]))}</text>")
+        parts.append(f'<text class="tick x{anchor}" x="{_num(x)}" y="{HEIGHT - 8}">{_day_label(days[index])}</text>')
     parts.append(f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + PLOT_H}" y2="{TOP + PLOT_H}"/>')
     return parts
 
@@ -148,39 +161,65 @@ def line_chart(
     parts = _frame(key, title, days, top, step, tick)
     if target is not None and 0 <= target <= top:
         y = _y(target, top)
-        parts.append(f'<line class="target" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}">'
+        parts.append(f'<line class="target" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_num(y)}" y2="{_num(y)}">'
                      f'<title>{escape(target_label or "target")}: {escape(fmt(target))}</title></line>')
     if not known:
         _empty(parts)
     count = len(days)
+    # Over many days the markers would crowd the line: they stay (for their hover
+    # titles, and for values without neighbours) but are drawn only when isolated.
+    dense = count > 45
     for s in series:
-        segments: list[list[tuple[float, float]]] = [[]]
+        # One group per series: its colour class is inherited by the line and the points
+        # (written once instead of on each of the 90 points of a 90-day chart).
+        parts.append(f'<g class="{escape(s.css)}">')
+        name = escape(s.name)
+        segments: list[list[tuple[int, int]]] = [[]]
+        points: list[str] = []
+        hidden: list[str] = []
         for index, value in enumerate(s.values):
             if value is None:
                 if segments[-1]:
                     segments.append([])
                 continue
-            segments[-1].append((_x(index, count), _y(value, top)))
-        for points in segments:
-            if len(points) > 1:
-                path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(points))
-                parts.append(f'<path class="line {escape(s.css)}" d="{path}"/>')
-        # Over many days the markers would crowd the line: they stay (for their hover
-        # titles, and for values without neighbours) but are drawn only when isolated.
-        dense = count > 45
-        for index, value in enumerate(s.values):
-            if value is None:
-                continue
+            x, y = _x(index, count), _y(value, top)
+            segments[-1].append((_tenths(x), _tenths(y)))
             isolated = (index == 0 or s.values[index - 1] is None) and (
                 index == count - 1 or s.values[index + 1] is None)
-            css = "point dense" if dense and not isolated else "point"
-            label = f"{s.name}, {_day_label(days[index])}: {fmt(value)}"
-            parts.append(f'<circle class="{css} {escape(s.css)}" cx="{_x(index, count):.1f}" '
-                         f'cy="{_y(value, top):.1f}" r="3"><title>{escape(label)}</title></circle>')
+            circle = (f'<circle class="point" cx="{_num(x)}" cy="{_num(y)}" r="3">'
+                      f"<title>{name}, {_day_label(days[index])}: {escape(fmt(value))}</title></circle>")
+            (hidden if dense and not isolated else points).append(circle)
+        for segment in segments:
+            if len(segment) > 1:
+                parts.append(f'<path class="line" d="{_path(segment)}"/>')
+        if hidden:
+            parts.append(f'<g class="dense">{"".join(hidden)}</g>')
+        parts.extend(points)
+        parts.append("</g>")
     parts.append("</svg>")
     extra = (f'<li><span class="swatch target" aria-hidden="true"></span>{escape(target_label or "target")}</li>'
              if target is not None else "")
     return _figure(key, title, "".join(parts), _legend(series, extra))
+
+
+def _path(points: list[tuple[int, int]]) -> str:
+    """An SVG path through points given in tenths: absolute start, then relative steps.
+
+    The steps are differences of the rounded absolute positions, so every vertex lands
+    exactly where the absolute form put it; the text is about half as long.
+    """
+
+    def tenths(value: int) -> str:
+        whole, tenth = divmod(abs(value), 10)
+        return f"{'-' if value < 0 else ''}{whole}{'.' + str(tenth) if tenth else ''}"
+
+    (x0, y0), rest = points[0], points[1:]
+    steps = []
+    for (px, py), (x, y) in zip(points, rest, strict=False):
+        dy = tenths(y - py)
+        # A minus sign separates two numbers by itself; otherwise a space does.
+        steps.append(f"{tenths(x - px)}{dy if dy.startswith('-') else ' ' + dy}")
+    return f"M{tenths(x0)} {tenths(y0)}l" + " ".join(steps)
 
 
 def bar_chart(*, key: str, title: str, days: Sequence[dt.date], series: Sequence[Series]) -> SafeString:
@@ -192,19 +231,23 @@ def bar_chart(*, key: str, title: str, days: Sequence[dt.date], series: Sequence
     if not any(totals):
         _empty(parts)
     slot = PLOT_W / max(count, 1)
-    width = max(1.0, slot * 0.72)
-    for index in range(count):
-        base = 0.0
-        x = _bar_center(index, count) - width / 2
-        for s in series:
+    width = _num(max(1.0, slot * 0.72))
+    left = [_num(_bar_center(index, count) - max(1.0, slot * 0.72) / 2) for index in range(count)]
+    base = [0.0] * count
+    for s in series:
+        # One group per series, its colour class written once (a 90-day chart has 180 bars).
+        parts.append(f'<g class="{escape(s.css)}">')
+        name = escape(s.name)
+        for index in range(count):
             value = s.values[index] or 0
             if value <= 0:
                 continue
-            y_top, y_bottom = _y(base + value, top), _y(base, top)
-            label = f"{s.name}, {_day_label(days[index])}: {format_number(value)}"
-            parts.append(f'<rect class="bar {escape(s.css)}" x="{x:.1f}" y="{y_top:.1f}" width="{width:.1f}" '
-                         f'height="{max(0.5, y_bottom - y_top):.1f}"><title>{escape(label)}</title></rect>')
-            base += value
+            y_top, y_bottom = _y(base[index] + value, top), _y(base[index], top)
+            parts.append(f'<rect class="bar" x="{left[index]}" y="{_num(y_top)}" width="{width}" '
+                         f'height="{_num(max(0.5, y_bottom - y_top))}"><title>{name}, {_day_label(days[index])}: '
+                         f"{escape(format_number(value))}</title></rect>")
+            base[index] += value
+        parts.append("</g>")
     parts.append("</svg>")
     return _figure(key, title, "".join(parts), _legend(series))
 

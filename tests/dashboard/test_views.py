@@ -246,3 +246,15 @@ def test_dashboard_query_count_is_pinned(make_user, scenario, django_assert_num_
     rollup_refresh()
     with django_assert_num_queries(21):
         assert client.get("/dashboard/", CUSTOM).status_code == 200
+
+
+def test_reviewer_links_are_the_case_links_of_each_reviewer(scenario):
+    """The table's links are built from the period's link once; they must be what ``case_link`` gives."""
+    from dashboard.views import case_link, reviewer_rows
+
+    rows = [{"reviewer": "r1"}, {"reviewer": "+cmd & co"}, {"reviewer": "#12"}]
+    for system in (None, scenario.system):
+        scope = last_days_scope(7, system=system)
+        links = [row["link"] for row in reviewer_rows(scope, rows)]
+        assert links == [case_link(scope, reviewer=row["reviewer"]) for row in rows]
+    assert "reviewer=%2Bcmd+%26+co" in links[1]
