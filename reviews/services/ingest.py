@@ -685,7 +685,7 @@ def _case_template() -> _CaseTemplate:
     constant: dict[str, Any] = {}
     per_case: list[models.Field] = []
     for f in Case._meta.concrete_fields:
-        if callable(f.default):
+        if f.has_default() and callable(f.default):
             per_case.append(f)
         else:
             constant[f.attname] = f.get_default()
