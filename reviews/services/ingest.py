@@ -30,12 +30,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, connections, models, router, transaction
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
 from audit.canonical import canonical_json, sha256_hex
@@ -546,17 +549,21 @@ def _insert_cases_with_history_pg(prepared: list[list[Any]], history: dict[str, 
     return ids
 
 
-def _insert_cases_with_history(cases: list[Case], *, actor: Actor, now: dt.datetime) -> None:
+def _insert_cases_with_history(
+    cases: list[Case], *, actor: Actor, now: dt.datetime, prepared: list[list[Any]] | None = None
+) -> None:
     """INSERT the cases (setting their pks) and one "+" history row each.
 
     PostgreSQL: one statement for a single case, ``COPY`` plus two statements for
     a batch (``_insert_cases_with_history_pg``). Elsewhere: two multi-row INSERTs
-    per chunk.
+    per chunk. ``prepared``: the cases' rows when the caller built them already
+    (``case_ingest_batch``).
     """
     alias = router.db_for_write(Case)
     conn = connections[alias]
     case_plan = _plan(Case, alias)
-    prepared = [prepared_row(case_plan, case, conn) for case in cases]
+    if prepared is None:
+        prepared = [prepared_row(case_plan, case, conn) for case in cases]
     history_plan = _plan(_historical_case(), alias)
     history_date = _history_field_value(history_plan, "history_date", now, conn)
     user_id = getattr(actor, "pk", None)
@@ -627,12 +634,12 @@ def case_ingest_batch(
         if refusal is not None:
             raise refusal
     now = timezone.now()
-    cases = [_build_case(actor=actor, data=data, now=now)[0] for data in items]
+    cases, prepared = _batch_cases(actor=actor, items=items, now=now)
     if cases:
         try:
             # A savepoint, so the duplicate's id can still be read in this transaction.
             with transaction.atomic():
-                _insert_cases_with_history(cases, actor=actor, now=now)
+                _insert_cases_with_history(cases, actor=actor, now=now, prepared=prepared)
         except IntegrityError as exc:
             if not is_duplicate_error(exc):
                 raise
@@ -649,6 +656,199 @@ def case_ingest_batch(
     if on_created is not None:
         on_created(cases)
     return cases
+
+
+# --- Batch: cases built from their values ------------------------------------------------
+#
+# A thousand ``Case(**fields)`` (keyword arguments, defaults, related-object descriptors)
+# and reading each back field by field into its row were a third of a batch request's
+# CPU. The batch sets each case's attribute values once, in a plain dict, exactly as
+# ``build_case`` sets them (a test holds the two equal, field by field and row by row),
+# prepares the row from that dict, and makes the instance the callers get by filling its
+# ``__dict__`` and relation cache: the state ``Model.__init__`` leaves, without its
+# per-field work. Should a ``pre_init``/``post_init`` receiver ever listen to ``Case``,
+# the batch builds its cases through ``build_case`` again, so no receiver is skipped.
+
+
+@dataclass(frozen=True)
+class _CaseTemplate:
+    """What ``Case(**fields)`` puts in every field the caller does not pass (built once per process)."""
+
+    # attname -> default, for the fields whose default is a constant (or absent: None, "").
+    constant: dict[str, Any]
+    # Fields with a callable default (``dict``, ``timezone.now``): called per case when unset.
+    per_case: tuple[models.Field, ...]
+
+
+@functools.cache
+def _case_template() -> _CaseTemplate:
+    constant: dict[str, Any] = {}
+    per_case: list[models.Field] = []
+    for f in Case._meta.concrete_fields:
+        if f.has_default() and callable(f.default):
+            per_case.append(f)
+        else:
+            constant[f.attname] = f.get_default()
+    return _CaseTemplate(constant=constant, per_case=tuple(per_case))
+
+
+@dataclass(frozen=True)
+class _RowPlan:
+    """How ``prepared_row`` reads each column, resolved once per plan for a values dict.
+
+    ``plain``: the columns taken as they are (one ``itemgetter`` call for all of them);
+    ``fixups``: (position, field, mode) of the others, prepared as ``prepared_row`` does.
+    ``pre_save`` is skipped only for fields whose ``pre_save`` just reads the attribute.
+    """
+
+    getter: Callable[[dict[str, Any]], tuple[Any, ...]]
+    fixups: tuple[tuple[int, models.Field, int], ...]
+
+
+# The field reads its value as is in ``pre_save``: the value in the dict is what it would read.
+_PREP_VALUE = 3
+_READING_PRE_SAVES = frozenset((models.Field.pre_save, models.DateField.pre_save, models.DateTimeField.pre_save))
+
+
+_row_plans: dict[str, _RowPlan] = {}
+
+
+def _row_plan(alias: str) -> _RowPlan:
+    found = _row_plans.get(alias)
+    if found is not None:
+        return found
+    plan = _plan(Case, alias)
+    fixups: list[tuple[int, models.Field, int]] = []
+    for index, (f, prep) in enumerate(zip(plan.fields, plan.prep, strict=True)):
+        if prep == PREP_PLAIN:
+            continue
+        reads = (
+            type(f).pre_save in _READING_PRE_SAVES
+            and not getattr(f, "auto_now", False) and not getattr(f, "auto_now_add", False)
+        )
+        fixups.append((index, f, prep if prep == PREP_DATETIME else (_PREP_VALUE if reads else PREP_FIELD)))
+    found = _RowPlan(getter=operator.itemgetter(*(f.attname for f in plan.fields)), fixups=tuple(fixups))
+    _row_plans[alias] = found
+    return found
+
+
+def _row_from_values(row_plan: _RowPlan, case: Case, conn: Any) -> list[Any]:
+    """``prepared_row(plan, case, conn)``, read from ``case.__dict__`` (no descriptor per field)."""
+    row = list(row_plan.getter(case.__dict__))
+    for index, f, prep in row_plan.fixups:
+        value = row[index]
+        if prep == PREP_DATETIME:
+            if value is None or (isinstance(value, dt.datetime) and value.tzinfo is not None):
+                continue
+            row[index] = f.get_db_prep_save(value, conn)
+        elif prep == _PREP_VALUE:
+            row[index] = f.get_db_prep_save(value, conn)
+        else:
+            row[index] = f.get_db_prep_save(f.pre_save(case, True), conn)
+    return row
+
+
+def _case_of(
+    *, actor: Actor, data: dict[str, Any], now: dt.datetime, template: _CaseTemplate, dbs: dict[int, str]
+) -> tuple[Case, RoutingDecision]:
+    """``_build_case(actor=actor, data=data, now=now)``, without ``Model.__init__``: the same values.
+
+    Every line mirrors ``build_case``; ``tests/reviews/test_ingest_batch_rows.py`` compares
+    the two on every kind of case (routed, auto-accepted, blind, biometric, halted, with
+    and without prediction, payload, deadline, callback).
+    """
+    point: InterventionPoint = data["intervention_point"]
+    system: AISystem = point.system
+    external_id = data["external_id"]
+    case_input = data["input"]
+    prediction = data.get("prediction") or None
+    payload = data.get("payload")
+    expires_at = data.get("expires_at")
+    label = prediction["label"] if prediction else None
+    confidence = prediction.get("confidence") if prediction else None
+    decision = route(
+        rules_of(point),
+        CaseInput(external_id=external_id, input=case_input, label=label, confidence=confidence, payload=payload),
+        system_halted=system.status == SystemStatus.HALTED,
+    )
+    submitted_by = actor if getattr(actor, "pk", None) else None
+    explicit = {
+        "system_id": system.pk,
+        "intervention_point_id": point.pk,
+        "external_id": external_id,
+        "submitted_by_id": None if submitted_by is None else submitted_by.pk,
+        "input": case_input,
+        "input_hash": sha256_hex(canonical_json(case_input)),
+        "prediction_label": label,
+        "prediction_confidence": confidence,
+        "model_version": (prediction.get("model_version") or "") if prediction else "",
+        "explanation": prediction.get("explanation") if prediction else None,
+        "subject": data.get("subject") or {},
+        "callback_url": data.get("callback_url") or "",
+        "payload": payload,
+        "routed": decision.routed,
+        "routing_reasons": decision.reasons,
+        "rules_version": point.version,
+        "reviewers_required": point.reviewers_required,
+        "received_at": now,
+    }
+    values = {**template.constant, **explicit}
+    for f in template.per_case:
+        if f.attname not in explicit:
+            values[f.attname] = f.get_default()
+    if decision.routed:
+        values["status"] = CaseStatus.QUEUED
+        if BIOMETRIC_IDENTIFICATION in decision.reasons:
+            # Art. 14(5): two separate verifications, even if the point was configured with fewer.
+            values["reviewers_required"] = max(values["reviewers_required"], 2)
+        if point.sla_seconds:
+            values["sla_deadline"] = now + dt.timedelta(seconds=point.sla_seconds)
+        if expires_at is not None and (values["sla_deadline"] is None or expires_at < values["sla_deadline"]):
+            # An agent's own deadline for its request (generation and action cases).
+            values["sla_deadline"] = expires_at
+        # Without a prediction there is nothing to show: answered with a label, as a blind case.
+        # A generation or action case is never blind: its output is what is reviewed.
+        values["blind"] = (label is None and payload is None) or (
+            point.blind_review_rate > 0
+            and blind_fraction(system.slug, external_id, salt=point.sampling_salt) < point.blind_review_rate
+        )
+    else:
+        values["status"] = CaseStatus.AUTO_ACCEPTED
+        values["resolution"] = Resolution.AUTO_ACCEPTED
+        values["final_label"] = label
+        values["decided_at"] = now
+    case = Case.__new__(Case)
+    case.__dict__.update(values)
+    state = ModelState()
+    # What the related-object descriptors leave when ``Case(system=..., ...)`` is given objects:
+    # the objects cached, and the database the router picks for the system (once per system here).
+    state.fields_cache = {"system": system, "intervention_point": point, "submitted_by": submitted_by}
+    db = dbs.get(id(system))
+    if db is None:
+        db = dbs[id(system)] = router.db_for_write(Case, instance=system)
+    state.db = db
+    case._state = state
+    if not decision.routed and payload is not None:
+        case.final_output = auto_output(case)
+    case._history_user = actor  # type: ignore[attr-defined]
+    return case, decision
+
+
+def _batch_cases(
+    *, actor: Actor, items: Sequence[dict[str, Any]], now: dt.datetime
+) -> tuple[list[Case], list[list[Any]]]:
+    """The batch's cases, routed and attributed, and their prepared rows (``_insert_cases_with_history``)."""
+    alias = router.db_for_write(Case)
+    conn = connections[alias]
+    if pre_init.has_listeners(Case) or post_init.has_listeners(Case):
+        cases = [_build_case(actor=actor, data=data, now=now)[0] for data in items]
+        plan = _plan(Case, alias)
+        return cases, [prepared_row(plan, case, conn) for case in cases]
+    template = _case_template()
+    row_plan = _row_plan(alias)
+    dbs: dict[int, str] = {}
+    cases = [_case_of(actor=actor, data=data, now=now, template=template, dbs=dbs)[0] for data in items]
+    return cases, [_row_from_values(row_plan, case, conn) for case in cases]
 
 
 def _first_existing(cases: list[Case]) -> int | None:
