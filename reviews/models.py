@@ -508,6 +508,10 @@ class RejectionCategory(models.TextChoices):
     OTHER = "other", "Other"
 
 
+# What the quality figures read of a decision besides its reviewer and time (Decision.Meta.indexes).
+_QUALITY_COLUMNS = ["system", "ai_shown", "outcome", "label", "prediction_label", "time_spent_ms"]
+
+
 class Decision(models.Model):
     """One reviewer's verdict on a case in one review round."""
 
@@ -531,8 +535,19 @@ class Decision(models.Model):
     output = models.JSONField(null=True, blank=True)
     # A rejected generation's category (blank otherwise).
     category = models.CharField(max_length=12, choices=RejectionCategory.choices, blank=True)
+    # Copies of the case's ``system`` and ``prediction_label`` (neither changes after ingest),
+    # written with the decision: the quality figures over a period's decisions (automation
+    # bias, rubber-stamp flags, reviewers at a glance) then read the decisions alone instead
+    # of hashing every case for two columns (274 ms of 300 at a million cases,
+    # docs/PERFORMANCE.md). Nullable only because rows older than the column were filled by
+    # its migration; every service that records a decision fills them. Not in history: they
+    # never change.
+    system = models.ForeignKey(
+        AISystem, on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+"
+    )
+    prediction_label = models.CharField(max_length=100, null=True, blank=True)
 
-    history = tracked_history(excluded_fields=["output"])
+    history = tracked_history(excluded_fields=["output", "system", "prediction_label"])
 
     class Meta:
         ordering = ["decided_at", "id"]
@@ -545,7 +560,21 @@ class Decision(models.Model):
                 name="decision_override_has_label",
             ),
         ]
-        indexes = [models.Index(fields=["reviewer", "decided_at"], name="decision_reviewer_time_idx")]
+        indexes = [
+            models.Index(fields=["reviewer", "decided_at"], name="decision_reviewer_time_idx"),
+            # The automation-bias counts of the quality pages (quality.selectors._bias_buckets) read
+            # these columns of a period's non-adjudication decisions: covering indexes let PostgreSQL
+            # answer them without the table, by period for every reviewer (the reviewers' page) and
+            # by reviewer and period (one reviewer's page, the nightly snapshot).
+            models.Index(
+                fields=["decided_at"], include=[*_QUALITY_COLUMNS, "reviewer"], condition=Q(is_adjudication=False),
+                name="decision_quality_idx",
+            ),
+            models.Index(
+                fields=["reviewer", "decided_at"], include=_QUALITY_COLUMNS, condition=Q(is_adjudication=False),
+                name="decision_quality_reviewer_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.outcome} on case {self.case_id} by {self.reviewer_id}"
