@@ -236,7 +236,7 @@ def _live_pairs_sql(*, since: dt.datetime, until: dt.datetime, system_id: int | 
     labels) or, on PostgreSQL, "both": the two as ``GROUPING SETS`` of one statement,
     each row led by 0 (days) or 1 (raters), so the join is computed once.
 
-    The cases come from ``case_multi_review_idx`` (routed multi-review cases by
+    The cases come from ``case_multi_review_cover_idx`` (routed multi-review cases by
     arrival): its predicate is repeated here so the planner can use it. A case that
     is still auto-accepted has no decision (only a reopen, which re-queues it, lets
     anyone decide it), so that condition leaves no rating out.
@@ -481,7 +481,7 @@ def reviewer_agreement(*, reviewer_id: int, since: dt.datetime, until: dt.dateti
     other rating of the same case and round).
     """
     # ``status <> auto_accepted`` changes nothing (such a case has no decision: see _live_pairs_sql)
-    # but lets PostgreSQL read the window's cases from case_multi_review_idx.
+    # but lets PostgreSQL read the window's cases from case_multi_review_cover_idx.
     own = Decision.objects.filter(
         reviewer_id=reviewer_id, is_adjudication=False, case__reviewers_required__gte=2, case__is_gold=False,
         case__received_at__gte=since, case__received_at__lt=until,

@@ -74,7 +74,7 @@ class Migration(migrations.Migration):
             index=models.Index(
                 condition=models.Q(("is_adjudication", False)),
                 fields=["reviewer", "decided_at"],
-                include=("system", "ai_shown", "outcome", "label", "prediction_label", "time_spent_ms"),
+                include=("system", "ai_shown", "outcome", "label", "prediction_label", "time_spent_ms", "case", "round"),
                 name="decision_quality_reviewer_idx",
             ),
         ),
