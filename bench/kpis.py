@@ -165,8 +165,10 @@ CASE_COLUMNS = [
     "final_label", "decided_at", "true_label", "true_label_at", "system_id", "intervention_point_id",
 ]
 AGE_BANDS = ("18-24", "25-34", "35-44", "45-64", "65+")
+# The last two are the case's system and AI label, which the decision path copies onto each decision.
 DECISION_COLUMNS = ["case_id", "reviewer_id", "round", "outcome", "label", "rationale", "ai_shown",
-                    "is_adjudication", "time_spent_ms", "decided_at", "form_values", "category"]
+                    "is_adjudication", "time_spent_ms", "decided_at", "form_values", "category", "system_id",
+                    "prediction_label"]
 
 
 def generate(fixture: dict[str, Any], *, cases: int, days: int, now: dt.datetime, seed: int, first_id: int,
@@ -268,14 +270,15 @@ def generate(fixture: dict[str, Any], *, cases: int, days: int, now: dt.datetime
                     outcome = "approve" if label == ai else "override"
                     decisions.append((case_id, reviewer, 1, outcome, label, "" if outcome == "approve" else "checked",
                                       not blind and ai is not None, False,
-                                      int(rng.lognormvariate(math.log(25000), 0.7)), decided_at, "{}", ""))
+                                      int(rng.lognormvariate(math.log(25000), 0.7)), decided_at, "{}", "",
+                                      point["system"], ai))
                 final = verdicts[0]
                 if len(set(verdicts)) > 1:
                     final = truth if rng.random() < 0.9 else verdicts[0]
                     adjudicator = rng.choice([a for a in adjudicators if a not in chosen] or adjudicators)
                     decisions.append((case_id, adjudicator, 1, "approve" if final == ai else "override", final,
                                       "adjudicated", True, True, int(rng.lognormvariate(math.log(60000), 0.5)),
-                                      decided_at, "{}", ""))
+                                      decided_at, "{}", "", point["system"], ai))
                     resolution = "adjudicated"
         known = status in ("decided", "auto_accepted") and age_s > 7 * 86400 and rng.random() < 0.6
         row = (

@@ -26,7 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, TypeVar
@@ -34,8 +35,8 @@ from typing import Any, TypeVar
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import Case as DbCase
-from django.db.models import Count, F, FloatField, Q, QuerySet, Value, When
-from django.db.models.functions import Cast, Floor
+from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Value, When, Window
+from django.db.models.functions import Cast, Floor, RowNumber
 from django.db.models.lookups import GreaterThanOrEqual, LessThan
 from django.utils import timezone
 
@@ -235,7 +236,7 @@ def _live_pairs_sql(*, since: dt.datetime, until: dt.datetime, system_id: int | 
     labels) or, on PostgreSQL, "both": the two as ``GROUPING SETS`` of one statement,
     each row led by 0 (days) or 1 (raters), so the join is computed once.
 
-    The cases come from ``case_multi_review_idx`` (routed multi-review cases by
+    The cases come from ``case_multi_review_cover_idx`` (routed multi-review cases by
     arrival): its predicate is repeated here so the planner can use it. A case that
     is still auto-accepted has no decision (only a reopen, which re-queues it, lets
     anyone decide it), so that condition leaves no rating out.
@@ -435,6 +436,38 @@ def gold_figures(*, reviewer_id: int, window: int | None = None, until: dt.datet
     }
 
 
+def gold_figures_by_reviewer(*, reviewer_ids: Iterable[int], window: int | None = None) -> dict[int, dict[str, Any]]:
+    """``gold_figures(reviewer_id=r, window=window)`` for every reviewer of ``reviewer_ids``, in one query.
+
+    The reviewers' gold answers ranked newest first per reviewer (``ROW_NUMBER``), the
+    last ``window`` of each kept: one statement instead of one per reviewer on the
+    reviewers' page.
+    """
+    window = config.gold_window() if window is None else window
+    ids = list(reviewer_ids)
+    tallies: dict[int, list[int]] = {reviewer_id: [0, 0] for reviewer_id in ids}
+    if window > 0 and ids:
+        served = GoldServing.objects.filter(reviewer_id=OuterRef("reviewer_id"), case_id=OuterRef("case_id"))
+        rows = (
+            Decision.objects.filter(reviewer_id__in=ids, round=1, is_adjudication=False)
+            .filter(Exists(served))
+            .annotate(rank=Window(RowNumber(), partition_by=[F("reviewer_id")],
+                                  order_by=[F("decided_at").desc(), F("id").desc()]))
+            .filter(rank__lte=window)
+            .values_list("reviewer_id", "label", "outcome", "case__gold_label")
+            .order_by()
+        )
+        for reviewer_id, label, outcome, gold_label in rows:
+            verdict = _verdict(label, outcome)
+            tallies[reviewer_id][0] += 1
+            tallies[reviewer_id][1] += verdict is not None and verdict == gold_label
+    return {
+        reviewer_id: {"gold_answered": answered, "gold_correct": correct,
+                      "gold_accuracy": correct / answered if answered else None, "gold_window": window}
+        for reviewer_id, (answered, correct) in tallies.items()
+    }
+
+
 # --- One reviewer ----------------------------------------------------------------------------------
 
 
@@ -448,7 +481,7 @@ def reviewer_agreement(*, reviewer_id: int, since: dt.datetime, until: dt.dateti
     other rating of the same case and round).
     """
     # ``status <> auto_accepted`` changes nothing (such a case has no decision: see _live_pairs_sql)
-    # but lets PostgreSQL read the window's cases from case_multi_review_idx.
+    # but lets PostgreSQL read the window's cases from case_multi_review_cover_idx.
     own = Decision.objects.filter(
         reviewer_id=reviewer_id, is_adjudication=False, case__reviewers_required__gte=2, case__is_gold=False,
         case__received_at__gte=since, case__received_at__lt=until,
@@ -489,21 +522,25 @@ def _median(values: list[int]) -> float | None:
 
 
 def automation_bias(*, reviewer_id: int, since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
-    """Per system (and overall): agreement with the AI when shown and hidden, the gap, rubber-stamp flags."""
-    decisions = Decision.objects.filter(
-        reviewer_id=reviewer_id, is_adjudication=False, decided_at__gte=since, decided_at__lt=until,
+    """Per system (and overall): agreement with the AI when shown and hidden, the gap, rubber-stamp flags.
+
+    Counted by the database from the decisions alone (each decision carries its case's
+    system and AI label), through ``decision_quality_reviewer_idx``: the reviewer's
+    counts per system and AI visibility, and the median times per system and overall.
+    """
+    decisions = _bias_decisions(since=since, until=until).filter(reviewer_id=reviewer_id)
+    per_system = _bias_buckets(decisions).get(reviewer_id, {})
+    medians, system_medians = _median_times_shown(decisions, per_system=True)
+    slugs: dict[int | None, str] = dict(
+        AISystem.objects.filter(pk__in=[pk for pk in per_system if pk is not None]).values_list("pk", "slug"))
+    systems = sorted(
+        ({"system": slugs.get(system_id),
+          **_figures_from_counts(bucket, median_ms=system_medians.get((reviewer_id, system_id)))}
+         for system_id, bucket in per_system.items()),
+        key=lambda row: row["system"] or "",
     )
-    rows = decisions.values_list(
-        "case__system__slug", "ai_shown", "outcome", "label", "case__prediction_label", "time_spent_ms"
-    ).order_by()
-    buckets: dict[str, dict[str, Any]] = {}
-    overall = _bias_bucket()
-    for system, ai_shown, outcome, label, ai_label, spent in rows.iterator(chunk_size=20000):
-        for bucket in (buckets.setdefault(system, _bias_bucket()), overall):
-            _bias_add(bucket, ai_shown=ai_shown, outcome=outcome, label=label, ai_label=ai_label, spent=spent)
-    systems = [{"system": slug, **_bias_figures(bucket)} for slug, bucket in sorted(buckets.items())]
-    figures = _bias_figures(overall)
-    figures["automation_bias_gap"] = _stratified_gap(list(buckets.values()))
+    figures = _figures_from_counts(_summed(per_system.values()), median_ms=medians.get(reviewer_id))
+    figures["automation_bias_gap"] = _stratified_gap(list(per_system.values()))
     return {"systems": systems, "overall": figures}
 
 
@@ -591,7 +628,10 @@ def _bias_figures(bucket: dict[str, Any]) -> dict[str, Any]:
     return _figures_from_counts({**bucket, "decisions_shown": len(bucket["times"])}, median_ms=_median(bucket["times"]))
 
 
-def _figures_from_counts(bucket: dict[str, Any], *, median_ms: float | None) -> dict[str, Any]:
+def _figures_from_counts(
+    bucket: dict[str, Any], *, median_ms: float | None, median_under_floor: bool | None = None,
+) -> dict[str, Any]:
+    """The figures of a count bucket; ``median_under_floor`` stands in for ``median_ms`` when only that is known."""
     shown_rate = bucket["shown_agree"] / bucket["shown"] if bucket["shown"] else None
     hidden_rate = bucket["hidden_agree"] / bucket["hidden"] if bucket["hidden"] else None
     gap = shown_rate - hidden_rate if shown_rate is not None and hidden_rate is not None else None
@@ -601,7 +641,9 @@ def _figures_from_counts(bucket: dict[str, Any], *, median_ms: float | None) -> 
     flags = []
     if enough and approval_rate is not None and approval_rate >= config.rubber_stamp_approval_rate():
         flags.append("approval_rate")
-    if enough and median_ms is not None and median_ms < config.rubber_stamp_time_floor_s() * 1000:
+    if median_ms is not None:
+        median_under_floor = median_ms < config.rubber_stamp_time_floor_s() * 1000
+    if enough and median_under_floor:
         flags.append("time_spent")
     return {
         "decisions_ai_shown": bucket["shown"],
@@ -704,13 +746,17 @@ def reviewers_overview(*, since: dt.datetime | None = None, until: dt.datetime |
     The same figures as ``automation_bias(...)["overall"]`` per reviewer, but counted by
     the database for all reviewers at once: per reviewer the period's decisions were
     streamed to Python one reviewer after another (30 full scans, 8.5 s at a million
-    cases, docs/PERFORMANCE.md); now one grouped count and one median per reviewer.
+    cases, docs/PERFORMANCE.md); now one grouped count over the decisions alone
+    (``_automation_bias_overall_by_reviewer``) and the gold answers of all reviewers in
+    one query (``gold_figures_by_reviewer``).
     """
     since, until = default_period(since, until)
-    profiles = ReviewerProfile.objects.select_related("user").prefetch_related("qualifications").order_by(
+    profiles = list(ReviewerProfile.objects.select_related("user").prefetch_related("qualifications").order_by(
         "user__username"
-    )
-    bias = _automation_bias_overall_by_reviewer(since=since, until=until)
+    ))
+    reviewer_ids = [profile.user_id for profile in profiles]
+    bias = _automation_bias_overall_by_reviewer(since=since, until=until, reviewer_ids=reviewer_ids)
+    gold = gold_figures_by_reviewer(reviewer_ids=reviewer_ids)
     rows = []
     for profile in profiles:
         figures = bias.get(profile.user_id) or _bias_figures(_bias_bucket())
@@ -719,7 +765,7 @@ def reviewers_overview(*, since: dt.datetime | None = None, until: dt.datetime |
             "status": profile.status,
             "adjudicator": profile.adjudicator,
             "qualifications": sorted(system.slug for system in profile.qualifications.all()),
-            **gold_figures(reviewer_id=profile.user_id),
+            **gold[profile.user_id],
             "automation_bias_gap": figures["automation_bias_gap"],
             "approval_rate": figures["approval_rate"],
             "rubber_stamp_flags": figures["rubber_stamp_flags"],
@@ -727,61 +773,149 @@ def reviewers_overview(*, since: dt.datetime | None = None, until: dt.datetime |
     return rows
 
 
-def _automation_bias_overall_by_reviewer(*, since: dt.datetime, until: dt.datetime) -> dict[int, dict[str, Any]]:
-    """``automation_bias(reviewer_id=r, ...)["overall"]`` for every reviewer with decisions in the period.
+def _automation_bias_overall_by_reviewer(
+    *, since: dt.datetime, until: dt.datetime, reviewer_ids: list[int],
+) -> dict[int, dict[str, Any]]:
+    """``automation_bias(reviewer_id=r, ...)["overall"]`` for the reviewers, but the gap, approval rate and flags only.
 
-    Counted in SQL per reviewer, system and AI visibility (the stratified gap needs the
-    per-system counts); the median time on AI-shown decisions is ``percentile_cont`` on
-    PostgreSQL (linear interpolation: the mean of the two middle values, as ``_median``)
-    and one streamed read elsewhere.
+    The page shows no median time, only whether it is under the rubber-stamp floor,
+    and that the counts answer: of ``n`` sorted times, ``k`` under the floor, the
+    median (the middle one, or the mean of the two middle ones) is under it when
+    ``2k > n`` and not when ``2k < n``. Only at ``2k = n`` (the two middle times on
+    either side of the floor) does it depend on their values: those reviewers' medians
+    are computed exactly. This saves sorting the period's times per reviewer
+    (``percentile_cont``: a third of the page's database time at a million cases).
     """
-    decisions = Decision.objects.filter(is_adjudication=False, decided_at__gte=since, decided_at__lt=until)
-    verdict = ~Q(outcome=DecisionOutcome.ESCALATE) & Q(label__isnull=False)
-    counts = decisions.values("reviewer_id", "case__system_id", "ai_shown").annotate(
-        n=Count("id"),
-        approvals=Count("id", filter=Q(outcome=DecisionOutcome.APPROVE)),
-        compared=Count("id", filter=verdict & Q(case__prediction_label__isnull=False)),
-        agree=Count("id", filter=verdict & Q(label=F("case__prediction_label"))),
-    ).order_by()
-    per_system: dict[int, dict[Any, dict[str, Any]]] = defaultdict(dict)
-    overall: dict[int, dict[str, Any]] = {}
-    for row in counts:
-        reviewer = row["reviewer_id"]
-        for bucket in (per_system[reviewer].setdefault(row["case__system_id"], _count_bucket()),
-                       overall.setdefault(reviewer, _count_bucket())):
-            key = "shown" if row["ai_shown"] else "hidden"
-            bucket[key] += row["compared"]
-            bucket[f"{key}_agree"] += row["agree"]
-            if row["ai_shown"]:
-                bucket["approvals"] += row["approvals"]
-                bucket["decisions_shown"] += row["n"]
-    medians = _median_time_shown_by_reviewer(decisions)
+    floor_ms = config.rubber_stamp_time_floor_s() * 1000
+    decisions = _bias_decisions(since=since, until=until).filter(reviewer_id__in=reviewer_ids)
+    buckets = _bias_buckets(decisions, floor_ms=floor_ms)
+    totals = {reviewer: _summed(per_system.values()) for reviewer, per_system in buckets.items()}
+    ties = [reviewer for reviewer, total in totals.items()
+            if total["decisions_shown"] and 2 * total["below_floor"] == total["decisions_shown"]]
+    medians = _median_times_shown(decisions.filter(reviewer_id__in=ties), per_system=False)[0] if ties else {}
     result = {}
-    for reviewer, bucket in overall.items():
-        figures = _figures_from_counts(bucket, median_ms=medians.get(reviewer))
-        figures["automation_bias_gap"] = _stratified_gap(list(per_system[reviewer].values()))
+    for reviewer, total in totals.items():
+        shown, below = total["decisions_shown"], total["below_floor"]
+        median_under = None if not shown else (
+            medians[reviewer] < floor_ms if 2 * below == shown else 2 * below > shown)
+        figures = _figures_from_counts(total, median_ms=None, median_under_floor=median_under)
+        figures["automation_bias_gap"] = _stratified_gap(list(buckets[reviewer].values()))
         result[reviewer] = figures
     return result
 
 
+def _bias_decisions(*, since: dt.datetime, until: dt.datetime) -> QuerySet[Decision]:
+    """The decisions the automation-bias figures count: the period's, adjudications left out."""
+    return Decision.objects.filter(is_adjudication=False, decided_at__gte=since, decided_at__lt=until)
+
+
 def _count_bucket() -> dict[str, Any]:
-    return {"shown": 0, "shown_agree": 0, "hidden": 0, "hidden_agree": 0, "approvals": 0, "decisions_shown": 0}
+    return {"shown": 0, "shown_agree": 0, "hidden": 0, "hidden_agree": 0, "approvals": 0, "decisions_shown": 0,
+            "below_floor": 0}
 
 
-def _median_time_shown_by_reviewer(decisions: QuerySet[Decision]) -> dict[int, float]:
+def _summed(buckets: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    total = _count_bucket()
+    for bucket in buckets:
+        for key in total:
+            total[key] += bucket[key]
+    return total
+
+
+@contextmanager
+def _without_jit() -> Iterator[None]:
+    """No JIT for the statements inside (a transaction): see ``_live_pair_rows``.
+
+    At 10 M cases a period's grouped count crosses PostgreSQL's JIT cost thresholds,
+    and compiling costs more than the count.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        yield
+
+
+def _bias_buckets(
+    decisions: QuerySet[Decision], *, floor_ms: float | None = None,
+) -> dict[int, dict[int | None, dict[str, Any]]]:
+    """What ``_bias_add`` would add up over ``decisions``, per reviewer and system, counted by the database.
+
+    One grouped count per reviewer, system and AI visibility over the decisions alone
+    (the case's system and AI label are copied onto each decision), answered from
+    ``decision_quality_idx`` or ``decision_quality_reviewer_idx`` without the table.
+    With ``floor_ms``, also how many AI-shown decisions took less than that.
+    """
+    verdict = ~Q(outcome=DecisionOutcome.ESCALATE) & Q(label__isnull=False)
+    # Counting decided_at (never null), not the id: the indexes hold every column read here but the id.
+    aggregates: dict[str, Any] = {
+        "n": Count("decided_at"),
+        "approvals": Count("decided_at", filter=Q(outcome=DecisionOutcome.APPROVE)),
+        "compared": Count("decided_at", filter=verdict & Q(prediction_label__isnull=False)),
+        "agree": Count("decided_at", filter=verdict & Q(label=F("prediction_label"))),
+    }
+    if floor_ms is not None:
+        # time_spent_ms is an integer: t < floor exactly when t < ceil(floor) (an integer comparison,
+        # where the float would make PostgreSQL compare every row as numeric).
+        aggregates["below_floor"] = Count("decided_at", filter=Q(time_spent_ms__lt=math.ceil(floor_ms)))
+    counts = decisions.values("reviewer_id", "system_id", "ai_shown").annotate(**aggregates).order_by()
+    buckets: dict[int, dict[int | None, dict[str, Any]]] = defaultdict(dict)
+    with _without_jit():
+        rows: list[dict[str, Any]] = list(counts)  # type: ignore[arg-type]  # annotate(**…) hides the names
+    for row in rows:
+        bucket = buckets[row["reviewer_id"]].setdefault(row["system_id"], _count_bucket())
+        key = "shown" if row["ai_shown"] else "hidden"
+        bucket[key] += row["compared"]
+        bucket[f"{key}_agree"] += row["agree"]
+        if row["ai_shown"]:
+            bucket["approvals"] += row["approvals"]
+            bucket["decisions_shown"] += row["n"]
+            bucket["below_floor"] += row.get("below_floor", 0)
+    return dict(buckets)
+
+
+def _median_times_shown(
+    decisions: QuerySet[Decision], *, per_system: bool,
+) -> tuple[dict[int, float], dict[tuple[int, int | None], float]]:
+    """Median ``time_spent_ms`` of the AI-shown ``decisions`` per reviewer and, with ``per_system``, per system too.
+
+    ``percentile_cont`` on PostgreSQL (linear interpolation: the mean of the two middle
+    values, as ``_median``), one streamed read elsewhere.
+    """
     shown = decisions.filter(ai_shown=True)
+    medians: dict[int, float] = {}
+    system_medians: dict[tuple[int, int | None], float] = {}
     if connection.vendor == "postgresql":
-        sql, params = shown.values("reviewer_id", "time_spent_ms").order_by().query.sql_with_params()
-        with connection.cursor() as cursor:
+        sql, params = shown.values("reviewer_id", "system_id", "time_spent_ms").order_by().query.sql_with_params()
+        if per_system:
+            # Both groupings from one sort: (reviewer, system) rolls up into (reviewer).
+            keys = "d.system_id, GROUPING(d.system_id)"
+            group = "GROUPING SETS ((d.reviewer_id, d.system_id), (d.reviewer_id))"
+        else:
+            keys, group = "NULL, 1", "d.reviewer_id"
+        with _without_jit(), connection.cursor() as cursor:
             cursor.execute(
-                "SELECT d.reviewer_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY d.time_spent_ms) "
-                f"FROM ({sql}) AS d GROUP BY d.reviewer_id", params,
+                f"SELECT d.reviewer_id, {keys}, percentile_cont(0.5) WITHIN GROUP (ORDER BY d.time_spent_ms) "
+                f"FROM ({sql}) AS d GROUP BY {group}", params,
             )
-            return {reviewer: float(median) for reviewer, median in cursor.fetchall() if median is not None}
+            for reviewer, system_id, all_systems, median in cursor.fetchall():
+                if median is None:
+                    continue
+                if all_systems:
+                    medians[reviewer] = float(median)
+                else:
+                    system_medians[(reviewer, system_id)] = float(median)
+        return medians, system_medians
     times: dict[int, list[int]] = defaultdict(list)
-    for reviewer, spent in shown.values_list("reviewer_id", "time_spent_ms").order_by().iterator(chunk_size=20000):
+    system_times: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+    rows = shown.values_list("reviewer_id", "system_id", "time_spent_ms").order_by()
+    for reviewer, system_id, spent in rows.iterator(chunk_size=20000):
         times[reviewer].append(spent)
-    return {reviewer: median for reviewer, values in times.items() if (median := _median(values)) is not None}
+        if per_system:
+            system_times[(reviewer, system_id)].append(spent)
+    medians = {reviewer: median for reviewer, values in times.items() if (median := _median(values)) is not None}
+    system_medians = {key: median for key, values in system_times.items() if (median := _median(values)) is not None}
+    return medians, system_medians
 
 
 def reviewer_profiles() -> QuerySet[ReviewerProfile]:

@@ -194,6 +194,7 @@ class _Month:
             label=None if outcome == DecisionOutcome.APPROVE and not blind else label,
             rationale=rationale, ai_shown=not blind, is_adjudication=adjudication, claimed_at=claimed_at,
             time_spent_ms=int((decided_at - claimed_at) / dt.timedelta(milliseconds=1)), decided_at=decided_at,
+            system_id=case.system_id, prediction_label=case.prediction_label,
         )
         if outcome == DecisionOutcome.APPROVE and not blind:
             decision.label = case.prediction_label

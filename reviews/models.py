@@ -448,10 +448,13 @@ class Case(models.Model):
             # The agreement figures (quality.selectors.live_agreement): the routed multi-review cases
             # of a window. Without it PostgreSQL scanned every case for them (14 s at 10 M cases,
             # docs/PERFORMANCE.md); a case that is auto-accepted never has a decision, and only
-            # multi-review points' routed cases are indexed, so it stays small.
+            # multi-review points' routed cases are indexed, so it stays small. It holds the columns
+            # those reads take (id, point, system), so they need no heap: one reviewer's agreement read
+            # 68 -> 18 ms of database CPU at 1 M cases (quality.selectors.reviewer_agreement).
             models.Index(
                 fields=["received_at"],
-                name="case_multi_review_idx",
+                include=["id", "intervention_point", "system"],
+                name="case_multi_review_cover_idx",
                 condition=Q(reviewers_required__gte=2, is_gold=False) & ~Q(status="auto_accepted"),
             ),
             # The threshold pages (quality.selectors.threshold_candidates, threshold_curve): the cases
@@ -508,6 +511,10 @@ class RejectionCategory(models.TextChoices):
     OTHER = "other", "Other"
 
 
+# What the quality figures read of a decision besides its reviewer and time (Decision.Meta.indexes).
+_QUALITY_COLUMNS = ["system", "ai_shown", "outcome", "label", "prediction_label", "time_spent_ms"]
+
+
 class Decision(models.Model):
     """One reviewer's verdict on a case in one review round."""
 
@@ -531,8 +538,19 @@ class Decision(models.Model):
     output = models.JSONField(null=True, blank=True)
     # A rejected generation's category (blank otherwise).
     category = models.CharField(max_length=12, choices=RejectionCategory.choices, blank=True)
+    # Copies of the case's ``system`` and ``prediction_label`` (neither changes after ingest),
+    # written with the decision: the quality figures over a period's decisions (automation
+    # bias, rubber-stamp flags, reviewers at a glance) then read the decisions alone instead
+    # of hashing every case for two columns (274 ms of 300 at a million cases,
+    # docs/PERFORMANCE.md). Nullable only because rows older than the column were filled by
+    # its migration; every service that records a decision fills them. Not in history: they
+    # never change.
+    system = models.ForeignKey(
+        AISystem, on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+"
+    )
+    prediction_label = models.CharField(max_length=100, null=True, blank=True)
 
-    history = tracked_history(excluded_fields=["output"])
+    history = tracked_history(excluded_fields=["output", "system", "prediction_label"])
 
     class Meta:
         ordering = ["decided_at", "id"]
@@ -545,7 +563,24 @@ class Decision(models.Model):
                 name="decision_override_has_label",
             ),
         ]
-        indexes = [models.Index(fields=["reviewer", "decided_at"], name="decision_reviewer_time_idx")]
+        indexes = [
+            models.Index(fields=["reviewer", "decided_at"], name="decision_reviewer_time_idx"),
+            # The automation-bias counts of the quality pages (quality.selectors._bias_buckets) read
+            # these columns of a period's non-adjudication decisions: covering indexes let PostgreSQL
+            # answer them without the table, by period for every reviewer (the reviewers' page) and
+            # by reviewer and period (one reviewer's page, the nightly snapshot). The second also holds
+            # case and round: one reviewer's ratings for the agreement with co-reviewers
+            # (quality.selectors.reviewer_agreement) come from it without the table.
+            models.Index(
+                fields=["decided_at"], include=[*_QUALITY_COLUMNS, "reviewer"], condition=Q(is_adjudication=False),
+                name="decision_quality_idx",
+            ),
+            models.Index(
+                fields=["reviewer", "decided_at"], include=[*_QUALITY_COLUMNS, "case", "round"],
+                condition=Q(is_adjudication=False),
+                name="decision_quality_reviewer_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.outcome} on case {self.case_id} by {self.reviewer_id}"

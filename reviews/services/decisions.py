@@ -428,6 +428,7 @@ def decision_record(
         case=case, reviewer=reviewer, round=case.review_round, outcome=outcome, label=verdict,
         rationale=rationale, ai_shown=not blind, is_adjudication=adjudication, claimed_at=case.claimed_at,
         time_spent_ms=spent_ms, decided_at=now, form_values=answers,
+        system_id=case.system_id, prediction_label=case.prediction_label,
     )
     decision._history_user = reviewer  # type: ignore[attr-defined]
     # When ``decision.save()`` would have written the decision's history row.

@@ -222,6 +222,7 @@ def case_officer_adjudicate(*, officer: User, case: Case, outcome: str, label: s
     decision = Decision(
         case=case, reviewer=officer, round=case.review_round, outcome=outcome, label=label, rationale=rationale,
         ai_shown=True, is_adjudication=True, claimed_at=None, time_spent_ms=0, decided_at=now,
+        system_id=case.system_id, prediction_label=case.prediction_label,
     )
     decision._history_user = officer  # type: ignore[attr-defined]
     decision.save()

@@ -463,6 +463,7 @@ def kind_decision_record(
         case=case, reviewer=reviewer, round=case.review_round, outcome=outcome, label=None, rationale=rationale,
         ai_shown=True, is_adjudication=adjudication, claimed_at=case.claimed_at, time_spent_ms=spent_ms,
         decided_at=now, output=decision_output, category=category or "",
+        system_id=case.system_id, prediction_label=case.prediction_label,
     )
     decision._history_user = reviewer  # type: ignore[attr-defined]
     decision.save()

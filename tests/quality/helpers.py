@@ -99,6 +99,7 @@ def write_decisions(point: InterventionPoint, ratings: list[dict[User, str | Non
                 case=case, reviewer=reviewer, round=1, outcome="escalate" if label is None else (
                     "approve" if label == "approve" else "override"),
                 label=label, ai_shown=ai_shown, time_spent_ms=time_spent_ms,
+                system_id=case.system_id, prediction_label=case.prediction_label,
             )
         cases.append(case)
     return cases

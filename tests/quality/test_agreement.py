@@ -195,7 +195,7 @@ def test_sql_pair_counts_give_the_same_figures_as_the_units(ratings) -> None:
 
 
 def test_a_reopened_auto_accepted_case_is_rated_like_any_other() -> None:
-    # The live statement reads cases through case_multi_review_idx, which leaves auto-accepted cases
+    # The live statement reads cases through case_multi_review_cover_idx, which leaves auto-accepted cases
     # out: it relies on such a case having no decision until a reopen re-queues it (and so changes
     # its status). Reopen one and have it decided: whatever ratings it gets are counted.
     from reviews.models import Resolution

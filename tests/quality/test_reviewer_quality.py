@@ -49,7 +49,8 @@ def decisions(reviewer: User, point: InterventionPoint, rows: list[tuple[bool, s
             final_label=label,
         )
         Decision.objects.create(case=case, reviewer=reviewer, outcome="approve" if label == ai_label else "override",
-                                label=label, ai_shown=shown, time_spent_ms=spent_ms, decided_at=now)
+                                label=label, ai_shown=shown, time_spent_ms=spent_ms, decided_at=now,
+                                system_id=case.system_id, prediction_label=case.prediction_label)
 
 
 # --- Roles --------------------------------------------------------------------------------------------
