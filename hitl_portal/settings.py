@@ -605,6 +605,8 @@ CELERY_BEAT_SCHEDULE = {
     "reviews-purge-idempotency-keys": {"task": "reviews.purge_idempotency_keys", "schedule": 3600.0},
     "reviews-purge-expired-tokens": {"task": "reviews.purge_expired_tokens", "schedule": 3600.0},
     "reviews-alert-stuck-cases": {"task": "reviews.alert_stuck_cases", "schedule": 60.0},
+    # Before the reviewer-quality snapshot (00:30), which counts from these copies.
+    "reviews-fill-decision-copies": {"task": "reviews.fill_decision_copies", "schedule": crontab(hour=0, minute=20)},
     "audit-checkpoint": {"task": "audit.checkpoint", "schedule": HITL_AUDIT_CHECKPOINT_SECONDS},
     "audit-verify-nightly": {"task": "audit.verify_nightly", "schedule": crontab(hour=2, minute=0)},
     "audit-purge-expired": {"task": "audit.purge_expired", "schedule": crontab(hour=3, minute=0)},

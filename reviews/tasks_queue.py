@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from reviews.services.decisions import decision_copies_fill
 from reviews.services.escalations import alert_stuck_cases
 from reviews.services.idempotency import idempotency_purge
 from reviews.services.queue import expire_leases
 from reviews.services.sla import apply_sla_breaches
 
-__all__ = ["alert_stuck_cases_task", "apply_sla_breaches_task", "expire_leases_task", "purge_idempotency_keys_task"]
+__all__ = [
+    "alert_stuck_cases_task", "apply_sla_breaches_task", "expire_leases_task", "fill_decision_copies_task",
+    "purge_idempotency_keys_task",
+]
 
 
 @shared_task(name="reviews.expire_leases", ignore_result=True, acks_late=True)
@@ -46,3 +50,10 @@ def training_expiry_alerts_task() -> int:
 def alert_stuck_cases_task() -> int:
     """Alert the compliance officers about open cases nobody eligible can claim (once per case)."""
     return alert_stuck_cases()
+
+
+@shared_task(name="reviews.fill_decision_copies", ignore_result=True, soft_time_limit=600, time_limit=660)
+def fill_decision_copies_task() -> int:
+    """Daily: copy the case's system and AI label onto decisions written without them (during a deploy)."""
+    return decision_copies_fill()
+

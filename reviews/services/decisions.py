@@ -47,6 +47,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections, models, router, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from audit.services import bulk_record_events, record_event
@@ -534,3 +535,22 @@ def case_reopen(*, actor: User, case: Case, reason: str) -> Case:
     )
     alert_if_nobody_can_take(case=case, actor=actor)
     return case
+
+
+def decision_copies_fill() -> int:
+    """Give the decisions written without them their copies of the case's system and AI label.
+
+    Every path that records a decision fills ``Decision.system`` and
+    ``Decision.prediction_label`` (the quality figures are counted from them, migration
+    0011). A process still running the code from before that migration, during a deploy,
+    writes decisions without them; the quality figures would leave those out. The daily
+    beat (``reviews.fill_decision_copies``, before the reviewer-quality snapshot) fills
+    them. The copies are derived values, not a change of the decision: no history row
+    and no audit event (the decision's own events stand).
+    """
+    case = Case.objects.filter(pk=OuterRef("case_id"))
+    return Decision.objects.filter(system__isnull=True).update(
+        system_id=Subquery(case.values("system_id")[:1]),
+        prediction_label=Subquery(case.values("prediction_label")[:1]),
+    )
+

@@ -291,3 +291,23 @@ def test_the_quality_index_reads_in_a_fixed_number_of_queries(monkeypatch) -> No
         add_reviewer()
     # Profiles, their qualifications, the grouped count (SAVEPOINT, SET LOCAL jit, count, RELEASE), the gold answers.
     assert queries() == alone == 7
+
+
+def test_the_daily_task_fills_decisions_written_without_copies(settings) -> None:
+    """A process still on the code from before migration 0011 (a deploy) writes decisions without the copies."""
+    from reviews.tasks_queue import fill_decision_copies_task
+
+    point = make_point()
+    other = make_point(make_system("fraud-check"), "tx-review")
+    reviewer = make_reviewer()
+    for target, label in ((point, "approve"), (other, None), (other, "reject")):
+        Decision.objects.create(case=make_case(target, label=label), reviewer=reviewer, outcome="override",
+                                label="reject")
+    filled = Decision.objects.exclude(system__isnull=True).count()
+    assert Decision.objects.filter(system__isnull=True).count() == 3
+    assert fill_decision_copies_task.apply().get() == 3
+    assert copies_match_cases() == []
+    assert Decision.objects.exclude(system__isnull=True).count() == filled + 3
+    assert fill_decision_copies_task.apply().get() == 0
+    schedule = settings.CELERY_BEAT_SCHEDULE["reviews-fill-decision-copies"]
+    assert schedule["task"] == fill_decision_copies_task.name
