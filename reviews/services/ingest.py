@@ -28,10 +28,13 @@ constraint decides, and its ``IntegrityError`` is mapped after the atomic block
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import gc
 import operator
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -863,6 +866,40 @@ def _first_existing(cases: list[Case]) -> int | None:
     return None
 
 
+# --- Pausing the cyclic garbage collector ----------------------------------------------
+#
+# A batch allocates a few hundred thousand containers (cases, rows, audit specs and
+# payloads) that all stay reachable until the response is sent. The cyclic collector
+# runs every 700 allocations and walks the young ones each time (and the whole heap
+# when enough survive), finding nothing to free: measured in-process, about a fifth
+# of a batch request's CPU, half of which this pause saves. Reference counting still
+# frees everything as usual while it is off; only cycles wait for the end of the batch.
+# Pauses nest and may overlap across threads: the collector comes back on when the last
+# one ends, and only if it was on when the first began.
+
+_pause_lock = threading.Lock()
+_pauses = 0
+_was_enabled = False
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Switch the cyclic garbage collector off for the block (see above)."""
+    global _pauses, _was_enabled
+    with _pause_lock:
+        if _pauses == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _was_enabled:
+                gc.enable()
+
+
 @dataclass
 class BatchItem:
     """One item of a batch: its validated ``data`` or its ``error``; after ingestion, its ``case``."""
@@ -933,6 +970,13 @@ def case_ingest_screened(
     retries, so an accepted item is never lost because another item collided.
     ``on_created(items)`` runs inside that transaction with the final results.
     """
+    with collector_paused():
+        return _ingest_screened(actor=actor, items=items, on_created=on_created)
+
+
+def _ingest_screened(
+    *, actor: Actor, items: list[BatchItem], on_created: Callable[[list[BatchItem]], None] | None
+) -> list[BatchItem]:
     for attempt in range(BATCH_ATTEMPTS):
         for item in items:
             if item.error is not None and item.error.get("code") == "duplicate":

@@ -10,6 +10,7 @@ relation caches, audit events and API response.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from reviews.api.serializers.cases import CaseSubmissionValidator
 from reviews.models import AISystem, Case, CaseStatus, InterventionPoint
 from reviews.selectors.cases import case_ingest_response
 from reviews.services.ingest import (
+    BatchItem,
     _build_case,
     _case_of,
     _case_template,
@@ -32,6 +34,8 @@ from reviews.services.ingest import (
     _row_from_values,
     _row_plan,
     case_ingest_batch,
+    case_ingest_screened,
+    collector_paused,
     prepared_row,
 )
 from reviews.services.systems import system_halt
@@ -184,3 +188,35 @@ def test_a_post_init_receiver_still_sees_every_batch_case(make_user: Any) -> Non
         post_init.disconnect(receiver, sender=Case)
     assert all(any(case is instance for instance in seen) for case in cases)
     assert sorted(Case.objects.values_list("external_id", flat=True)) == [f"r-{i}" for i in range(4)]
+
+
+def test_the_collector_is_off_during_a_screened_batch_and_back_on_after(make_user: Any) -> None:
+    make_system_with_point(confidence_below=0.7)
+    integration = make_user("integration", systems=["credit-scoring"])
+    during: list[bool] = []
+    items = [BatchItem(external_id=data["external_id"], data=data)
+             for data in _validated(integration, [submission(external_id=f"g-{i}") for i in range(3)])]
+    assert gc.isenabled()
+    case_ingest_screened(actor=integration, items=items, on_created=lambda done: during.append(gc.isenabled()))
+    assert during == [False]
+    assert gc.isenabled()
+    assert Case.objects.count() == 3
+
+
+def test_collector_pauses_nest_restore_on_errors_and_respect_a_disabled_collector() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("batch failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # whoever switched it off keeps it off
+    finally:
+        gc.enable()
