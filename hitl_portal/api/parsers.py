@@ -9,19 +9,37 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
-# What the body's text must contain for the parsed data to hold anything
-# ``find_unstorable`` refuses: a ``\u`` escape (the only way to write a NUL or a lone
-# surrogate in valid UTF-8 JSON), a ``NaN``/``Infinity`` literal, or a number that can
-# overflow to infinity (an exponent, or 300 digits in a row). Bodies without any of
-# these skip the walk over every value; the others are walked as before.
-_MAYBE_UNSTORABLE = re.compile(r"\\u|NaN|Infinity|[0-9][eE]|[0-9]{300}")
+# A NUL or a lone surrogate can only be written in valid UTF-8 JSON as a ``\u`` escape,
+# so a body without one cannot hold either. A non-finite number can only come from a
+# ``NaN``/``Infinity`` literal or a float literal that overflows (``1e999``, 300 digits
+# and a point); the JSON reader reports both through its hooks (``_Finite``). Bodies with
+# neither skip the walk over every value; the others are walked as before, which names
+# the field. (A regular expression over the whole body did this before: 11 ms of CPU
+# for a 1,000-case batch, three times the JSON parse itself.)
+_ESCAPE = "\\u"
+
+
+class _Finite:
+    """``json.loads`` hooks that note whether any number was not finite."""
+
+    def __init__(self) -> None:
+        self.seen_non_finite = False
+
+    def parse_float(self, literal: str) -> float:
+        value = float(literal)
+        if not math.isfinite(value):
+            self.seen_non_finite = True
+        return value
+
+    def parse_constant(self, literal: str) -> float:
+        self.seen_non_finite = True  # NaN, Infinity, -Infinity: not JSON
+        return float(literal)
 
 
 def _bad_text(value: str) -> str | None:
@@ -71,13 +89,14 @@ class StrictJSONParser(JSONParser):
             raise ParseError("Request body too large.")
         try:
             text = raw.decode("utf-8")
-            data = json.loads(text)
+            finite = _Finite()
+            data = json.loads(text, parse_float=finite.parse_float, parse_constant=finite.parse_constant)
         except (UnicodeDecodeError, ValueError) as exc:
             raise ParseError(f"Malformed JSON: {exc}") from exc
         except RecursionError as exc:
             raise ParseError("Malformed JSON: nested too deeply.") from exc
         try:
-            found = find_unstorable(data) if _MAYBE_UNSTORABLE.search(text) else None
+            found = find_unstorable(data) if finite.seen_non_finite or _ESCAPE in text else None
         except RecursionError as exc:
             raise ParseError("JSON nested too deeply.") from exc
         if found:
