@@ -34,6 +34,7 @@ import functools
 import gc
 import operator
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -875,29 +876,42 @@ def _first_existing(cases: list[Case]) -> int | None:
 # of a batch request's CPU, half of which this pause saves. Reference counting still
 # frees everything as usual while it is off; only cycles wait for the end of the batch.
 # Pauses nest and may overlap across threads: the collector comes back on when the last
-# one ends, and only if it was on when the first began.
+# one ends, and only if it was on when the first began. Under a threaded server with
+# batches overlapping without a gap the collector would never come back, and cycles would
+# pile up: so a pause that ends while others still hold it collects once if the last
+# collection is older than ``COLLECT_EVERY_S``.
 
+COLLECT_EVERY_S = 2.0
 _pause_lock = threading.Lock()
 _pauses = 0
 _was_enabled = False
+_collected_at = 0.0
 
 
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
     """Switch the cyclic garbage collector off for the block (see above)."""
-    global _pauses, _was_enabled
+    global _pauses, _was_enabled, _collected_at
     with _pause_lock:
         if _pauses == 0:
             _was_enabled = gc.isenabled()
             gc.disable()
+            _collected_at = time.monotonic()
         _pauses += 1
     try:
         yield
     finally:
+        collect = False
         with _pause_lock:
             _pauses -= 1
-            if _pauses == 0 and _was_enabled:
-                gc.enable()
+            if _pauses == 0:
+                if _was_enabled:
+                    gc.enable()
+            elif _was_enabled and time.monotonic() - _collected_at >= COLLECT_EVERY_S:
+                _collected_at = time.monotonic()
+                collect = True
+        if collect:
+            gc.collect()
 
 
 @dataclass

@@ -220,3 +220,26 @@ def test_collector_pauses_nest_restore_on_errors_and_respect_a_disabled_collecto
         assert not gc.isenabled()  # whoever switched it off keeps it off
     finally:
         gc.enable()
+
+
+def test_overlapping_pauses_still_collect_now_and_then(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches overlapping without a gap (threads) must not keep cycles from being collected for good."""
+    from reviews.services import ingest
+
+    clock = [1000.0]
+    monkeypatch.setattr(ingest.time, "monotonic", lambda: clock[0])
+    collections: list[int] = []
+    monkeypatch.setattr(ingest.gc, "collect", lambda *args: collections.append(1) or 0)
+    with collector_paused():  # a batch that stays open throughout
+        with collector_paused():
+            pass
+        assert collections == []  # the last collection is recent
+        clock[0] += ingest.COLLECT_EVERY_S
+        with collector_paused():
+            pass
+        assert collections == [1]  # an overlapping pause ended long after: one collection
+        with collector_paused():
+            pass
+        assert collections == [1]
+        assert not gc.isenabled()
+    assert gc.isenabled() and collections == [1]
