@@ -74,6 +74,10 @@ UNAUDITED_WRITERS: dict[str, str] = {
         "makes an unconfirmed TOTP device that cannot verify anything yet; confirming it records "
         "user.mfa_enrolled (mfa_enrolment_confirm)."
     ),
+    "reviews/services/decisions.py:decision_copies_fill": (
+        "copies the case's system and AI label onto decisions written without them (during a deploy): "
+        "derived values equal to the case's own columns, no change of any decision; the decision's events stand."
+    ),
     "reviews/services/tokens.py:purge_expired_tokens": (
         "deletes tokens past their expiry, which already fail authentication; their issue was audited."
     ),
