@@ -109,6 +109,20 @@ def rules_of(point: InterventionPoint) -> RoutingRules:
     return rules
 
 
+def _routed(point: InterventionPoint, system: AISystem, external_id: str, case_input: dict[str, Any],
+            prediction: dict[str, Any] | None,
+            payload: dict[str, Any] | None) -> tuple[str | None, Any, RoutingDecision]:
+    """The AI label, its confidence and ``point``'s routing decision for one submission (single and batch)."""
+    label = prediction["label"] if prediction else None
+    confidence = prediction.get("confidence") if prediction else None
+    decision = route(
+        rules_of(point),
+        CaseInput(external_id=external_id, input=case_input, label=label, confidence=confidence, payload=payload),
+        system_halted=system.status == SystemStatus.HALTED,
+    )
+    return label, confidence, decision
+
+
 def build_case(
     *,
     point: InterventionPoint,
@@ -130,13 +144,7 @@ def build_case(
     ``expires_at``, never later than the point's SLA).
     """
     system: AISystem = point.system
-    label = prediction["label"] if prediction else None
-    confidence = prediction.get("confidence") if prediction else None
-    decision = route(
-        rules_of(point),
-        CaseInput(external_id=external_id, input=case_input, label=label, confidence=confidence, payload=payload),
-        system_halted=system.status == SystemStatus.HALTED,
-    )
+    label, confidence, decision = _routed(point, system, external_id, case_input, prediction, payload)
     case = Case(
         system=system,
         intervention_point=point,
@@ -768,13 +776,7 @@ def _case_of(
     prediction = data.get("prediction") or None
     payload = data.get("payload")
     expires_at = data.get("expires_at")
-    label = prediction["label"] if prediction else None
-    confidence = prediction.get("confidence") if prediction else None
-    decision = route(
-        rules_of(point),
-        CaseInput(external_id=external_id, input=case_input, label=label, confidence=confidence, payload=payload),
-        system_halted=system.status == SystemStatus.HALTED,
-    )
+    label, confidence, decision = _routed(point, system, external_id, case_input, prediction, payload)
     submitted_by = actor if getattr(actor, "pk", None) else None
     explicit = {
         "system_id": system.pk,
