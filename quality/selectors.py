@@ -223,64 +223,132 @@ _DAY_KEYS = "a.point_id, a.day, a.label, b.label, a.m"
 _RATER_KEYS = "a.point_id, a.reviewer_id, b.reviewer_id, a.label, b.label"
 
 
+def _rating_filters(
+    *, since: dt.datetime, until: dt.datetime, system_id: int | None, point_id: int | None,
+) -> tuple[list[str], list[Any], list[str], list[Any]]:
+    """The conditions on the rating (``d``) and on its case (``c``), and their parameters.
+
+    The case conditions repeat the predicate of ``case_multi_review_cover_idx`` (routed
+    multi-review cases by arrival) so the planner can use it. A case that is still
+    auto-accepted has no decision (only a reopen, which re-queues it, lets anyone
+    decide it), so that condition leaves no rating out.
+    """
+    qn = connection.ops.quote_name
+    rating = [f"d.{qn('is_adjudication')} = %s", f"d.{qn('outcome')} <> %s", f"d.{qn('label')} IS NOT NULL"]
+    rating_params: list[Any] = [False, DecisionOutcome.ESCALATE]
+    case = [
+        f"c.{qn('reviewers_required')} >= 2", f"c.{qn('is_gold')} = %s", f"c.{qn('status')} <> %s",
+        f"c.{qn('received_at')} >= %s", f"c.{qn('received_at')} < %s",
+    ]
+    case_params: list[Any] = [False, CaseStatus.AUTO_ACCEPTED, since, until]
+    if system_id is not None:
+        case.append(f"c.{qn('system_id')} = %s")
+        case_params.append(system_id)
+    if point_id is not None:
+        case.append(f"c.{qn('intervention_point_id')} = %s")
+        case_params.append(point_id)
+    return rating, rating_params, case, case_params
+
+
+_DAY_KEYS = "a.point_id, a.day, a.label, b.label, a.m"
+_RATER_KEYS = "a.point_id, a.reviewer_id, b.reviewer_id, a.label, b.label"
+
+
 def _live_pairs_sql(*, since: dt.datetime, until: dt.datetime, system_id: int | None, point_id: int | None,
                     group: str) -> tuple[str, list[Any]]:
-    """The pair-count query over live multi-review ratings, grouped by ``group``.
+    """The pair-count query over live multi-review ratings, grouped by ``group`` (any database).
 
     Every rating (a non-escalation, non-adjudication decision with a label) is
     joined with the other ratings of its case and round, each unordered pair once
     (lower reviewer id first), with the unit's number of ratings (a window count).
-    The database turns a few hundred thousand decisions into a few hundred counts.
-
-    ``group`` is "days" (point, day, labels, unit size), "raters" (point, rater pair,
-    labels) or, on PostgreSQL, "both": the two as ``GROUPING SETS`` of one statement,
-    each row led by 0 (days) or 1 (raters), so the join is computed once.
-
-    The cases come from ``case_multi_review_cover_idx`` (routed multi-review cases by
-    arrival): its predicate is repeated here so the planner can use it. A case that
-    is still auto-accepted has no decision (only a reopen, which re-queues it, lets
-    anyone decide it), so that condition leaves no rating out.
+    ``group`` is "days" (point, day, labels, unit size) or "raters" (point, rater
+    pair, labels). PostgreSQL uses ``_units_sql`` instead.
     """
     qn = connection.ops.quote_name
-    decision = qn(Decision._meta.db_table)
-    case = qn(Case._meta.db_table)
     day_sql, day_params = connection.ops.datetime_cast_date_sql(
         f"c.{qn('received_at')}", [], timezone.get_current_timezone_name()
     )
-    where = [
-        f"d.{qn('is_adjudication')} = %s", f"d.{qn('outcome')} <> %s", f"d.{qn('label')} IS NOT NULL",
-        f"c.{qn('reviewers_required')} >= 2", f"c.{qn('is_gold')} = %s", f"c.{qn('status')} <> %s",
-        f"c.{qn('received_at')} >= %s", f"c.{qn('received_at')} < %s",
-    ]
-    params: list[Any] = [*day_params, False, DecisionOutcome.ESCALATE, False, CaseStatus.AUTO_ACCEPTED, since, until]
-    if system_id is not None:
-        where.append(f"c.{qn('system_id')} = %s")
-        params.append(system_id)
-    if point_id is not None:
-        where.append(f"c.{qn('intervention_point_id')} = %s")
-        params.append(point_id)
-    if group == "both":
-        # GROUPING(a.reviewer_id) is 1 in the rows grouped without the raters (the days set).
-        select = ("1 - GROUPING(a.reviewer_id), a.point_id, a.day, a.reviewer_id, b.reviewer_id, a.label, b.label, "
-                  "a.m, COUNT(*)")
-        group_by = f"GROUPING SETS (({_DAY_KEYS}), ({_RATER_KEYS}))"
-    else:
-        keys = _DAY_KEYS if group == "days" else _RATER_KEYS
-        select, group_by = f"{keys}, COUNT(*)", keys
+    rating, rating_params, case, case_params = _rating_filters(
+        since=since, until=until, system_id=system_id, point_id=point_id)
+    keys = _DAY_KEYS if group == "days" else _RATER_KEYS
+    case_table, decision_table = qn(Case._meta.db_table), qn(Decision._meta.db_table)
     sql = f"""
         WITH r AS (
             SELECT d.{qn('case_id')} AS case_id, d.{qn('round')} AS round_, d.{qn('reviewer_id')} AS reviewer_id,
                    d.{qn('label')} AS label, c.{qn('intervention_point_id')} AS point_id, {day_sql} AS day,
                    COUNT(*) OVER (PARTITION BY d.{qn('case_id')}, d.{qn('round')}) AS m
-            FROM {case} c INNER JOIN {decision} d ON d.{qn('case_id')} = c.{qn('id')}
-            WHERE {' AND '.join(where)}
+            FROM {case_table} c INNER JOIN {decision_table} d ON d.{qn('case_id')} = c.{qn('id')}
+            WHERE {' AND '.join(rating + case)}
         )
-        SELECT {select}
+        SELECT {keys}, COUNT(*)
         FROM r a INNER JOIN r b
           ON a.case_id = b.case_id AND a.round_ = b.round_ AND a.reviewer_id < b.reviewer_id
-        GROUP BY {group_by}
+        GROUP BY {keys}
     """
-    return sql, params
+    return sql, [*day_params, *rating_params, *case_params]
+
+
+def _units_sql(*, since: dt.datetime, until: dt.datetime, system_id: int | None,
+               point_id: int | None) -> tuple[str, list[Any]]:
+    """PostgreSQL: the period's rated units (case rounds with at least two ratings), counted by kind.
+
+    Each unit is read as two arrays, its raters and their labels in rater order,
+    by one index probe per multi-review case (the cases from
+    ``case_multi_review_cover_idx``); the units are then counted in two grouping
+    sets: by (point, day, labels) and by (point, raters, labels). Python expands
+    each row into its rating pairs (``_pairs_of_units``). At 1 M cases this
+    replaced a window count and a self-join of the period's ratings, which read
+    every decision of the table: 4× less database CPU (docs/PERFORMANCE.md).
+
+    The arrays come in rater order from the ordered subquery (PostgreSQL feeds an
+    aggregate its input in the subquery's order; ``array_agg(... ORDER BY ...)``
+    sorted every two-row unit on its own and cost a third of the statement). The
+    rater pairs are put in order again in Python, so their counts never depend on
+    it; the day rows' statistics are symmetric in the two labels.
+    """
+    qn = connection.ops.quote_name
+    day_sql, day_params = connection.ops.datetime_cast_date_sql(
+        f"c.{qn('received_at')}", [], timezone.get_current_timezone_name()
+    )
+    rating, rating_params, case, case_params = _rating_filters(
+        since=since, until=until, system_id=system_id, point_id=point_id)
+    sql = f"""
+        SELECT GROUPING(u.raters), c.{qn('intervention_point_id')}, {day_sql} AS day, u.raters, u.labels, COUNT(*)
+        FROM {qn(Case._meta.db_table)} c
+        CROSS JOIN LATERAL (
+            SELECT array_agg(s.reviewer_id) AS raters, array_agg(s.label) AS labels
+            FROM (
+                SELECT d.{qn('round')} AS round_, d.{qn('reviewer_id')} AS reviewer_id, d.{qn('label')} AS label
+                FROM {qn(Decision._meta.db_table)} d
+                WHERE d.{qn('case_id')} = c.{qn('id')} AND {' AND '.join(rating)}
+                ORDER BY d.{qn('round')}, d.{qn('reviewer_id')}
+            ) s
+            GROUP BY s.round_
+            HAVING COUNT(*) > 1
+        ) u
+        WHERE {' AND '.join(case)}
+        GROUP BY GROUPING SETS ((c.{qn('intervention_point_id')}, day, u.labels),
+                                (c.{qn('intervention_point_id')}, u.raters, u.labels))
+    """
+    return sql, [*day_params, *rating_params, *case_params]
+
+
+def _pairs_of_units(
+    rows: Iterable[tuple[Any, ...]],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """``_units_sql``'s rows as the two lists of pair counts ``_live_pairs_sql`` gives."""
+    day_rows: list[tuple[Any, ...]] = []
+    rater_rows: list[tuple[Any, ...]] = []
+    for without_raters, point, day, raters, labels, count in rows:
+        size = len(labels)
+        if without_raters:
+            for i, j in combinations(range(size), 2):
+                day_rows.append((point, day, labels[i], labels[j], size, count))
+            continue
+        ordered = sorted(zip(raters, labels, strict=True))
+        for (rater_a, label_a), (rater_b, label_b) in combinations(ordered, 2):
+            rater_rows.append((point, rater_a, rater_b, label_a, label_b, count))
+    return day_rows, rater_rows
 
 
 def _live_pair_rows(
@@ -295,19 +363,13 @@ def _live_pair_rows(
             cursor.execute(*_live_pairs_sql(**window, group="raters"))
             return day_rows, cursor.fetchall()
         # JIT off: the estimate at millions of cases crosses PostgreSQL's JIT thresholds, and compiling
-        # the statement took 5.2 s of a 13.3 s query at 10 M cases. The window's sorts (a few hundred
-        # thousand ratings at 10 M) spilled to disk at the default 4 MB of work_mem. Both are local to
-        # this transaction (docs/PERFORMANCE.md, "Figures at 10 million cases").
+        # the statement took 5.2 s of a 13.3 s query at 10 M cases (docs/PERFORMANCE.md, "Figures at
+        # 10 million cases"). The grouping of a year's units at 10 M cases (a few hundred thousand)
+        # spilled to disk at the default 4 MB of work_mem. Both are local to this transaction.
         cursor.execute("SET LOCAL jit = off")
         cursor.execute("SET LOCAL work_mem = '64MB'")
-        cursor.execute(*_live_pairs_sql(**window, group="both"))
-        day_rows, rater_rows = [], []
-        for by_raters, point, day, rater_a, rater_b, label_a, label_b, size, count in cursor.fetchall():
-            if by_raters:
-                rater_rows.append((point, rater_a, rater_b, label_a, label_b, count))
-            else:
-                day_rows.append((point, day, label_a, label_b, size, count))
-        return day_rows, rater_rows
+        cursor.execute(*_units_sql(**window))
+        return _pairs_of_units(cursor.fetchall())
 
 
 def _as_date(value: Any) -> dt.date:

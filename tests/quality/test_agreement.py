@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from hypothesis import HealthCheck, given
@@ -243,3 +244,54 @@ def test_reviewer_agreement_counts_each_rating_against_every_co_reviewers(data, 
         "pairs": 9, "agreeing": 5, "agreement": 5 / 9}
     assert selectors.reviewer_agreement(reviewer_id=a.pk, since=until, until=until + dt.timedelta(days=1)) == {
         "pairs": 0, "agreeing": 0, "agreement": None}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the units statement is PostgreSQL's")
+@hypothesis_settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(min_value=0, max_value=3), st.integers(min_value=1, max_value=2),
+                          st.lists(st.one_of(st.none(), st.sampled_from(["approve", "reject", "refer"])),
+                                   min_size=1, max_size=4)),
+                min_size=1, max_size=20))
+def test_units_statement_gives_the_pair_counts_of_the_portable_one(units) -> None:
+    # PostgreSQL counts units (raters and labels as arrays) and Python expands them into pairs; the
+    # portable statement self-joins the ratings. Both must give the same counts, over several days
+    # and rounds, with escalations (no label) and single-rating units among them.
+    from collections import Counter
+
+    from quality.selectors import _live_pairs_sql, _pairs_of_units, _units_sql
+
+    Decision.objects.all().delete()
+    Case.objects.all().delete()
+    point = InterventionPoint.objects.filter(slug="loan-review").first() or make_point(reviewers_required=2)
+    reviewers = list(User.objects.filter(username__startswith="hyp-").order_by("-username"))
+    while len(reviewers) < 4:
+        reviewers.append(make_reviewer(f"hyp-{len(reviewers)}"))
+    now = timezone.now()
+    for days_ago, rounds, labels in units:
+        case = write_decisions(point, [{reviewers[i]: label for i, label in enumerate(labels)}])[0]
+        Case.objects.filter(pk=case.pk).update(received_at=now - dt.timedelta(days=days_ago, hours=1))
+        if rounds == 2:  # a second round (after a reopen), rated by the same reviewers in reverse order
+            for i, label in enumerate(reversed(labels)):
+                Decision.objects.create(
+                    case=case, reviewer=reviewers[i], round=2, outcome="escalate" if label is None else "override",
+                    label=label, ai_shown=True, time_spent_ms=1, system_id=case.system_id,
+                    prediction_label=case.prediction_label)
+    window = dict(since=now - dt.timedelta(days=5), until=now, system_id=None, point_id=None)
+
+    def counted(sql_params: tuple[str, list]) -> Counter:
+        with connection.cursor() as cursor:
+            cursor.execute(*sql_params)
+            return Counter({tuple(row[:-1]): row[-1] for row in cursor.fetchall()})
+
+    with connection.cursor() as cursor:
+        cursor.execute(*_units_sql(**window))
+        day_rows, rater_rows = _pairs_of_units(cursor.fetchall())
+    days: Counter = Counter()
+    for *key, count in day_rows:
+        days[tuple(key)] += count
+    raters: Counter = Counter()
+    for *key, count in rater_rows:
+        raters[tuple(key)] += count
+    assert raters == counted(_live_pairs_sql(**window, group="raters"))
+    # Day rows: the labels of a pair are in rater order in both (the statistics are symmetric anyway).
+    assert days == counted(_live_pairs_sql(**window, group="days"))
