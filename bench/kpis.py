@@ -341,10 +341,13 @@ def load(dsn: str, fixture: dict[str, Any], *, cases: int, days: int, now: dt.da
             counts["decisions"] += len(decisions)
             if progress is not None and taken:
                 progress(counts)
-        conn.execute("SELECT setval(pg_get_serial_sequence('reviews_case', 'id'), "
-                     "(SELECT max(id) FROM reviews_case))")
-        conn.execute("SELECT setval(pg_get_serial_sequence('reviews_decision', 'id'), "
-                     "(SELECT max(id) FROM reviews_decision))")
+        # Never move a sequence back: with parts loading side by side, the part that ends first sees
+        # only the rows committed so far, while the other still draws decision ids from the sequence
+        # (setting it to that max made the other part's next decisions collide, at 10 M cases).
+        for table in ("reviews_case", "reviews_decision"):
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), GREATEST("
+                         f"(SELECT max(id) FROM {table}), "
+                         f"COALESCE(pg_sequence_last_value(pg_get_serial_sequence('{table}', 'id')::regclass), 1)))")
         conn.commit()
     return counts
 

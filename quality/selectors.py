@@ -542,7 +542,7 @@ def reviewer_agreement(*, reviewer_id: int, since: dt.datetime, until: dt.dateti
     ``agreement`` = agreeing pairs / pairs (the reviewer's rating against every
     other rating of the same case and round).
     """
-    # ``status <> auto_accepted`` changes nothing (such a case has no decision: see _live_pairs_sql)
+    # ``status <> auto_accepted`` changes nothing (such a case has no decision: see _rating_filters)
     # but lets PostgreSQL read the window's cases from case_multi_review_cover_idx.
     own = Decision.objects.filter(
         reviewer_id=reviewer_id, is_adjudication=False, case__reviewers_required__gte=2, case__is_gold=False,
