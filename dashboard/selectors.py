@@ -29,6 +29,7 @@ from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from dashboard.aggregation import UTC, aggregate, day_start, utc_day
+from dashboard.blocks import decompose
 from dashboard.figures import CaseFigures, ReviewerFigures, case_kpis, reviewer_row
 from dashboard.figures import seconds_of as _seconds
 from dashboard.kinds import kind_kpis
@@ -37,8 +38,10 @@ from dashboard.models import (
     DailyTtrPercentiles,
     ReviewerDailyRollup,
     ReviewerPairRollup,
+    ReviewerTimeBlock,
     ReviewerTimeBucket,
     RollupState,
+    RollupTtrBlock,
     RollupTtrBucket,
 )
 from dashboard.services import STATE_KEY
@@ -183,8 +186,8 @@ def _read_rollup(
         return figures
 
     hist: dict[int, list[float]] = {}
-    buckets = rows(RollupTtrBucket).values("bucket").annotate(n=Sum("count"), total=Sum("total_ms"))
-    for bucket, n, total in _plain_rows(buckets.values_list("bucket", "n", "total")):
+    for bucket, n, total in _histogram_sums(RollupTtrBucket, RollupTtrBlock, ("bucket",), first, last,
+                                            scope.system_id):
         hist[bucket] = [int(n), int(total)]
     percentiles = DailyTtrPercentiles.objects.filter(day__gte=first, day__lte=last, system_id=scope.system_id)
     day_percentiles = {day: (p50, p90) for day, p50, p90 in percentiles.values_list("day", "p50_ms", "p90_ms")}
@@ -201,8 +204,8 @@ def _read_rollup(
     ):
         counts: dict[str, Any] = {name: int(row[f"sum_{name}"]) for name in ReviewerFigures.COUNTS}
         reviewer(row["reviewer_id"]).merge(ReviewerFigures(**counts, time_min_ms=row["low"], time_max_ms=row["high"]))
-    times = rows(ReviewerTimeBucket).values("reviewer_id", "bucket").annotate(n=Sum("count"), total=Sum("total_ms"))
-    for reviewer_id, bucket, n, total in _plain_rows(times.values_list("reviewer_id", "bucket", "n", "total")):
+    for reviewer_id, bucket, n, total in _histogram_sums(ReviewerTimeBucket, ReviewerTimeBlock, ("reviewer", "bucket"),
+                                                         first, last, scope.system_id):
         slot = reviewer(reviewer_id).time_hist.setdefault(bucket, [0, 0])
         slot[0] += int(n)
         slot[1] += int(total)
@@ -221,6 +224,48 @@ def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def _histogram_sums(
+    day_model: type[Model], block_model: type[Model], keys: tuple[str, ...], first: dt.date, last: dt.date,
+    system_id: int | None,
+) -> list[tuple[Any, ...]]:
+    """A histogram of the days ``first``..``last`` summed per ``keys`` + bucket: ``(*keys, count, total_ms)`` rows.
+
+    The period is read as pre-summed blocks plus loose edge days (``dashboard.blocks``):
+    the same sums as adding every day's rows, from a quarter of the rows at 90 days.
+    ``keys`` are fields of both models (the last one the bucket).
+    """
+    loose, blocks = decompose(first, last)
+    parts: list[str] = []
+    params: list[Any] = []
+    for model, condition, condition_params in (
+        (day_model, f"{_col(day_model, 'day')} IN ({', '.join(['%s'] * len(loose))})", loose),
+        (block_model, " OR ".join(f"({_col(block_model, 'span')} = %s AND {_col(block_model, 'start')} = %s)"
+                                  for _ in blocks), [value for block in blocks for value in block]),
+    ):
+        if not condition_params:
+            continue
+        columns = ", ".join(f"{_col(model, name)} AS k{i}" for i, name in enumerate((*keys, "count", "total_ms")))
+        system_sql = f" AND {_col(model, 'system')} = %s" if system_id is not None else ""
+        parts.append(f"SELECT {columns} FROM {_table(model)} WHERE ({condition}){system_sql}")
+        params += [*condition_params, *([system_id] if system_id is not None else [])]
+    if not parts:
+        return []
+    names = ", ".join(f"k{i}" for i in range(len(keys)))
+    sql = (f"SELECT {names}, SUM(k{len(keys)}), SUM(k{len(keys) + 1}) "
+           f"FROM ({' UNION ALL '.join(parts)}) AS parts GROUP BY {names}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _col(model: type[Model], name: str) -> str:
+    return connection.ops.quote_name(column_of(model, name))
+
+
+def _table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
 
 
 def _rollup_filter(system_id: int | None) -> tuple[str, list[Any]]:
