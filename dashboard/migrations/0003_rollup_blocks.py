@@ -70,8 +70,8 @@ class Migration(migrations.Migration):
                 ('bucket', models.PositiveSmallIntegerField()),
                 ('count', models.BigIntegerField()),
                 ('total_ms', models.BigIntegerField()),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('system', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reviews.aisystem')),
+                ('reviewer', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('system', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reviews.aisystem')),
             ],
             options={
                 'constraints': [models.UniqueConstraint(fields=('span', 'start', 'system', 'reviewer', 'bucket'), name='reviewertimeblock_unique_key')],
@@ -86,7 +86,7 @@ class Migration(migrations.Migration):
                 ('bucket', models.PositiveSmallIntegerField()),
                 ('count', models.BigIntegerField()),
                 ('total_ms', models.BigIntegerField()),
-                ('system', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reviews.aisystem')),
+                ('system', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reviews.aisystem')),
             ],
             options={
                 'constraints': [models.UniqueConstraint(fields=('span', 'start', 'system', 'bucket'), name='rollupttrblock_unique_key')],
