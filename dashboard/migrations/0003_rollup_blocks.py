@@ -32,6 +32,8 @@ def fill_blocks(apps, schema_editor):
             first, last = cursor.fetchone()
             if first is None:
                 continue
+            if isinstance(first, str):  # SQLite: an aggregate's date comes back as text
+                first, last = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
             group = ", ".join(quote(key) for key in keys)
             into = f"({quote('start')}, {quote('span')}, {group}, {quote('count')}, {quote('total_ms')})"
             for level, span in enumerate(SPANS):
