@@ -97,22 +97,26 @@ class RollupTtrBlock(models.Model):
     ``RollupTtrBucket`` rows pre-summed by the refresh, so that a long period adds a few
     blocks' rows instead of every day's: the block of ``span`` days from ``start``
     (``dashboard.blocks``) holds, per system and bucket, exactly the sums of those
-    days' bucket rows. Derived from the day rows and rewritten with them, never
-    read on its own for a partial block.
+    days' bucket rows; with ``system`` null, the sums over all systems (spans
+    ``ALL_SYSTEMS_SPANS``, single days included). Derived from the day rows and
+    rewritten with them, never read on its own for a partial block.
     """
 
     start = models.DateField()
     span = models.PositiveSmallIntegerField()
     # No index of their own on the foreign keys (only a rare cascade reads by them): fewer
     # indexes to maintain when the refresh rewrites a block every minute.
-    system = models.ForeignKey(AISystem, on_delete=models.CASCADE, related_name="+", db_index=False)
+    system = models.ForeignKey(AISystem, null=True, on_delete=models.CASCADE, related_name="+", db_index=False)
     bucket = models.PositiveSmallIntegerField()
     count = models.BigIntegerField()
     total_ms = models.BigIntegerField()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["span", "start", "system", "bucket"], name="rollupttrblock_unique_key")
+            models.UniqueConstraint(fields=["span", "start", "system", "bucket"],
+                                    condition=models.Q(system__isnull=False), name="rollupttrblock_unique_key"),
+            models.UniqueConstraint(fields=["span", "start", "bucket"], condition=models.Q(system__isnull=True),
+                                    name="rollupttrblock_unique_all_key"),
         ]
 
     def __str__(self) -> str:
@@ -202,7 +206,7 @@ class ReviewerTimeBucket(models.Model):
 
 
 class ReviewerTimeBlock(models.Model):
-    """A reviewer's time-spent histogram on one system summed over an aligned block of days.
+    """A reviewer's time-spent histogram on one system (or all: ``system`` null) summed over an aligned block of days.
 
     ``ReviewerTimeBucket`` rows pre-summed by the refresh, like ``RollupTtrBlock``.
     """
@@ -211,7 +215,7 @@ class ReviewerTimeBlock(models.Model):
     span = models.PositiveSmallIntegerField()
     # No index of their own on the foreign keys (only a rare cascade reads by them): fewer
     # indexes to maintain when the refresh rewrites a block every minute.
-    system = models.ForeignKey(AISystem, on_delete=models.CASCADE, related_name="+", db_index=False)
+    system = models.ForeignKey(AISystem, null=True, on_delete=models.CASCADE, related_name="+", db_index=False)
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
                                  db_index=False)
     bucket = models.PositiveSmallIntegerField()
@@ -221,7 +225,9 @@ class ReviewerTimeBlock(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["span", "start", "system", "reviewer", "bucket"],
-                                    name="reviewertimeblock_unique_key")
+                                    condition=models.Q(system__isnull=False), name="reviewertimeblock_unique_key"),
+            models.UniqueConstraint(fields=["span", "start", "reviewer", "bucket"],
+                                    condition=models.Q(system__isnull=True), name="reviewertimeblock_unique_all_key"),
         ]
 
     def __str__(self) -> str:

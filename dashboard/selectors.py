@@ -29,7 +29,7 @@ from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from dashboard.aggregation import UTC, aggregate, day_start, utc_day
-from dashboard.blocks import decompose
+from dashboard.blocks import ALL_SYSTEMS_SPANS, decompose
 from dashboard.figures import CaseFigures, ReviewerFigures, case_kpis, reviewer_row
 from dashboard.figures import seconds_of as _seconds
 from dashboard.kinds import kind_kpis
@@ -240,24 +240,36 @@ def _histogram_sums(
 ) -> list[tuple[Any, ...]]:
     """A histogram of the days ``first``..``last`` summed per ``keys``: ``(*keys, count, total_ms)`` rows (integers).
 
-    The period is read as pre-summed blocks plus loose edge days (``dashboard.blocks``):
-    the same sums as adding every day's rows, from a quarter of the rows at 90 days.
-    ``keys`` are fields of both models (the last one the bucket).
+    The period is read as pre-summed blocks (``dashboard.blocks``): for one system its
+    blocks plus the loose edge days' rows, for all systems the all-systems blocks
+    alone (single days included). The same sums as adding every day's rows, from a
+    quarter (one system) to an eighth (all) of the rows at 90 days. ``keys`` are
+    fields of both models (the last one the bucket).
     """
-    loose, blocks = decompose(first, last)
+    if system_id is None:
+        loose, blocks = decompose(first, last, ALL_SYSTEMS_SPANS)  # no loose days: single days are blocks
+        system_condition, system_params = "IS NULL", []
+    else:
+        loose, blocks = decompose(first, last)
+        system_condition, system_params = "= %s", [system_id]
     parts: list[str] = []
     params: list[Any] = []
+    starts: dict[int, list[dt.date]] = {}
+    for span, start in blocks:
+        starts.setdefault(span, []).append(start)
     for model, condition, condition_params in (
         (day_model, f"{_col(day_model, 'day')} IN ({', '.join(['%s'] * len(loose))})", loose),
-        (block_model, " OR ".join(f"({_col(block_model, 'span')} = %s AND {_col(block_model, 'start')} = %s)"
-                                  for _ in blocks), [value for block in blocks for value in block]),
+        (block_model, " OR ".join(
+            f"({_col(block_model, 'span')} = %s AND {_col(block_model, 'start')} IN ({', '.join(['%s'] * len(days))}))"
+            for days in starts.values()
+        ), [value for span, days in starts.items() for value in (span, *days)]),
     ):
         if not condition_params:
             continue
         columns = ", ".join(f"{_col(model, name)} AS k{i}" for i, name in enumerate((*keys, "count", "total_ms")))
-        system_sql = f" AND {_col(model, 'system')} = %s" if system_id is not None else ""
-        parts.append(f"SELECT {columns} FROM {_table(model)} WHERE ({condition}){system_sql}")
-        params += [*condition_params, *([system_id] if system_id is not None else [])]
+        parts.append(f"SELECT {columns} FROM {_table(model)} WHERE ({condition}) "
+                     f"AND {_col(model, 'system')} {system_condition}")
+        params += [*condition_params, *system_params]
     if not parts:
         return []
     names = ", ".join(f"k{i}" for i in range(len(keys)))

@@ -32,7 +32,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from dashboard.aggregation import UTC, aggregate, day_start, utc_day
-from dashboard.blocks import BLOCK_SPANS, block_start
+from dashboard.blocks import ALL_SYSTEMS_SPANS, BLOCK_SPANS, block_start
 from dashboard.figures import CaseFigures, ttr_percentiles_ms
 from dashboard.models import (
     DailyRollup,
@@ -64,11 +64,13 @@ BATCH = 2000
 ROLLUP_MODELS: tuple[type[Model], ...] = (
     DailyRollup, RollupTtrBucket, DailyTtrPercentiles, ReviewerDailyRollup, ReviewerTimeBucket, ReviewerPairRollup,
 )
-# The pre-summed blocks: (block model, the day model it sums, the key fields besides the day).
+# The pre-summed blocks: (block model, the day model it sums, the key fields besides the day and system).
 BLOCK_SOURCES: tuple[tuple[type[Model], type[Model], tuple[str, ...]], ...] = (
-    (RollupTtrBlock, RollupTtrBucket, ("system", "bucket")),  # intervention points merged: no reader splits them
-    (ReviewerTimeBlock, ReviewerTimeBucket, ("system", "reviewer", "bucket")),
+    (RollupTtrBlock, RollupTtrBucket, ("bucket",)),  # intervention points merged: no reader splits them
+    (ReviewerTimeBlock, ReviewerTimeBucket, ("reviewer", "bucket")),
 )
+# The two sets of blocks: (spans, one set of rows per system?) - per system, and all systems summed.
+BLOCK_SETS: tuple[tuple[tuple[int, ...], bool], ...] = ((BLOCK_SPANS, True), (ALL_SYSTEMS_SPANS, False))
 BLOCK_MODELS: tuple[type[Model], ...] = tuple(block for block, _day, _keys in BLOCK_SOURCES)
 
 
@@ -180,36 +182,54 @@ def rollup_rebuild_days(days: Iterable[dt.date], *, now: dt.datetime | None = No
 def rollup_rebuild_blocks(days: Iterable[dt.date]) -> None:
     """Sum again every block (``dashboard.blocks``) that holds one of ``days``, from the level below.
 
-    Level by level, smallest span first: a block of the first span is the sum of
-    its days' rows, a larger one the sum of the blocks of the previous span it
-    holds (fewer rows to add, the same sums). Days without rows simply add
+    Per system and for all systems together (``BLOCK_SETS``), level by level,
+    smallest span first: a block of the first span is the sum of its days' rows,
+    a larger one the sum of the blocks of the previous span it holds (fewer rows
+    to add, the same sums). Days without rows simply add
     nothing, so a day whose cases all went away leaves its blocks right too.
     One ``INSERT … SELECT … GROUP BY`` per block: the database adds the rows,
     nothing comes back to Python. Call in the transaction that rewrote the days.
     """
     days = set(days)
-    for level, span in enumerate(BLOCK_SPANS):
-        starts = sorted({block_start(day, span) for day in days})
+    with connection.cursor() as cursor:
         for block_model, day_model, keys in BLOCK_SOURCES:
-            block_model._default_manager.filter(span=span, start__in=starts).delete()
-            child: list[Any] = []
-            if level == 0:  # the day rows
-                source = day_model
-                where = f"{_col(source, 'day')} >= %s AND {_col(source, 'day')} < %s"
-            else:  # the blocks of the span below
-                source, child = block_model, [BLOCK_SPANS[level - 1]]
-                where = (f"{_col(source, 'span')} = %s AND {_col(source, 'start')} >= %s "
-                         f"AND {_col(source, 'start')} < %s")
-            into = ", ".join(_col(block_model, name) for name in ("start", "span", *keys, "count", "total_ms"))
-            group = ", ".join(_col(source, key) for key in keys)
-            sql = (
-                f"INSERT INTO {_table(block_model)} ({into}) "
-                f"SELECT %s, %s, {group}, SUM({_col(source, 'count')}), SUM({_col(source, 'total_ms')}) "
-                f"FROM {_table(source)} WHERE {where} GROUP BY {group}"
-            )
-            with connection.cursor() as cursor:
-                for start in starts:
-                    cursor.execute(sql, [start, span, *child, start, start + dt.timedelta(days=span)])
+            for spans, per_system in BLOCK_SETS:
+                for level, span in enumerate(spans):
+                    starts = sorted({block_start(day, span) for day in days})
+                    block_model._default_manager.filter(
+                        span=span, start__in=starts, system__isnull=not per_system).delete()
+                    sql, child = _block_sum_sql(block_model, day_model, keys, spans, level, per_system=per_system)
+                    for start in starts:
+                        cursor.execute(sql, [start, span, *child, start, start + dt.timedelta(days=span)])
+
+
+def _block_sum_sql(
+    block_model: type[Model], day_model: type[Model], keys: tuple[str, ...], spans: tuple[int, ...], level: int,
+    *, per_system: bool,
+) -> tuple[str, list[Any]]:
+    """``INSERT … SELECT`` of one block of ``spans[level]`` from the level below, and the parameters for its source.
+
+    Parameters in order: the block's start and span, the source's own (the child
+    span, for a block of blocks), the first day and the day after the block.
+    """
+    child: list[Any] = []
+    if level == 0:  # the day rows (per system; an all-systems block adds up the systems' rows)
+        source = day_model
+        where = f"{_col(source, 'day')} >= %s AND {_col(source, 'day')} < %s"
+    else:  # the blocks of the span below, of the same set
+        source, child = block_model, [spans[level - 1]]
+        where = (f"{_col(source, 'system')} IS {'NOT ' if per_system else ''}NULL AND {_col(source, 'span')} = %s "
+                 f"AND {_col(source, 'start')} >= %s AND {_col(source, 'start')} < %s")
+    group_keys = ("system", *keys) if per_system else keys
+    into = ", ".join(_col(block_model, name) for name in ("start", "span", "system", *keys, "count", "total_ms"))
+    group = ", ".join(_col(source, key) for key in group_keys)
+    system = "" if per_system else "NULL, "
+    sql = (
+        f"INSERT INTO {_table(block_model)} ({into}) "
+        f"SELECT %s, %s, {system}{group}, SUM({_col(source, 'count')}), SUM({_col(source, 'total_ms')}) "
+        f"FROM {_table(source)} WHERE {where} GROUP BY {group}"
+    )
+    return sql, child
 
 
 def _col(model: type[Model], name: str) -> str:

@@ -4,7 +4,8 @@
 The reader takes a period's whole blocks from these tables as soon as they exist,
 so they are filled here from the existing day rows (the same sums the refresh
 writes), not left for the next full rebuild. Fixed copies of the block layout
-(``EPOCH``, spans 7 and 28), as a migration must not follow later code.
+(``EPOCH``, spans 7 and 28 per system, 1, 7 and 28 for all systems), as a
+migration must not follow later code.
 """
 
 import datetime as dt
@@ -15,11 +16,12 @@ from django.db import migrations, models
 
 
 EPOCH = dt.date(2000, 1, 3)
-SPANS = (7, 28)
-# (block table, day table, key columns besides the day)
+# (spans, per system?): per system over the day rows; all systems summed (system null), single days up.
+SETS = (((7, 28), True), ((1, 7, 28), False))
+# (block table, day table, key columns besides the day and the system)
 TABLES = (
-    ("dashboard_rollupttrblock", "dashboard_rollupttrbucket", ("system_id", "bucket")),
-    ("dashboard_reviewertimeblock", "dashboard_reviewertimebucket", ("system_id", "reviewer_id", "bucket")),
+    ("dashboard_rollupttrblock", "dashboard_rollupttrbucket", ("bucket",)),
+    ("dashboard_reviewertimeblock", "dashboard_reviewertimebucket", ("reviewer_id", "bucket")),
 )
 
 
@@ -34,24 +36,28 @@ def fill_blocks(apps, schema_editor):
                 continue
             if isinstance(first, str):  # SQLite: an aggregate's date comes back as text
                 first, last = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-            group = ", ".join(quote(key) for key in keys)
-            into = f"({quote('start')}, {quote('span')}, {group}, {quote('count')}, {quote('total_ms')})"
-            for level, span in enumerate(SPANS):
-                start = first - dt.timedelta(days=(first - EPOCH).days % span)
-                while start <= last:
-                    end = start + dt.timedelta(days=span)
-                    if level == 0:
-                        source, where, params = day_table, f"{quote('day')} >= %s AND {quote('day')} < %s", []
-                    else:
-                        source = block
-                        where = f"{quote('span')} = %s AND {quote('start')} >= %s AND {quote('start')} < %s"
-                        params = [SPANS[level - 1]]
-                    cursor.execute(
-                        f"INSERT INTO {quote(block)} {into} SELECT %s, %s, {group}, SUM({quote('count')}), "
-                        f"SUM({quote('total_ms')}) FROM {quote(source)} WHERE {where} GROUP BY {group}",
-                        [start, span, *params, start, end],
-                    )
-                    start = end
+            into = ", ".join(quote(name) for name in ("start", "span", "system_id", *keys, "count", "total_ms"))
+            for spans, per_system in SETS:
+                group = ", ".join(quote(key) for key in (("system_id", *keys) if per_system else keys))
+                system = "" if per_system else "NULL, "
+                for level, span in enumerate(spans):
+                    start = first - dt.timedelta(days=(first - EPOCH).days % span)
+                    while start <= last:
+                        end = start + dt.timedelta(days=span)
+                        if level == 0:
+                            source, where, params = day_table, f"{quote('day')} >= %s AND {quote('day')} < %s", []
+                        else:
+                            source = block
+                            where = (f"{quote('system_id')} IS {'NOT ' if per_system else ''}NULL AND "
+                                     f"{quote('span')} = %s AND {quote('start')} >= %s AND {quote('start')} < %s")
+                            params = [spans[level - 1]]
+                        cursor.execute(
+                            f"INSERT INTO {quote(block)} ({into}) SELECT %s, %s, {system}{group}, "
+                            f"SUM({quote('count')}), SUM({quote('total_ms')}) FROM {quote(source)} WHERE {where} "
+                            f"GROUP BY {group}",
+                            [start, span, *params, start, end],
+                        )
+                        start = end
         if connection.vendor == "postgresql":  # planner statistics for the freshly filled tables
             cursor.execute("ANALYZE " + ", ".join(quote(block) for block, _day, _keys in TABLES))
 
@@ -75,10 +81,10 @@ class Migration(migrations.Migration):
                 ('count', models.BigIntegerField()),
                 ('total_ms', models.BigIntegerField()),
                 ('reviewer', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('system', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reviews.aisystem')),
+                ('system', models.ForeignKey(db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reviews.aisystem')),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('span', 'start', 'system', 'reviewer', 'bucket'), name='reviewertimeblock_unique_key')],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('system__isnull', False)), fields=('span', 'start', 'system', 'reviewer', 'bucket'), name='reviewertimeblock_unique_key'), models.UniqueConstraint(condition=models.Q(('system__isnull', True)), fields=('span', 'start', 'reviewer', 'bucket'), name='reviewertimeblock_unique_all_key')],
             },
         ),
         migrations.CreateModel(
@@ -90,10 +96,10 @@ class Migration(migrations.Migration):
                 ('bucket', models.PositiveSmallIntegerField()),
                 ('count', models.BigIntegerField()),
                 ('total_ms', models.BigIntegerField()),
-                ('system', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reviews.aisystem')),
+                ('system', models.ForeignKey(db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='reviews.aisystem')),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('span', 'start', 'system', 'bucket'), name='rollupttrblock_unique_key')],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('system__isnull', False)), fields=('span', 'start', 'system', 'bucket'), name='rollupttrblock_unique_key'), models.UniqueConstraint(condition=models.Q(('system__isnull', True)), fields=('span', 'start', 'bucket'), name='rollupttrblock_unique_all_key')],
             },
         ),
         migrations.RunPython(fill_blocks, migrations.RunPython.noop, elidable=True),

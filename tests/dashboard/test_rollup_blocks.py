@@ -1,9 +1,10 @@
 """The pre-summed histogram blocks: exactly the sums of their days' rows; periods read through them unchanged.
 
 ``RollupTtrBlock`` / ``ReviewerTimeBlock`` hold the time-to-resolution and
-time-spent histograms summed over aligned blocks of 7 and 28 days
-(``dashboard.blocks``); the KPI reads take a period's whole blocks from them and
-the loose edge days from the day rows. The oracles are the day rows summed by
+time-spent histograms summed over aligned blocks of 7 and 28 days per system, and
+of 1, 7 and 28 days over all systems (``dashboard.blocks``); the KPI reads take a
+period's whole blocks from them (and, for one system, the loose edge days from
+the day rows). The oracles are the day rows summed by
 the ORM and the figures computed from the cases (before any rollup exists).
 """
 
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from dashboard import selectors
 from dashboard.aggregation import utc_day
-from dashboard.blocks import BLOCK_SPANS, EPOCH, block_start, decompose
+from dashboard.blocks import ALL_SYSTEMS_SPANS, BLOCK_SPANS, EPOCH, block_start, decompose
 from dashboard.models import ReviewerTimeBlock, ReviewerTimeBucket, RollupTtrBlock, RollupTtrBucket
 from dashboard.selectors import dashboard_data, last_days_scope
 from dashboard.services import BLOCK_SOURCES, OVERLAP, rollup_rebuild_blocks, rollup_refresh
@@ -43,27 +44,35 @@ def day_sums(model: type[Model], keys: tuple[str, ...], first: dt.date, last: dt
     return sorted((*key, int(n), int(total)) for *key, n, total in summed)
 
 
-def block_rows(block_model: type[Model], keys: tuple[str, ...]) -> dict[tuple[int, dt.date], list[tuple]]:
-    """Every block's rows, per ``(span, start)``: ``(system, *keys, count, total_ms)`` sorted."""
-    names = ["system_id", *(f"{key}_id" if key == "reviewer" else key for key in keys)]
+def block_rows(block_model: type[Model], keys: tuple[str, ...], *,
+               per_system: bool = True) -> dict[tuple[int, dt.date], list[tuple]]:
+    """The blocks of one set, per ``(span, start)``: ``([system,] *keys, count, total_ms)`` rows sorted."""
+    names = [*(["system_id"] if per_system else []), *(f"{key}_id" if key == "reviewer" else key for key in keys)]
     blocks: dict[tuple[int, dt.date], list[tuple]] = {}
-    for span, start, *row in block_model._default_manager.values_list("span", "start", *names, "count", "total_ms"):
+    rows = block_model._default_manager.filter(system__isnull=not per_system)
+    for span, start, *row in rows.values_list("span", "start", *names, "count", "total_ms"):
         blocks.setdefault((span, start), []).append(tuple(row))
     return {key: sorted(rows) for key, rows in blocks.items()}
 
 
+def all_blocks() -> dict[tuple[type[Model], bool], dict[tuple[int, dt.date], list[tuple]]]:
+    return {(model, per_system): block_rows(model, keys, per_system=per_system)
+            for _day, model, keys in HISTOGRAMS for per_system in (True, False)}
+
+
 def assert_blocks_are_the_day_sums() -> int:
-    """Every block row set equals its days' rows summed (per system), and every block with days is there."""
+    """Every block equals its days' rows summed (per system, or over all systems); every block with days is there."""
     checked = 0
     for day_model, block_model, keys in HISTOGRAMS:
-        blocks = block_rows(block_model, keys)
         days = set(day_model._default_manager.values_list("day", flat=True))
-        expected_keys = {(span, block_start(day, span)) for day in days for span in BLOCK_SPANS}
-        assert set(blocks) == expected_keys, block_model
-        for (span, start), rows in blocks.items():
-            want = day_sums(day_model, ("system", *keys), start, start + dt.timedelta(days=span - 1))
-            assert rows == want, (block_model, span, start)
-            checked += 1
+        for spans, per_system in ((BLOCK_SPANS, True), (ALL_SYSTEMS_SPANS, False)):
+            blocks = block_rows(block_model, keys, per_system=per_system)
+            assert set(blocks) == {(span, block_start(day, span)) for day in days for span in spans}, block_model
+            for (span, start), rows in blocks.items():
+                last = start + dt.timedelta(days=span - 1)
+                want = day_sums(day_model, ("system", *keys) if per_system else keys, start, last)
+                assert rows == want, (block_model, per_system, span, start)
+                checked += 1
     return checked
 
 
@@ -88,6 +97,9 @@ def test_decompose_covers_each_day_once_with_aligned_blocks():
             assert sorted(covered) == [first + dt.timedelta(days=i) for i in range(length)]
             # The loose days are only the edges: fewer than a week on each side.
             assert len(days) <= 2 * (BLOCK_SPANS[0] - 1)
+            # With single days among the spans (all systems), no day is loose and the same blocks are used.
+            no_loose, all_blocks_ = decompose(first, last, ALL_SYSTEMS_SPANS)
+            assert no_loose == [] and sorted(all_blocks_) == sorted([*blocks, *((1, day) for day in days)])
     assert decompose(dt.date(2026, 1, 2), dt.date(2026, 1, 1)) == ([], [])
     assert block_start(dt.date(2026, 12, 2), 7) == dt.date(2026, 11, 30)  # a Monday
 
@@ -107,17 +119,23 @@ def test_a_refresh_that_recomputes_a_day_sums_its_blocks_again(demo):
     received = dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC)
     case = make_case(point, received_at=received, ai="approve", final="reject", ttr_s=7 * 86400 + 13)
     decide(case, demo.scenario.reviewers["alice"], label="reject", spent_s=4321)
-    week = (7, block_start(day, 7))
-    before = block_rows(ReviewerTimeBlock, ("reviewer", "bucket"))[week]
+    touched = [(7, block_start(day, 7), True), (28, block_start(day, 28), True), (1, day, False),
+               (7, block_start(day, 7), False), (28, block_start(day, 28), False)]
+
+    def blocks_of_the_day() -> list[list[tuple]]:
+        return [block_rows(ReviewerTimeBlock, ("reviewer", "bucket"), per_system=per_system)[span, start]
+                for span, start, per_system in touched]
+
+    before = blocks_of_the_day()
     second = rollup_refresh(now=timezone.now() + OVERLAP + dt.timedelta(seconds=1))
     assert not second.full
-    after = block_rows(ReviewerTimeBlock, ("reviewer", "bucket"))[week]
-    assert after != before  # the day was recomputed, and its blocks with it
+    after = blocks_of_the_day()
+    assert all(a != b for a, b in zip(after, before, strict=True))  # the day recomputed, and its blocks with it
     assert assert_blocks_are_the_day_sums() > 20
     # The same rows as a full build.
-    snapshot = {model: block_rows(model, keys) for _day, model, keys in HISTOGRAMS}
+    snapshot = all_blocks()
     rollup_refresh(full=True, now=timezone.now() + OVERLAP + dt.timedelta(seconds=2))
-    assert {model: block_rows(model, keys) for _day, model, keys in HISTOGRAMS} == snapshot
+    assert all_blocks() == snapshot
 
 
 def test_a_day_whose_rows_went_away_leaves_its_blocks_right(demo):
@@ -179,9 +197,10 @@ def test_dashboard_figures_through_blocks_equal_the_case_based_ones(demo):
 
 def test_the_migration_fills_the_blocks_the_refresh_writes(demo):
     rollup_refresh(now=demo.now)
-    written = {model: block_rows(model, keys) for _day, model, keys in HISTOGRAMS}
+    written = all_blocks()
+    assert all(written.values())
     for block_model, _day_model, _keys in BLOCK_SOURCES:
         block_model._default_manager.all().delete()
     migration = importlib.import_module("dashboard.migrations.0003_rollup_blocks")
     migration.fill_blocks(None, SimpleNamespace(connection=connection))
-    assert {model: block_rows(model, keys) for _day, model, keys in HISTOGRAMS} == written
+    assert all_blocks() == written
