@@ -243,7 +243,7 @@ def _histogram_sums(
     The period is read as pre-summed blocks (``dashboard.blocks``): for one system its
     blocks plus the loose edge days' rows, for all systems the all-systems blocks
     alone (single days included). The same sums as adding every day's rows, from a
-    quarter (one system) to an eighth (all) of the rows at 90 days. ``keys`` are
+    quarter (one system) to a tenth or less (all) of the rows at 90 days. ``keys`` are
     fields of both models (the last one the bucket).
     """
     if system_id is None:
