@@ -258,25 +258,3 @@ def test_reviewer_links_are_the_case_links_of_each_reviewer(scenario):
         links = [row["link"] for row in reviewer_rows(scope, rows)]
         assert links == [case_link(scope, reviewer=row["reviewer"]) for row in rows]
     assert "reviewer=%2Bcmd+%26+co" in links[1]
-
-
-def test_the_page_is_built_with_the_cyclic_collector_paused(make_user, scenario, monkeypatch):
-    # The page's figures are many short-lived containers the collector would only walk
-    # (dashboard.views.DashboardPage.get): off while the page is built, on again after.
-    import gc
-
-    from dashboard import views
-
-    seen: list[bool] = []
-    real = views.dashboard_data
-
-    def spy(*args, **kwargs):
-        seen.append(gc.isenabled())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(views, "dashboard_data", spy)
-    assert gc.isenabled()
-    response = client_for(make_user, "manager").get("/dashboard/", CUSTOM)
-    assert response.status_code == 200
-    assert seen == [False]
-    assert gc.isenabled()
