@@ -36,7 +36,8 @@ class DailyRollup(models.Model):
     * ``agreement_pairs``: ``[[label_a, label_b, unit_size, n], ...]``: rating pairs of
       multiply-reviewed case rounds (``quality.stats.unit_pairs``).
 
-    The time-to-resolution histogram is in ``RollupTtrBucket``.
+    The time-to-resolution histogram is in ``RollupTtrBucket`` (and pre-summed over
+    blocks of days in ``RollupTtrBlock``).
     """
 
     day = models.DateField()
@@ -88,6 +89,38 @@ class RollupTtrBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.system_id}/{self.intervention_point_id} bucket {self.bucket}: {self.count}"
+
+
+class RollupTtrBlock(models.Model):
+    """A system's time-to-resolution histogram summed over an aligned block of days (points merged).
+
+    ``RollupTtrBucket`` rows pre-summed by the refresh, so that a long period adds a few
+    blocks' rows instead of every day's: the block of ``span`` days from ``start``
+    (``dashboard.blocks``) holds, per system and bucket, exactly the sums of those
+    days' bucket rows; with ``system`` null, the sums over all systems (spans
+    ``ALL_SYSTEMS_SPANS``, single days included). Derived from the day rows and
+    rewritten with them, never read on its own for a partial block.
+    """
+
+    start = models.DateField()
+    span = models.PositiveSmallIntegerField()
+    # No index of their own on the foreign keys (only a rare cascade reads by them): fewer
+    # indexes to maintain when the refresh rewrites a block every minute.
+    system = models.ForeignKey(AISystem, null=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    bucket = models.PositiveSmallIntegerField()
+    count = models.BigIntegerField()
+    total_ms = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["span", "start", "system", "bucket"],
+                                    condition=models.Q(system__isnull=False), name="rollupttrblock_unique_key"),
+            models.UniqueConstraint(fields=["span", "start", "bucket"], condition=models.Q(system__isnull=True),
+                                    name="rollupttrblock_unique_all_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.start} +{self.span} d {self.system_id} bucket {self.bucket}: {self.count}"
 
 
 class DailyTtrPercentiles(models.Model):
@@ -170,6 +203,35 @@ class ReviewerTimeBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.system_id} reviewer {self.reviewer_id} bucket {self.bucket}: {self.count}"
+
+
+class ReviewerTimeBlock(models.Model):
+    """A reviewer's time-spent histogram on one system (or all: ``system`` null) summed over an aligned block of days.
+
+    ``ReviewerTimeBucket`` rows pre-summed by the refresh, like ``RollupTtrBlock``.
+    """
+
+    start = models.DateField()
+    span = models.PositiveSmallIntegerField()
+    # No index of their own on the foreign keys (only a rare cascade reads by them): fewer
+    # indexes to maintain when the refresh rewrites a block every minute.
+    system = models.ForeignKey(AISystem, null=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                                 db_index=False)
+    bucket = models.PositiveSmallIntegerField()
+    count = models.BigIntegerField()
+    total_ms = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["span", "start", "system", "reviewer", "bucket"],
+                                    condition=models.Q(system__isnull=False), name="reviewertimeblock_unique_key"),
+            models.UniqueConstraint(fields=["span", "start", "reviewer", "bucket"],
+                                    condition=models.Q(system__isnull=True), name="reviewertimeblock_unique_all_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.start} +{self.span} d {self.system_id} reviewer {self.reviewer_id} bucket {self.bucket}"
 
 
 class ReviewerPairRollup(models.Model):

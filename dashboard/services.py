@@ -9,6 +9,11 @@ today, and recomputes exactly those days. Recomputing a day replaces its rows,
 so a run is idempotent and two overlapping runs cannot double-count; on
 PostgreSQL an advisory lock makes a second concurrent run step aside.
 
+The two histograms are also kept pre-summed over aligned blocks of days
+(``dashboard.blocks``): every block holding a recomputed day is summed again
+from the rows one level down, in the same transaction, so a block always holds
+exactly the sums of its days' rows.
+
 The rows are derived data, not records: no audit events (the cases and
 decisions they summarise carry those), no history.
 """
@@ -19,6 +24,7 @@ import datetime as dt
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Min, Model
@@ -26,16 +32,20 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from dashboard.aggregation import UTC, aggregate, day_start, utc_day
+from dashboard.blocks import ALL_SYSTEMS_SPANS, BLOCK_SPANS, block_start
 from dashboard.figures import CaseFigures, ttr_percentiles_ms
 from dashboard.models import (
     DailyRollup,
     DailyTtrPercentiles,
     ReviewerDailyRollup,
     ReviewerPairRollup,
+    ReviewerTimeBlock,
     ReviewerTimeBucket,
     RollupState,
+    RollupTtrBlock,
     RollupTtrBucket,
 )
+from hitl_portal.sql import column_of
 from reviews.models import Case, Decision
 
 # Changes committed late (a transaction that saved history rows before the last
@@ -54,6 +64,14 @@ BATCH = 2000
 ROLLUP_MODELS: tuple[type[Model], ...] = (
     DailyRollup, RollupTtrBucket, DailyTtrPercentiles, ReviewerDailyRollup, ReviewerTimeBucket, ReviewerPairRollup,
 )
+# The pre-summed blocks: (block model, the day model it sums, the key fields besides the day and system).
+BLOCK_SOURCES: tuple[tuple[type[Model], type[Model], tuple[str, ...]], ...] = (
+    (RollupTtrBlock, RollupTtrBucket, ("bucket",)),  # intervention points merged: no reader splits them
+    (ReviewerTimeBlock, ReviewerTimeBucket, ("reviewer", "bucket")),
+)
+# The two sets of blocks: (spans, one set of rows per system?) - per system, and all systems summed.
+BLOCK_SETS: tuple[tuple[tuple[int, ...], bool], ...] = ((BLOCK_SPANS, True), (ALL_SYSTEMS_SPANS, False))
+BLOCK_MODELS: tuple[type[Model], ...] = tuple(block for block, _day, _keys in BLOCK_SOURCES)
 
 
 @dataclass(frozen=True)
@@ -118,6 +136,7 @@ def rollup_rebuild_days(days: Iterable[dt.date], *, now: dt.datetime | None = No
     the old rows or the new ones of a day, never a mix.
     """
     now = now or timezone.now()
+    days = sorted(set(days))  # read twice: the days, then their blocks
     count = 0
     for first, last in _chunks(days):
         result = aggregate(day_start(first), day_start(last + dt.timedelta(days=1)))
@@ -156,7 +175,69 @@ def rollup_rebuild_days(days: Iterable[dt.date], *, now: dt.datetime | None = No
             for (own, other, size), n in sorted(figures.pairs.items())
         ))
         count += (last - first).days + 1
+    rollup_rebuild_blocks(days)
     return count
+
+
+def rollup_rebuild_blocks(days: Iterable[dt.date]) -> None:
+    """Sum again every block (``dashboard.blocks``) that holds one of ``days``, from the level below.
+
+    Per system and for all systems together (``BLOCK_SETS``), level by level,
+    smallest span first: a block of the first span is the sum of its days' rows,
+    a larger one the sum of the blocks of the previous span it holds (fewer rows
+    to add, the same sums). Days without rows simply add
+    nothing, so a day whose cases all went away leaves its blocks right too.
+    One ``INSERT … SELECT … GROUP BY`` per block: the database adds the rows,
+    nothing comes back to Python. Call in the transaction that rewrote the days.
+    """
+    days = set(days)
+    with connection.cursor() as cursor:
+        for block_model, day_model, keys in BLOCK_SOURCES:
+            for spans, per_system in BLOCK_SETS:
+                for level, span in enumerate(spans):
+                    starts = sorted({block_start(day, span) for day in days})
+                    block_model._default_manager.filter(
+                        span=span, start__in=starts, system__isnull=not per_system).delete()
+                    sql, child = _block_sum_sql(block_model, day_model, keys, spans, level, per_system=per_system)
+                    for start in starts:
+                        cursor.execute(sql, [start, span, *child, start, start + dt.timedelta(days=span)])
+
+
+def _block_sum_sql(
+    block_model: type[Model], day_model: type[Model], keys: tuple[str, ...], spans: tuple[int, ...], level: int,
+    *, per_system: bool,
+) -> tuple[str, list[Any]]:
+    """``INSERT … SELECT`` of one block of ``spans[level]`` from the level below, and the parameters for its source.
+
+    Parameters in order: the block's start and span, the source's own (the child
+    span, for a block of blocks), the first day and the day after the block.
+    """
+    child: list[Any] = []
+    if level == 0:  # the day rows (per system; an all-systems block adds up the systems' rows)
+        source = day_model
+        where = f"{_col(source, 'day')} >= %s AND {_col(source, 'day')} < %s"
+    else:  # the blocks of the span below, of the same set
+        source, child = block_model, [spans[level - 1]]
+        where = (f"{_col(source, 'system')} IS {'NOT ' if per_system else ''}NULL AND {_col(source, 'span')} = %s "
+                 f"AND {_col(source, 'start')} >= %s AND {_col(source, 'start')} < %s")
+    group_keys = ("system", *keys) if per_system else keys
+    into = ", ".join(_col(block_model, name) for name in ("start", "span", "system", *keys, "count", "total_ms"))
+    group = ", ".join(_col(source, key) for key in group_keys)
+    system = "" if per_system else "NULL, "
+    sql = (
+        f"INSERT INTO {_table(block_model)} ({into}) "
+        f"SELECT %s, %s, {system}{group}, SUM({_col(source, 'count')}), SUM({_col(source, 'total_ms')}) "
+        f"FROM {_table(source)} WHERE {where} GROUP BY {group}"
+    )
+    return sql, child
+
+
+def _col(model: type[Model], name: str) -> str:
+    return connection.ops.quote_name(column_of(model, name))
+
+
+def _table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
 
 
 def _day_percentiles(cases: list[tuple[tuple[dt.date, int, int], CaseFigures]]) -> Iterable[DailyTtrPercentiles]:
@@ -201,7 +282,7 @@ def _analyze_rollup() -> None:
         return
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE " + ", ".join(quote(model._meta.db_table) for model in ROLLUP_MODELS))
+        cursor.execute("ANALYZE " + ", ".join(quote(model._meta.db_table) for model in (*ROLLUP_MODELS, *BLOCK_MODELS)))
 
 
 def rollup_refresh(*, now: dt.datetime | None = None, full: bool = False) -> RefreshResult:
@@ -223,9 +304,12 @@ def rollup_refresh(*, now: dt.datetime | None = None, full: bool = False) -> Ref
         first = Case.objects.aggregate(first=Min("received_at"))["first"]
         first_day = min(utc_day(first), today) if first else today
         days = _days_between(first_day, today)
-        # Days whose cases were all deleted keep no stale rows.
+        # Days whose cases were all deleted keep no stale rows (blocks reaching into the first
+        # day's are summed again with it).
         for model in ROLLUP_MODELS:
             model._default_manager.filter(day__lt=first_day).delete()
+        for model in BLOCK_MODELS:
+            model._default_manager.filter(start__lt=first_day).delete()
     else:
         changed = touched_days(state.watermark - OVERLAP)
         days = sorted({d for d in changed if d <= today} | set(_days_between(min(state.built_through, today), today)))

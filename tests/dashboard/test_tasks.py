@@ -61,10 +61,10 @@ def test_a_second_refresh_steps_aside_while_one_runs():
 def test_a_full_build_leaves_the_planner_fresh_statistics_of_the_rollup():
     # Until analyzed, PostgreSQL estimates a freshly rebuilt rollup table from its old size (a
     # 10 M-case dashboard statement spilled its sort to disk on that estimate): a full build ANALYZEs.
-    from dashboard.services import ROLLUP_MODELS
+    from dashboard.services import BLOCK_MODELS, ROLLUP_MODELS
 
     build_scenario()
-    tables = [model._meta.db_table for model in ROLLUP_MODELS]
+    tables = [model._meta.db_table for model in (*ROLLUP_MODELS, *BLOCK_MODELS)]
 
     def analyzed() -> dict[str, int]:
         with connection.cursor() as cursor:
