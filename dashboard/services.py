@@ -268,7 +268,6 @@ def _days_between(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-@transaction.atomic
 def _analyze_rollup() -> None:
     """Fresh planner statistics for the rollup tables after a full build.
 
@@ -285,6 +284,7 @@ def _analyze_rollup() -> None:
         cursor.execute("ANALYZE " + ", ".join(quote(model._meta.db_table) for model in (*ROLLUP_MODELS, *BLOCK_MODELS)))
 
 
+@transaction.atomic  # one transaction: the advisory lock is held throughout, readers see a day's old or new rows
 def rollup_refresh(*, now: dt.datetime | None = None, full: bool = False) -> RefreshResult:
     """Bring the rollup up to date: every day up to today, touched days recomputed.
 
