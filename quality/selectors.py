@@ -463,11 +463,11 @@ def _utc_midnight(day: dt.date) -> dt.datetime:
 def _rollup_days(since: dt.datetime, until: dt.datetime) -> tuple[dt.date, dt.date] | None:
     """The whole UTC days of ``[since, until)`` that ``AgreementPairDay`` holds, as ``(first, last)``, if any.
 
-    The days up to the rollup's ``built_through``. None in another current time
-    zone than UTC (the live statement's days are the current time zone's; the
-    rollup's are UTC days). A period that ends now keeps today live: the rollup's
-    today is as of the last refresh, the live statement sees every case received
-    until now (a few ms for a day's cases).
+    The days up to the rollup's ``built_through``, never today: cases keep
+    arriving today while its rows are as of the last refresh, so today is always
+    counted live (exact, a few ms for a day's cases), whether the period ends now
+    or later. None in another current time zone than UTC (the live statement's
+    days are the current time zone's; the rollup's are UTC days).
     """
     if timezone.get_current_timezone_name() != "UTC" or since >= until:
         return None
@@ -476,7 +476,8 @@ def _rollup_days(since: dt.datetime, until: dt.datetime) -> tuple[dt.date, dt.da
         return None
     start = since.astimezone(dt.UTC)
     first = start.date() if start == _utc_midnight(start.date()) else start.date() + _ONE_DAY
-    last = min(until.astimezone(dt.UTC).date() - _ONE_DAY, built_through)
+    yesterday = timezone.now().astimezone(dt.UTC).date() - _ONE_DAY
+    last = min(until.astimezone(dt.UTC).date() - _ONE_DAY, built_through, yesterday)
     return (first, last) if first <= last else None
 
 
