@@ -46,6 +46,8 @@ from dashboard.models import (
     RollupTtrBucket,
 )
 from hitl_portal.sql import column_of
+from quality.selectors import agreement_rollup_built_through
+from quality.services.agreement import agreement_days_drop_before, agreement_days_rebuild, agreement_rollup_analyze
 from reviews.models import Case, Decision
 
 # Changes committed late (a transaction that saved history rows before the last
@@ -176,6 +178,8 @@ def rollup_rebuild_days(days: Iterable[dt.date], *, now: dt.datetime | None = No
         ))
         count += (last - first).days + 1
     rollup_rebuild_blocks(days)
+    # The agreement rollup of the same days (quality.models.AgreementPairDay), in the same transaction.
+    agreement_days_rebuild(days)
     return count
 
 
@@ -268,7 +272,6 @@ def _days_between(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-@transaction.atomic
 def _analyze_rollup() -> None:
     """Fresh planner statistics for the rollup tables after a full build.
 
@@ -285,6 +288,13 @@ def _analyze_rollup() -> None:
         cursor.execute("ANALYZE " + ", ".join(quote(model._meta.db_table) for model in (*ROLLUP_MODELS, *BLOCK_MODELS)))
 
 
+def _first_day(today: dt.date) -> dt.date:
+    """The received day of the first case (today when there is none): where a full build starts."""
+    first = Case.objects.aggregate(first=Min("received_at"))["first"]
+    return min(utc_day(first), today) if first else today
+
+
+@transaction.atomic  # one transaction: the advisory lock is held throughout, readers see a day's old or new rows
 def rollup_refresh(*, now: dt.datetime | None = None, full: bool = False) -> RefreshResult:
     """Bring the rollup up to date: every day up to today, touched days recomputed.
 
@@ -292,6 +302,11 @@ def rollup_refresh(*, now: dt.datetime | None = None, full: bool = False) -> Ref
     Otherwise the days recomputed are those of cases changed since the last
     run's start (minus ``OVERLAP``) and every day from the last built day through
     today (today's figures keep growing; a new day starts at midnight UTC).
+
+    The agreement rollup (``quality.services.agreement``) is rebuilt for the same
+    days and built through the same day; the first run after it appears (the
+    KPI rollup built, the agreement rollup never: ``built_through`` unknown)
+    builds every agreement day, as a full build would.
     """
     started = now or timezone.now()
     clock = time.monotonic()
@@ -299,10 +314,10 @@ def rollup_refresh(*, now: dt.datetime | None = None, full: bool = False) -> Ref
         return RefreshResult(skipped=True, full=full, days=0, duration_ms=0, built_through=None)
     state, _ = RollupState.objects.get_or_create(key=STATE_KEY)
     today = utc_day(started)
+    agreement_built = agreement_rollup_built_through()
     if full or state.built_through is None or state.watermark is None:
         full = True
-        first = Case.objects.aggregate(first=Min("received_at"))["first"]
-        first_day = min(utc_day(first), today) if first else today
+        first_day = _first_day(today)
         days = _days_between(first_day, today)
         # Days whose cases were all deleted keep no stale rows (blocks reaching into the first
         # day's are summed again with it).
@@ -313,9 +328,21 @@ def rollup_refresh(*, now: dt.datetime | None = None, full: bool = False) -> Ref
     else:
         changed = touched_days(state.watermark - OVERLAP)
         days = sorted({d for d in changed if d <= today} | set(_days_between(min(state.built_through, today), today)))
-    rebuilt = rollup_rebuild_days(days, now=started)
+    # The agreement rollup: the same days, from its own last built day (normally the KPI rollup's:
+    # both are recorded together), or every day when it was never built.
+    agreement_full = full or agreement_built is None
+    if agreement_full:
+        agreement_from = first_day if full else _first_day(today)
+        agreement_days_drop_before(agreement_from)
+    else:
+        assert agreement_built is not None  # not agreement_full
+        agreement_from = min(agreement_built, today)
+    rebuilt = rollup_rebuild_days(days, now=started)  # the agreement rollup's days too
+    agreement_days_rebuild(sorted(set(_days_between(agreement_from, today)) - set(days)), built_through=today)
     if full:
         _analyze_rollup()
+    if agreement_full:
+        agreement_rollup_analyze()
     state.watermark = started
     state.built_through = today
     state.last_run_at = timezone.now()

@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from reviews.models import Case, tracked_history
+from reviews.models import AISystem, Case, InterventionPoint, tracked_history
 
 
 class GoldSource(models.TextChoices):
@@ -134,3 +134,70 @@ class ReviewerQualitySnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reviewer_id} on {self.day}"
+
+
+class AgreementPairDay(models.Model):
+    """Rating pairs of the live multi-review case rounds received on one UTC day (``live_agreement``, pre-summed).
+
+    One row per (day, system, point, rater pair, their labels, unit size): how many
+    unordered rating pairs of units (case rounds) with ``unit_size`` ratings had
+    ``rater_a`` (the lower user id) say ``label_a`` and ``rater_b`` say ``label_b``,
+    over the cases received that day (``quality.selectors``'s definition of live
+    agreement). Summed over days it gives exactly the pair counts the live
+    statement gives, by day (dropping the raters) and by rater pair (dropping the
+    day and the unit size), so ``live_agreement`` reads the whole days it covers
+    from here. Kept by the KPI rollup refresh (``quality.services.agreement``),
+    up to ``AgreementRollupState.built_through``.
+
+    Derived data, not a record: recomputing a day replaces its rows (no history,
+    no audit events; the cases and decisions are the record), and the table can be
+    dropped and rebuilt at any time (``manage.py kpi_rollup --full``).
+    """
+
+    day = models.DateField()
+    # No index of their own on the foreign keys (only a rare cascade reads by them): fewer indexes to
+    # maintain when the refresh rewrites a day every minute.
+    system = models.ForeignKey(AISystem, on_delete=models.CASCADE, related_name="+", db_index=False)
+    intervention_point = models.ForeignKey(InterventionPoint, on_delete=models.CASCADE, related_name="+",
+                                           db_index=False)
+    rater_a = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                                db_index=False)
+    rater_b = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                                db_index=False)
+    label_a = models.CharField(max_length=100)
+    label_b = models.CharField(max_length=100)
+    unit_size = models.PositiveSmallIntegerField()
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            # Also the read index: ``live_agreement`` reads a range of days (the rows of a day were
+            # written together, so they share a few heap pages).
+            models.UniqueConstraint(
+                fields=["day", "system", "intervention_point", "rater_a", "rater_b", "label_a", "label_b",
+                        "unit_size"],
+                name="agreementpairday_unique_key",
+            ),
+            models.CheckConstraint(condition=Q(unit_size__gte=2), name="agreementpairday_unit_of_two"),
+        ]
+
+    def __str__(self) -> str:
+        return (f"{self.day} {self.intervention_point_id} {self.rater_a_id}/{self.rater_b_id}: "
+                f"{self.label_a}/{self.label_b} ({self.unit_size}) × {self.count}")
+
+
+class AgreementRollupState(models.Model):
+    """How far ``AgreementPairDay`` is built (one row, written only by the rebuild).
+
+    ``built_through``: every day up to and including it is in the table (a day
+    without rows had no rated unit at the last refresh). No row (a deployment
+    that never built it): ``live_agreement`` computes everything live, and the
+    next KPI rollup refresh builds every day.
+    """
+
+    key = models.CharField(max_length=20, unique=True, default="default")
+    built_through = models.DateField()
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"agreement rollup built through {self.built_through}"

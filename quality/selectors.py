@@ -40,8 +40,16 @@ from django.db.models.functions import Cast, Floor, RowNumber
 from django.db.models.lookups import GreaterThanOrEqual, LessThan
 from django.utils import timezone
 
+from hitl_portal.sql import column_of
 from quality import stats
-from quality.models import CalibrationSession, GoldItem, GoldServing, ReviewerQualitySnapshot
+from quality.models import (
+    AgreementPairDay,
+    AgreementRollupState,
+    CalibrationSession,
+    GoldItem,
+    GoldServing,
+    ReviewerQualitySnapshot,
+)
 from quality.services import config
 from reviews.models import (
     AISystem,
@@ -185,7 +193,9 @@ def summary_from_pairs(
     ``tables`` maps a rater pair to its contingency table (Cohen's κ). Fleiss' κ is
     the pairwise κ over every unit (``quality.stats.pairwise_kappa``).
     """
-    overall = stats.agreement_from_pairs(pairs)
+    # In key order: the float sums then never depend on the order the rows came in (the rollup's
+    # and the live statement's rows give bit-identical figures).
+    overall = stats.agreement_from_pairs(dict(sorted(pairs.items())))
     units_by_size: Counter[int] = Counter()
     for (_a, _b, size), count in pairs.items():
         units_by_size[size] += count
@@ -219,10 +229,6 @@ def summary_from_pairs(
     }
 
 
-_DAY_KEYS = "a.point_id, a.day, a.label, b.label, a.m"
-_RATER_KEYS = "a.point_id, a.reviewer_id, b.reviewer_id, a.label, b.label"
-
-
 def _rating_filters(
     *, since: dt.datetime, until: dt.datetime, system_id: int | None, point_id: int | None,
 ) -> tuple[list[str], list[Any], list[str], list[Any]]:
@@ -252,30 +258,36 @@ def _rating_filters(
 
 _DAY_KEYS = "a.point_id, a.day, a.label, b.label, a.m"
 _RATER_KEYS = "a.point_id, a.reviewer_id, b.reviewer_id, a.label, b.label"
+# The rollup's key (``AgreementPairDay``): both of the above at once, and the system.
+_ROLLUP_KEYS = "a.system_id, a.point_id, a.day, a.reviewer_id, b.reviewer_id, a.label, b.label, a.m"
+_PAIR_KEYS = {"days": _DAY_KEYS, "raters": _RATER_KEYS, "rollup": _ROLLUP_KEYS}
 
 
 def _live_pairs_sql(*, since: dt.datetime, until: dt.datetime, system_id: int | None, point_id: int | None,
-                    group: str) -> tuple[str, list[Any]]:
+                    group: str, tzname: str | None = None) -> tuple[str, list[Any]]:
     """The pair-count query over live multi-review ratings, grouped by ``group`` (any database).
 
     Every rating (a non-escalation, non-adjudication decision with a label) is
     joined with the other ratings of its case and round, each unordered pair once
     (lower reviewer id first), with the unit's number of ratings (a window count).
-    ``group`` is "days" (point, day, labels, unit size) or "raters" (point, rater
-    pair, labels). PostgreSQL uses ``_units_sql`` instead.
+    ``group`` is "days" (point, day, labels, unit size), "raters" (point, rater
+    pair, labels) or "rollup" (system, point, day, rater pair, labels, unit size:
+    ``AgreementPairDay``'s key). Days are those of ``tzname`` (the current time
+    zone by default). PostgreSQL uses ``_units_sql`` instead.
     """
     qn = connection.ops.quote_name
     day_sql, day_params = connection.ops.datetime_cast_date_sql(
-        f"c.{qn('received_at')}", [], timezone.get_current_timezone_name()
+        f"c.{qn('received_at')}", [], tzname or timezone.get_current_timezone_name()
     )
     rating, rating_params, case, case_params = _rating_filters(
         since=since, until=until, system_id=system_id, point_id=point_id)
-    keys = _DAY_KEYS if group == "days" else _RATER_KEYS
+    keys = _PAIR_KEYS[group]
     case_table, decision_table = qn(Case._meta.db_table), qn(Decision._meta.db_table)
     sql = f"""
         WITH r AS (
             SELECT d.{qn('case_id')} AS case_id, d.{qn('round')} AS round_, d.{qn('reviewer_id')} AS reviewer_id,
                    d.{qn('label')} AS label, c.{qn('intervention_point_id')} AS point_id, {day_sql} AS day,
+                   c.{qn('system_id')} AS system_id,
                    COUNT(*) OVER (PARTITION BY d.{qn('case_id')}, d.{qn('round')}) AS m
             FROM {case_table} c INNER JOIN {decision_table} d ON d.{qn('case_id')} = c.{qn('id')}
             WHERE {' AND '.join(rating + case)}
@@ -289,7 +301,7 @@ def _live_pairs_sql(*, since: dt.datetime, until: dt.datetime, system_id: int | 
 
 
 def _units_sql(*, since: dt.datetime, until: dt.datetime, system_id: int | None,
-               point_id: int | None) -> tuple[str, list[Any]]:
+               point_id: int | None, rollup: bool = False) -> tuple[str, list[Any]]:
     """PostgreSQL: the period's rated units (case rounds with at least two ratings), counted by kind.
 
     Each unit is read as two arrays, its raters and their labels in rater order,
@@ -305,15 +317,25 @@ def _units_sql(*, since: dt.datetime, until: dt.datetime, system_id: int | None,
     sorted every two-row unit on its own and cost a third of the statement). The
     rater pairs are put in order again in Python, so their counts never depend on
     it; the day rows' statistics are symmetric in the two labels.
+
+    ``rollup``: the same units counted by (system, point, UTC day, raters, labels)
+    instead, the rows ``agreement_day_pairs`` expands into ``AgreementPairDay``'s.
     """
     qn = connection.ops.quote_name
     day_sql, day_params = connection.ops.datetime_cast_date_sql(
-        f"c.{qn('received_at')}", [], timezone.get_current_timezone_name()
+        f"c.{qn('received_at')}", [], "UTC" if rollup else timezone.get_current_timezone_name()
     )
     rating, rating_params, case, case_params = _rating_filters(
         since=since, until=until, system_id=system_id, point_id=point_id)
+    point_key = f"c.{qn('intervention_point_id')}"
+    if rollup:
+        keys = f"c.{qn('system_id')}, {point_key}, {day_sql} AS day"
+        group = f"GROUP BY c.{qn('system_id')}, {point_key}, day, u.raters, u.labels"
+    else:
+        keys = f"GROUPING(u.raters), {point_key}, {day_sql} AS day"
+        group = f"GROUP BY GROUPING SETS (({point_key}, day, u.labels), ({point_key}, u.raters, u.labels))"
     sql = f"""
-        SELECT GROUPING(u.raters), c.{qn('intervention_point_id')}, {day_sql} AS day, u.raters, u.labels, COUNT(*)
+        SELECT {keys}, u.raters, u.labels, COUNT(*)
         FROM {qn(Case._meta.db_table)} c
         CROSS JOIN LATERAL (
             SELECT array_agg(s.reviewer_id) AS raters, array_agg(s.label) AS labels
@@ -327,8 +349,7 @@ def _units_sql(*, since: dt.datetime, until: dt.datetime, system_id: int | None,
             HAVING COUNT(*) > 1
         ) u
         WHERE {' AND '.join(case)}
-        GROUP BY GROUPING SETS ((c.{qn('intervention_point_id')}, day, u.labels),
-                                (c.{qn('intervention_point_id')}, u.raters, u.labels))
+        {group}
     """
     return sql, [*day_params, *rating_params, *case_params]
 
@@ -345,10 +366,59 @@ def _pairs_of_units(
             for i, j in combinations(range(size), 2):
                 day_rows.append((point, day, labels[i], labels[j], size, count))
             continue
-        ordered = sorted(zip(raters, labels, strict=True))
-        for (rater_a, label_a), (rater_b, label_b) in combinations(ordered, 2):
+        for rater_a, rater_b, label_a, label_b in _rater_pairs(raters, labels):
             rater_rows.append((point, rater_a, rater_b, label_a, label_b, count))
     return day_rows, rater_rows
+
+
+def _rater_pairs(raters: Iterable[int], labels: Iterable[str]) -> Iterator[tuple[int, int, str, str]]:
+    """A unit's rating pairs ``(rater_a, rater_b, label_a, label_b)``, each once, the lower rater id first."""
+    ordered = sorted(zip(raters, labels, strict=True))
+    for (rater_a, label_a), (rater_b, label_b) in combinations(ordered, 2):
+        yield rater_a, rater_b, label_a, label_b
+
+
+RollupKey = tuple[dt.date, int, int, int, int, str, str, int]
+
+
+def agreement_day_pairs(*, since: dt.datetime, until: dt.datetime) -> Counter[RollupKey]:
+    """``AgreementPairDay``'s rows of the cases received in ``[since, until)``, by their key.
+
+    The key is ``(UTC day, system, point, rater_a, rater_b, label_a, label_b,
+    unit_size)``: the live statement's units (PostgreSQL, ``_units_sql``) or its
+    portable pair counts (``_live_pairs_sql``), only counted by a finer key, so the
+    rows add up to exactly the pair counts ``_live_pair_rows`` gives for any set of
+    whole days. For the rollup rebuild (``quality.services.agreement``).
+    """
+    counts: Counter[RollupKey] = Counter()
+    window: dict[str, Any] = dict(since=since, until=until, system_id=None, point_id=None)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(*_live_pairs_sql(**window, group="rollup", tzname="UTC"))
+            for system_id, point_id, day, rater_a, rater_b, label_a, label_b, size, count in cursor.fetchall():
+                counts[(_as_date(day), system_id, point_id, rater_a, rater_b, label_a, label_b, int(size))] += count
+            return counts
+        # As _live_pair_rows, but restored afterwards: the rebuild runs inside the refresh's transaction.
+        with _local_settings(cursor, jit="off", work_mem="64MB"):
+            cursor.execute(*_units_sql(**window, rollup=True))
+            for system_id, point_id, day, raters, labels, count in cursor.fetchall():
+                size = len(labels)
+                for rater_a, rater_b, label_a, label_b in _rater_pairs(raters, labels):
+                    counts[(day, system_id, point_id, rater_a, rater_b, label_a, label_b, size)] += count
+    return counts
+
+
+@contextmanager
+def _local_settings(cursor: Any, **settings: str) -> Iterator[None]:
+    """PostgreSQL settings for the statements inside (a transaction), put back as they were afterwards."""
+    before: dict[str, str] = {}
+    for name, value in settings.items():
+        cursor.execute("SELECT current_setting(%s), set_config(%s, %s, true)", [name, name, value])
+        before[name] = cursor.fetchone()[0]
+    yield
+    # Not on an error: the transaction is aborted then, and its settings go with it.
+    for name, value in before.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
 
 
 def _live_pair_rows(
@@ -376,6 +446,109 @@ def _as_date(value: Any) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
+AGREEMENT_STATE_KEY = "default"
+_ONE_DAY = dt.timedelta(days=1)
+
+
+def agreement_rollup_built_through() -> dt.date | None:
+    """The last day ``AgreementPairDay`` holds (``None``: never built, everything is computed live)."""
+    return (AgreementRollupState.objects.filter(key=AGREEMENT_STATE_KEY)
+            .values_list("built_through", flat=True).first())
+
+
+def _utc_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def _rollup_days(since: dt.datetime, until: dt.datetime) -> tuple[dt.date, dt.date] | None:
+    """The whole UTC days of ``[since, until)`` that ``AgreementPairDay`` holds, as ``(first, last)``, if any.
+
+    The days up to the rollup's ``built_through``, never today: cases keep
+    arriving today while its rows are as of the last refresh, so today is always
+    counted live (exact, a few ms for a day's cases), whether the period ends now
+    or later. None in another current time zone than UTC (the live statement's
+    days are the current time zone's; the rollup's are UTC days).
+    """
+    if timezone.get_current_timezone_name() != "UTC" or since >= until:
+        return None
+    built_through = agreement_rollup_built_through()
+    if built_through is None:
+        return None
+    start = since.astimezone(dt.UTC)
+    first = start.date() if start == _utc_midnight(start.date()) else start.date() + _ONE_DAY
+    yesterday = timezone.now().astimezone(dt.UTC).date() - _ONE_DAY
+    last = min(until.astimezone(dt.UTC).date() - _ONE_DAY, built_through, yesterday)
+    return (first, last) if first <= last else None
+
+
+def _rollup_pair_rows(
+    *, first: dt.date, last: dt.date, system_id: int | None, point_id: int | None,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """``_live_pair_rows``'s two lists for the whole days ``first``..``last``, summed from ``AgreementPairDay``.
+
+    One statement on PostgreSQL (both groupings from one read of the days' rows by
+    the table's unique key, which starts with the day), two elsewhere.
+    """
+    qn = connection.ops.quote_name
+
+    def col(name: str) -> str:
+        return qn(column_of(AgreementPairDay, name))
+
+    where = [f"{col('day')} >= %s", f"{col('day')} <= %s"]
+    params: list[Any] = [first, last]
+    if system_id is not None:
+        where.append(f"{col('system')} = %s")
+        params.append(system_id)
+    if point_id is not None:
+        where.append(f"{col('intervention_point')} = %s")
+        params.append(point_id)
+    point, raters = col("intervention_point"), f"{col('rater_a')}, {col('rater_b')}"
+    labels = f"{col('label_a')}, {col('label_b')}"
+    day_keys = f"{point}, {col('day')}, {labels}, {col('unit_size')}"
+    rater_keys = f"{point}, {raters}, {labels}"
+    source = f"FROM {qn(AgreementPairDay._meta.db_table)} WHERE {' AND '.join(where)}"
+    total = f"SUM({col('count')})"
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(f"SELECT {day_keys}, {total} {source} GROUP BY {day_keys}", params)
+            day_rows = cursor.fetchall()
+            cursor.execute(f"SELECT {rater_keys}, {total} {source} GROUP BY {rater_keys}", params)
+            return day_rows, cursor.fetchall()
+        cursor.execute(
+            f"SELECT GROUPING({col('rater_a')}), {point}, {col('day')}, {raters}, {labels}, {col('unit_size')}, "
+            f"{total} {source} GROUP BY GROUPING SETS (({day_keys}), ({rater_keys}))", params)
+        by_day: list[tuple[Any, ...]] = []
+        by_raters: list[tuple[Any, ...]] = []
+        for without_raters, point_id_, day, rater_a, rater_b, label_a, label_b, size, count in cursor.fetchall():
+            if without_raters:
+                by_day.append((point_id_, day, label_a, label_b, size, count))
+            else:
+                by_raters.append((point_id_, rater_a, rater_b, label_a, label_b, count))
+        return by_day, by_raters
+
+
+def _pair_rows(
+    *, since: dt.datetime, until: dt.datetime, system_id: int | None, point_id: int | None,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The pair counts of ``[since, until)``: its whole days the rollup holds from there, the rest live.
+
+    The rest: the partial days at the edges, the days after the rollup's
+    ``built_through`` (today, at least) and everything when the rollup was never
+    built. The rows of both sources have the same shape and are simply added up.
+    """
+    covered = _rollup_days(since, until)
+    if covered is None:
+        return _live_pair_rows(since=since, until=until, system_id=system_id, point_id=point_id)
+    first, last = covered
+    day_rows, rater_rows = _rollup_pair_rows(first=first, last=last, system_id=system_id, point_id=point_id)
+    for start, end in ((since, _utc_midnight(first)), (_utc_midnight(last + _ONE_DAY), until)):
+        if start < end:
+            live_days, live_raters = _live_pair_rows(since=start, until=end, system_id=system_id, point_id=point_id)
+            day_rows.extend(live_days)
+            rater_rows.extend(live_raters)
+    return day_rows, rater_rows
+
+
 def live_agreement(
     *,
     since: dt.datetime,
@@ -388,7 +561,9 @@ def live_agreement(
 
     Two aggregate queries (pair counts per point and day; contingency tables per
     point and rater pair); the statistics then come from those counts, which add
-    up exactly across days, periods and points (see ``bench/agreement.py``).
+    up exactly across days, periods and points (see ``bench/agreement.py``). The
+    whole UTC days the agreement rollup holds are read from it (``AgreementPairDay``,
+    the same counts pre-summed per day), the rest is counted live (``_pair_rows``).
     """
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}")
@@ -400,7 +575,7 @@ def live_agreement(
     only_point_id = point.pk if point is not None else None
     by_point_period: dict[int, dict[dt.date, Counter[tuple[Any, Any, int]]]] = defaultdict(
         lambda: defaultdict(Counter))
-    day_rows, rater_rows = _live_pair_rows(since=since, until=until, system_id=system_id, point_id=only_point_id)
+    day_rows, rater_rows = _pair_rows(since=since, until=until, system_id=system_id, point_id=only_point_id)
     for point_id, day, label_a, label_b, size, count in day_rows:
         start = _period_start_of_day(_as_date(day), period)
         by_point_period[point_id][start][(label_a, label_b, int(size))] += count
