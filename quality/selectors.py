@@ -456,6 +456,12 @@ def agreement_rollup_built_through() -> dt.date | None:
             .values_list("built_through", flat=True).first())
 
 
+def agreement_rollup_status() -> Mapping[str, Any] | None:
+    """When ``AgreementPairDay`` was last rebuilt and through which day (``None``: never), for the page."""
+    return (AgreementRollupState.objects.filter(key=AGREEMENT_STATE_KEY)
+            .values("built_through", "computed_at").first())
+
+
 def _utc_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 

@@ -32,6 +32,7 @@ from quality.forms import (
 )
 from quality.models import CalibrationSession
 from quality.selectors import (
+    agreement_rollup_status,
     calibration_results,
     calibration_sessions,
     default_period,
@@ -167,7 +168,9 @@ class AgreementPage(RoleRequiredMixin, View):
             period = form.cleaned_data.get("period") or "week"
         since, until = default_period(since, until)
         result = live_agreement(since=since, until=until, system=system.slug if system else None, period=period)
-        return render(request, "quality/agreement.html", {"form": form, "result": result, "section": "agreement"})
+        return render(request, "quality/agreement.html", {
+            "form": form, "result": result, "section": "agreement", "rollup": agreement_rollup_status(),
+        })
 
 
 class CalibrationListPage(RoleRequiredMixin, View):

@@ -160,7 +160,18 @@ def test_agreement_page(data) -> None:
         assert response.status_code == 200
         html = response.content.decode()
         assert "Loan-Review" in html and "Krippendorff" in html and "Cohen" in html
+        assert "the agreement rollup is not built yet" in html  # no refresh ran: all counted live
     assert page_client(make_user("reviewer")).get(reverse("quality:agreement")).status_code == 403
+
+
+def test_agreement_page_says_how_fresh_the_rollup_is(data) -> None:
+    from quality.services.agreement import agreement_days_rebuild
+
+    today = timezone.now().date()
+    agreement_days_rebuild([today - dt.timedelta(days=1), today], built_through=today)
+    html = page_client(make_user("manager")).get(reverse("quality:agreement")).content.decode()
+    assert "Past whole days come from the agreement rollup, refreshed" in html
+    assert "today and partial days are counted from the cases now" in html
 
 
 @hypothesis_settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
