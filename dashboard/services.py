@@ -45,6 +45,7 @@ from dashboard.models import (
     RollupTtrBlock,
     RollupTtrBucket,
 )
+from hitl_portal.days import day_runs
 from hitl_portal.sql import column_of
 from quality.selectors import agreement_rollup_built_through
 from quality.services.agreement import agreement_days_drop_before, agreement_days_rebuild, agreement_rollup_analyze
@@ -120,17 +121,6 @@ def touched_days(since: dt.datetime) -> set[dt.date]:
     return days
 
 
-def _chunks(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """Consecutive days grouped into inclusive ranges of at most ``CHUNK_DAYS``."""
-    ranges: list[tuple[dt.date, dt.date]] = []
-    for day in sorted(set(days)):
-        if ranges and (day - ranges[-1][1]).days == 1 and (day - ranges[-1][0]).days < CHUNK_DAYS:
-            ranges[-1] = (ranges[-1][0], day)
-        else:
-            ranges.append((day, day))
-    return ranges
-
-
 def rollup_rebuild_days(days: Iterable[dt.date], *, now: dt.datetime | None = None) -> int:
     """Recompute the rollup rows of ``days`` (all systems), replacing what was there; returns the day count.
 
@@ -140,7 +130,7 @@ def rollup_rebuild_days(days: Iterable[dt.date], *, now: dt.datetime | None = No
     now = now or timezone.now()
     days = sorted(set(days))  # read twice: the days, then their blocks
     count = 0
-    for first, last in _chunks(days):
+    for first, last in day_runs(days, longest=CHUNK_DAYS):
         result = aggregate(day_start(first), day_start(last + dt.timedelta(days=1)))
         in_range = {"day__gte": first, "day__lte": last}
         for model in ROLLUP_MODELS:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from django.db import connection, transaction
 from django.utils import timezone
 
+from hitl_portal.days import day_runs
 from quality.models import AgreementPairDay, AgreementRollupState
 from quality.selectors import AGREEMENT_STATE_KEY, agreement_day_pairs
 
@@ -33,17 +34,6 @@ def _utc_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
-def _chunks(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """Consecutive days grouped into inclusive ranges of at most ``CHUNK_DAYS``."""
-    ranges: list[tuple[dt.date, dt.date]] = []
-    for day in sorted(set(days)):
-        if ranges and (day - ranges[-1][1]).days == 1 and (day - ranges[-1][0]).days < CHUNK_DAYS:
-            ranges[-1] = (ranges[-1][0], day)
-        else:
-            ranges.append((day, day))
-    return ranges
-
-
 @transaction.atomic
 def agreement_days_rebuild(days: Iterable[dt.date], *, built_through: dt.date | None = None) -> int:
     """Recompute the ``AgreementPairDay`` rows of ``days``, replacing theirs; record ``built_through`` if given.
@@ -55,7 +45,7 @@ def agreement_days_rebuild(days: Iterable[dt.date], *, built_through: dt.date | 
     its new ones. Returns the number of rows written.
     """
     written = 0
-    for first, last in _chunks(days):
+    for first, last in day_runs(days, longest=CHUNK_DAYS):
         counts = agreement_day_pairs(since=_utc_midnight(first), until=_utc_midnight(last + dt.timedelta(days=1)))
         AgreementPairDay.objects.filter(day__gte=first, day__lte=last).delete()
         rows = [
