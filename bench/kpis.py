@@ -420,8 +420,9 @@ def measure(args: argparse.Namespace, dsn: str, fixture: dict[str, Any]) -> dict
     from knox.models import AuthToken
 
     import dashboard.selectors as kpi_module
-    from dashboard.aggregation import day_start, utc_day
+    from dashboard.aggregation import utc_day
     from dashboard.selectors import KpiScope, kpis
+    from hitl_portal.days import day_start
 
     manager = User.objects.get(pk=fixture["manager"])
     token = AuthToken.objects.create(user=manager, expiry=None)[1]

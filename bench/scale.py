@@ -312,7 +312,8 @@ def _queries(fn: Any) -> dict[str, Any]:
 
 
 def _ninety_days() -> tuple[dt.datetime, dt.datetime]:
-    from dashboard.aggregation import day_start, utc_day
+    from dashboard.aggregation import utc_day
+    from hitl_portal.days import day_start
 
     today = utc_day(dt.datetime.now(dt.UTC))
     return day_start(today - dt.timedelta(days=89)), day_start(today + dt.timedelta(days=1))

@@ -49,10 +49,6 @@ def utc_day(moment: dt.datetime) -> dt.date:
     return moment.astimezone(UTC).date()
 
 
-def day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=UTC)
-
-
 def aggregate(start: dt.datetime, end: dt.datetime, *, system_id: int | None = None) -> Aggregate:
     """Figures of the cases received in ``[start, end)`` (optionally of one system), per received day."""
     result = Aggregate()

@@ -7,8 +7,8 @@ from typing import Any
 
 from django import forms
 
-from dashboard.aggregation import day_start
 from dashboard.selectors import KpiScope, last_days_scope
+from hitl_portal.days import day_start
 from reviews.models import AISystem
 
 PERIODS = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("custom", "Custom")]

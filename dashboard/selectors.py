@@ -28,7 +28,7 @@ from django.db.models import Count, Max, Min, Model, Q, QuerySet, Sum, TextField
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
-from dashboard.aggregation import UTC, aggregate, day_start, utc_day
+from dashboard.aggregation import UTC, aggregate, utc_day
 from dashboard.blocks import ALL_SYSTEMS_SPANS, decompose
 from dashboard.figures import CaseFigures, ReviewerFigures, case_kpis, reviewer_row
 from dashboard.figures import seconds_of as _seconds
@@ -46,6 +46,7 @@ from dashboard.models import (
 )
 from dashboard.services import STATE_KEY
 from dashboard.targets import target_status, targets_for
+from hitl_portal.days import day_start
 from hitl_portal.sql import column_of
 from incidents.models import Incident, IncidentKind, IncidentStatus
 from quality import stats

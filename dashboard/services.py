@@ -31,7 +31,7 @@ from django.db.models import Min, Model
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from dashboard.aggregation import UTC, aggregate, day_start, utc_day
+from dashboard.aggregation import UTC, aggregate, utc_day
 from dashboard.blocks import ALL_SYSTEMS_SPANS, BLOCK_SPANS, block_start
 from dashboard.figures import CaseFigures, ttr_percentiles_ms
 from dashboard.models import (
@@ -45,7 +45,7 @@ from dashboard.models import (
     RollupTtrBlock,
     RollupTtrBucket,
 )
-from hitl_portal.days import day_runs
+from hitl_portal.days import day_runs, day_start
 from hitl_portal.sql import column_of
 from quality.selectors import agreement_rollup_built_through
 from quality.services.agreement import agreement_days_drop_before, agreement_days_rebuild, agreement_rollup_analyze

@@ -6,6 +6,11 @@ import datetime as dt
 from collections.abc import Iterable
 
 
+def day_start(day: dt.date) -> dt.datetime:
+    """Midnight UTC opening ``day``: the portal's days (rollups, KPI periods) are UTC days."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
 def day_runs(days: Iterable[dt.date], *, longest: int) -> list[tuple[dt.date, dt.date]]:
     """``days`` as inclusive ``(first, last)`` runs of consecutive days, each at most ``longest`` days long.
 

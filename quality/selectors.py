@@ -40,6 +40,7 @@ from django.db.models.functions import Cast, Floor, RowNumber
 from django.db.models.lookups import GreaterThanOrEqual, LessThan
 from django.utils import timezone
 
+from hitl_portal.days import day_start
 from hitl_portal.sql import column_of
 from quality import stats
 from quality.models import (
@@ -462,10 +463,6 @@ def agreement_rollup_status() -> Mapping[str, Any] | None:
             .values("built_through", "computed_at").first())
 
 
-def _utc_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
-
-
 def _rollup_days(since: dt.datetime, until: dt.datetime) -> tuple[dt.date, dt.date] | None:
     """The whole UTC days of ``[since, until)`` that ``AgreementPairDay`` holds, as ``(first, last)``, if any.
 
@@ -481,7 +478,7 @@ def _rollup_days(since: dt.datetime, until: dt.datetime) -> tuple[dt.date, dt.da
     if built_through is None:
         return None
     start = since.astimezone(dt.UTC)
-    first = start.date() if start == _utc_midnight(start.date()) else start.date() + _ONE_DAY
+    first = start.date() if start == day_start(start.date()) else start.date() + _ONE_DAY
     yesterday = timezone.now().astimezone(dt.UTC).date() - _ONE_DAY
     last = min(until.astimezone(dt.UTC).date() - _ONE_DAY, built_through, yesterday)
     return (first, last) if first <= last else None
@@ -547,7 +544,7 @@ def _pair_rows(
         return _live_pair_rows(since=since, until=until, system_id=system_id, point_id=point_id)
     first, last = covered
     day_rows, rater_rows = _rollup_pair_rows(first=first, last=last, system_id=system_id, point_id=point_id)
-    for start, end in ((since, _utc_midnight(first)), (_utc_midnight(last + _ONE_DAY), until)):
+    for start, end in ((since, day_start(first)), (day_start(last + _ONE_DAY), until)):
         if start < end:
             live_days, live_raters = _live_pair_rows(since=start, until=end, system_id=system_id, point_id=point_id)
             day_rows.extend(live_days)

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from django.db import connection, transaction
 from django.utils import timezone
 
-from hitl_portal.days import day_runs
+from hitl_portal.days import day_runs, day_start
 from quality.models import AgreementPairDay, AgreementRollupState
 from quality.selectors import AGREEMENT_STATE_KEY, agreement_day_pairs
 
@@ -28,10 +28,6 @@ from quality.selectors import AGREEMENT_STATE_KEY, agreement_day_pairs
 # week of units at 10 M cases is a few thousand rows to group; the deletes and inserts stay small.
 CHUNK_DAYS = 7
 BATCH = 2000
-
-
-def _utc_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
 @transaction.atomic
@@ -46,7 +42,7 @@ def agreement_days_rebuild(days: Iterable[dt.date], *, built_through: dt.date | 
     """
     written = 0
     for first, last in day_runs(days, longest=CHUNK_DAYS):
-        counts = agreement_day_pairs(since=_utc_midnight(first), until=_utc_midnight(last + dt.timedelta(days=1)))
+        counts = agreement_day_pairs(since=day_start(first), until=day_start(last + dt.timedelta(days=1)))
         AgreementPairDay.objects.filter(day__gte=first, day__lte=last).delete()
         rows = [
             AgreementPairDay(day=day, system_id=system_id, intervention_point_id=point_id, rater_a_id=rater_a,
