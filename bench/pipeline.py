@@ -237,7 +237,7 @@ def _new_out() -> dict[str, Any]:
 
 def _prepare(kind: str, index: int, p: dict[str, Any]) -> dict[str, Any]:
     n = p["clients"]
-    if kind in ("single", "warmup"):
+    if kind in ("single", "warmup", "floor", "bare"):
         ids = range(index, p["count"], n)
         return {"bodies": [json.dumps(case_body(p["system"], p["point"], p["prefix"], i)).encode() for i in ids]}
     if kind == "batch":
@@ -264,9 +264,9 @@ def _prepare(kind: str, index: int, p: dict[str, Any]) -> dict[str, Any]:
 
 def _run_http(kind: str, index: int, p: dict[str, Any], work: dict[str, Any], deadline: float) -> dict[str, Any]:
     out = _new_out()
-    if kind in ("single", "warmup", "batch"):
+    if kind in ("single", "warmup", "batch", "floor", "bare"):
         client = HttpClient(p["port"], p["token"], p["phase"])
-        path = "/api/v1/cases/batch/" if kind == "batch" else "/api/v1/cases/"
+        path = HTTP_PATHS.get(kind, "/api/v1/cases/")
         for body in work["bodies"]:
             if time.monotonic() > deadline:
                 break
@@ -311,6 +311,10 @@ def _run_http(kind: str, index: int, p: dict[str, Any], work: dict[str, Any], de
             if out["errors"] > 20:
                 break
     return out
+
+
+# The floors (bench/floor_wsgi.py, bench/floor_urls.py) take the single-case bodies too.
+HTTP_PATHS = {"batch": "/api/v1/cases/batch/", "floor": "/bench/floor/", "bare": "/bench/bare/"}
 
 
 # Raw-SQL baseline: the same rows the portal writes, on scratch copies of its tables.
@@ -876,7 +880,10 @@ def server_env(args: argparse.Namespace, db_url: str, var_dir: Path, broker_url:
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ENV", "HITL_TESTING", "DJANGO_DEBUG")}
     # Connections live through the run: a backend closed mid-phase (DB_CONN_MAX_AGE, 60 s by
     # default) takes its CPU time with it, and the per-operation database CPU would be short.
+    # REDIS_URL as deployed (README, Production): the cache (throttles, login lockout) on Redis too,
+    # in the broker's database (Django prefixes its keys), flushed with it at the end.
     env.update(DATABASE_URL=db_url, HITL_VAR_DIR=str(var_dir), HITL_THROTTLE_INTEGRATION="100000000/min",
+               REDIS_URL=broker_url,
                DJANGO_SETTINGS_MODULE="hitl_portal.settings", PYTHONPATH=str(BASE_DIR),
                CELERY_BROKER_URL=broker_url, DB_CONN_MAX_AGE="3600")
     env.update(item.split("=", 1) for item in args.server_env)
@@ -942,7 +949,11 @@ class Server:
                  profile_dir: Path | None, broker_url: str) -> None:
         self.port = free_port()
         self.log = log
-        app = "hitl_portal.wsgi:application"
+        # The portal with the floor phases' two extra paths (bench/floor_*.py); every portal
+        # path is served exactly as hitl_portal.wsgi serves it.
+        app = "floor_wsgi:application"
+        env = server_env(args, db_url, var_dir, broker_url)
+        env.update(DJANGO_SETTINGS_MODULE="floor_settings", PYTHONPATH=f"{BENCH_DIR}{os.pathsep}{BASE_DIR}")
         if args.worker_class == "uvicorn":
             # The ASGI deployment of the README (hitl_portal.asgi: sync views in its thread pool).
             if profile_dir is not None:
@@ -951,19 +962,18 @@ class Server:
                         str(self.port), "--workers", str(args.workers), "--log-level", "warning",
                         "--no-access-log", "--backlog", "2048"]
             with open(log, "ab") as handle:
-                self.proc = subprocess.Popen(self.cmd, env=server_env(args, db_url, var_dir, broker_url),
-                                             cwd=BASE_DIR, start_new_session=True, stdout=handle, stderr=handle)
+                self.proc = subprocess.Popen(self.cmd, env=env, cwd=BASE_DIR, start_new_session=True,
+                                             stdout=handle, stderr=handle)
             return
         cmd = [str(BIN_DIR / "gunicorn"), "--bind", f"{HOST}:{self.port}", "--workers", str(args.workers),
                "--worker-class", args.worker_class, "--chdir", str(BASE_DIR), "--timeout", "120",
                "--graceful-timeout", "15", "--backlog", "2048", "--log-level", "warning",
-               "--error-logfile", str(log)]
+               "--error-logfile", str(log), "--pythonpath", f"{BENCH_DIR},{BASE_DIR}"]
         if args.worker_class == "gthread":
             cmd += ["--threads", str(args.threads)]
-        env = server_env(args, db_url, var_dir, broker_url)
         if profile_dir is not None:
-            app = "profiled_wsgi:application"
-            cmd += ["--pythonpath", f"{BENCH_DIR},{BASE_DIR}", "--config", str(BENCH_DIR / "gunicorn_profile.py")]
+            # floor_wsgi then serves the portal through profiled_wsgi.
+            cmd += ["--config", str(BENCH_DIR / "gunicorn_profile.py")]
             env["HITL_BENCH_PROFILE_DIR"] = str(profile_dir)
         self.cmd = [*cmd, app]
         # Own session: the whole gunicorn tree can be stopped by its process group id.
@@ -1084,6 +1094,9 @@ def evaluate(phases: dict[str, Phase]) -> list[dict[str, Any]]:
          [("batch_cps", ">="), ("seal_lag_p99_s", "lag<")]),
         ("claim", "raw_claim", "Claim + decide", "cycles/s",
          [("claim_cps", ">="), ("claim_p99_ms", "p99<"), ("seal_lag_p99_s", "lag<")]),
+        # No targets: how fast the stack answers a request that does nothing (bench/floor_*.py).
+        ("floor", "raw_ingest", "Floor: portal API request doing no work", "req/s", []),
+        ("bare", "raw_ingest", "Floor: bare WSGI answer under gunicorn", "req/s", []),
     ]
     for name, base, label, unit, checks in spec:
         phase = phases.get(name)
@@ -1110,6 +1123,39 @@ def evaluate(phases: dict[str, Phase]) -> list[dict[str, Any]]:
                      "baseline_rate": phases[base].rate if base in phases else None, "ratio": r,
                      "targets": verdicts, "errors": phase.errors})
     return rows
+
+
+def _cpu_ms(phase: Phase) -> dict[str, float]:
+    parts = {"app": phase.app_cpu_ms_per_op, "sealer": phase.sealer_cpu_ms_per_op, "db": phase.db_cpu_ms_per_op,
+             "client": phase.client_cpu_ms_per_op}
+    total = round(sum(v or 0.0 for v in parts.values()), 3)
+    return {**{k: round(v or 0.0, 3) for k, v in parts.items()}, "total": total}
+
+
+def fixed_cost(phases: dict[str, Phase]) -> dict[str, Any] | None:
+    """The share of single ingest's CPU that is the stack's fixed per-request cost (the floor phases).
+
+    ``floor`` is a portal API request that does no work (middleware, DRF, token
+    authentication, throttle, JSON parsing and rendering); ``bare`` is gunicorn
+    answering from plain WSGI (server, loopback connection and client).
+    """
+    single, floor = phases.get("single"), phases.get("floor")
+    if single is None or floor is None or single.skipped or floor.skipped or not single.ops or not floor.ops:
+        return None
+    s, f = _cpu_ms(single), _cpu_ms(floor)
+    out: dict[str, Any] = {
+        "single_cpu_ms": s, "floor_cpu_ms": f,
+        "floor_share_of_single_app": round(f["app"] / s["app"], 3) if s["app"] else None,
+        "floor_share_of_single_total": round(f["total"] / s["total"], 3) if s["total"] else None,
+        "floor_rate": floor.rate, "floor_ceiling": floor.cpu_ceiling,
+    }
+    bare = phases.get("bare")
+    if bare is not None and not bare.skipped and bare.ops:
+        b = _cpu_ms(bare)
+        out.update(bare_cpu_ms=b, bare_rate=bare.rate, bare_ceiling=bare.cpu_ceiling,
+                   django_share_of_single_total=round((f["total"] - b["total"]) / s["total"], 3) if s["total"]
+                   else None)
+    return out
 
 
 def markdown(info: dict[str, Any], phases: dict[str, Phase], rows: list[dict[str, Any]],
@@ -1178,6 +1224,22 @@ def markdown(info: dict[str, Any], phases: dict[str, Phase], rows: list[dict[str
                  "Foreign load: CPU cores busy with anything else (other work on the machine; PostgreSQL's "
                  "WAL writer and checkpointer are counted there too). CPU ceiling: the rate that CPU cost "
                  f"(app + sealer + db + client) allows on {os.cpu_count()} otherwise idle cores.")
+    fixed = fixed_cost(phases)
+    if fixed:
+        f, s = fixed["floor_cpu_ms"], fixed["single_cpu_ms"]
+        text = (f"Fixed per-request cost: a portal API request doing no work (`floor`) costs {f['total']:.2f} ms "
+                f"of CPU (app {f['app']:.2f}, db {f['db']:.2f}, client {f['client']:.2f}) and answers at most "
+                f"{_fmt(fixed['floor_ceiling'])} req/s on these cores; single ingest costs {s['total']:.2f} ms "
+                f"(app {s['app']:.2f}, sealer {s['sealer']:.2f}, db {s['db']:.2f}, client {s['client']:.2f}): the "
+                f"fixed cost is {fixed['floor_share_of_single_total']:.0%} of its CPU "
+                f"({fixed['floor_share_of_single_app']:.0%} of its app CPU).")
+        if "bare_cpu_ms" in fixed:
+            b = fixed["bare_cpu_ms"]
+            text += (f" Of that, gunicorn, the loopback connection and the client (`bare`, plain WSGI) cost "
+                     f"{b['total']:.2f} ms; Django, DRF and the portal's middleware and authentication "
+                     f"{f['total'] - b['total']:.2f} ms ({fixed['django_share_of_single_total']:.0%} of single "
+                     "ingest's CPU).")
+        lines.append(text)
     if integrity:
         broken = {k: v for k, v in integrity.items() if k != "cases" and v}
         lines.append(f"Integrity after the run: {integrity.get('cases', 0):,} cases; "
@@ -1259,7 +1321,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-class", choices=["sync", "gthread", "uvicorn"], default="sync",
                         help="gunicorn's sync or gthread workers, or uvicorn serving hitl_portal.asgi")
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
-    parser.add_argument("--only", default="", help="comma-separated phases (single,batch,claim); default all")
+    parser.add_argument("--only", default="",
+                        help="comma-separated phases (single,floor,batch,claim); default all")
     parser.add_argument("--pg-host", default=HOST)
     parser.add_argument("--pg-port", default="5432")
     parser.add_argument("--db-user", default=os.environ.get("HITL_BENCH_DB_USER", "root"),
@@ -1294,7 +1357,7 @@ def main(argv: list[str] | None = None) -> int:
                       budget_s=240.0, reserve_s=20.0)
     started = time.monotonic()
     budget_end = started + sizes.budget_s
-    only = {p for p in args.only.split(",") if p} or {"single", "batch", "claim"}
+    only = {p for p in args.only.split(",") if p} or {"single", "floor", "batch", "claim"}
     signal.signal(signal.SIGTERM, _terminate)
 
     db_name = f"hitl_bench_{os.getpid()}"
@@ -1353,9 +1416,13 @@ def main(argv: list[str] | None = None) -> int:
         common = {"clients": CLIENTS, "port": server.port, "system": fixture["system"],
                   "point": fixture["intervention_point"], "dsn": dsn}
 
-        planned = [kind for group in ("single", "batch", "claim") if group in only
-                   for kind in ([group] if args.profile else [f"raw_{'ingest' if group == 'single' else group}",
-                                                               group])]
+        groups = {"single": ["raw_ingest", "single"], "floor": ["bare", "floor"], "batch": ["raw_batch", "batch"],
+                  "claim": ["raw_claim", "claim"]}
+        if args.profile:  # the portal phases only: no raw baseline, and the bare floor has no Django to profile
+            groups = {"single": ["single"], "floor": ["floor"], "batch": ["batch"], "claim": ["claim"]}
+        if args.worker_class == "uvicorn":
+            groups["floor"] = ["floor"]  # /bench/bare/ is a WSGI app (bench/floor_wsgi.py)
+        planned = [kind for group in ("single", "floor", "batch", "claim") if group in only for kind in groups[group]]
 
         def cap(kind: str) -> float:
             """The phase's time cap: its share of what is left of the budget (at least 1.5 s).
@@ -1387,6 +1454,10 @@ def main(argv: list[str] | None = None) -> int:
             if not args.profile:
                 measure("raw_ingest", "tx/s", count=sizes.raw_tx)
             measure("single", "req/s", count=sizes.single, prefix="s", token=fixture["integration_token"])
+        if "floor" in only:
+            # The same bodies, token and clients as single ingest: what a request costs before its work.
+            for kind in groups["floor"]:
+                measure(kind, "req/s", count=sizes.single, prefix="f", token=fixture["integration_token"])
         if "batch" in only:
             if not args.profile:
                 measure("raw_batch", "cases/s", batches=sizes.raw_batches, batch_size=sizes.batch_size)
@@ -1435,6 +1506,7 @@ def main(argv: list[str] | None = None) -> int:
                    "broker": broker_url, "sealer": "celery worker --concurrency 1"},
         "clients": CLIENTS, "sizes": asdict(sizes), "targets": TARGETS,
         "phases": {name: asdict(p) for name, p in phases.items()}, "summary": rows, "integrity": integrity,
+        "fixed_cost": fixed_cost(phases),
         "failure": failure, "elapsed_s": round(time.monotonic() - started, 1),
     }
     out_file = OUT_DIR / f"pipeline-{stamp}{'-profile' if args.profile else ''}.json"

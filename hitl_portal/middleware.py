@@ -6,12 +6,19 @@ import io
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlencode
 
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CheckableLazyObject, PolicyParts
+from csp.middleware import CSPMiddleware as LibraryCSPMiddleware
+from csp.utils import build_policy
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.wsgi import LimitedStream
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -204,4 +211,59 @@ class PermissionsPolicyMiddleware:
         response = self.get_response(request)
         if self.header:
             response.setdefault("Permissions-Policy", self.header)
+        return response
+
+
+# Response attributes by which django-csp's decorators change one view's policy.
+_CSP_OVERRIDES = ("_csp_config", "_csp_update", "_csp_replace", "_csp_config_ro", "_csp_update_ro",
+                  "_csp_replace_ro")
+_csp_headers: list[tuple[str, str, tuple[str, ...], str]] | None = None
+
+
+def _policy_headers() -> list[tuple[str, str, tuple[str, ...], str]]:
+    """The settings' policy headers, built once: (header, value, excluded path prefixes, exemption flag)."""
+    global _csp_headers
+    if _csp_headers is None:
+        headers = []
+        for header, setting, report_only, flag in ((HEADER, "CONTENT_SECURITY_POLICY", False, "_csp_exempt"),
+                                                   (HEADER_REPORT_ONLY, "CONTENT_SECURITY_POLICY_REPORT_ONLY",
+                                                    True, "_csp_exempt_ro")):
+            value = build_policy(**asdict(PolicyParts()), report_only=report_only)
+            policy = getattr(settings, setting, None) or {}
+            headers.append((header, value, tuple(policy.get("EXCLUDE_URL_PREFIXES", None) or ()), flag))
+        _csp_headers = headers
+    return _csp_headers
+
+
+@receiver(setting_changed)
+def _forget_policy_headers(setting: str, **kwargs: Any) -> None:
+    global _csp_headers
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        _csp_headers = None
+
+
+class CSPMiddleware(LibraryCSPMiddleware):
+    """django-csp's middleware, with the policy built once instead of on every response.
+
+    django-csp rebuilds both header values from the settings for every response: a
+    tenth of the CPU of an API request that does no work (``bench/pipeline.py``'s
+    floor phase, docs/PERFORMANCE.md). Without a nonce or a per-view decorator the
+    values depend on the settings alone, so they are built once (again when a test
+    changes the settings). A request that used a nonce, or a response a decorator
+    marked, goes through django-csp unchanged.
+    """
+
+    def process_response(self, request: HttpRequest, response: Any) -> Any:
+        if getattr(request, "_csp_nonce", None) is not None or any(
+            getattr(response, name, None) is not None for name in _CSP_OVERRIDES
+        ):
+            return super().process_response(request, response)
+        if response.status_code in (500, 404) and settings.DEBUG:
+            return response  # django-csp leaves the debug pages alone
+        for header, value, prefixes, flag in _policy_headers():
+            if (value and header not in response and not getattr(response, flag, False)
+                    and not request.path_info.startswith(prefixes)):
+                response[header] = value
+        # As django-csp does: a nonce asked for after the header was written is an error, not a silent gap.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
         return response

@@ -131,7 +131,7 @@ MIDDLEWARE = [
     "hitl_portal.middleware.RequestIdMiddleware",
     "hitl_portal.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "hitl_portal.middleware.CSPMiddleware",
     "hitl_portal.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

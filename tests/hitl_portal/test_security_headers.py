@@ -117,3 +117,93 @@ def test_the_api_docs_load_their_script_from_a_url_not_inline():
     script = Client().get("/api/docs/?script=")
     assert script.status_code == 200
     assert script["Content-Type"].startswith("application/javascript")
+
+
+# --- The policy built once (hitl_portal.middleware.CSPMiddleware) -----------------------------------
+
+
+def _library_headers(path: str, response_attrs: dict | None = None) -> dict[str, str]:
+    """What django-csp's own middleware writes for a plain response to ``path``."""
+    from csp.middleware import CSPMiddleware as LibraryCSPMiddleware
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    request = RequestFactory().get(path)
+    middleware = LibraryCSPMiddleware(lambda r: HttpResponse())
+    middleware.process_request(request)
+    response = HttpResponse()
+    for name, value in (response_attrs or {}).items():
+        setattr(response, name, value)
+    response = middleware.process_response(request, response)
+    return {h: response[h] for h in ("Content-Security-Policy", "Content-Security-Policy-Report-Only") if h in response}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/accounts/login/", "/api/v1/cases/", "/healthz"])
+def test_the_built_once_policy_is_the_one_django_csp_builds(path):
+    response = Client().get(path)
+
+    ours = {h: response[h] for h in ("Content-Security-Policy", "Content-Security-Policy-Report-Only")
+            if h in response}
+    assert ours == _library_headers(path)
+    assert "Content-Security-Policy" in ours
+
+
+@pytest.mark.django_db
+def test_changed_settings_change_the_header(settings):
+    before = Client().get("/healthz")["Content-Security-Policy"]
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    after = Client().get("/healthz")
+    assert after["Content-Security-Policy"] == "default-src 'none'"
+    assert after["Content-Security-Policy"] != before
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"img-src": ["'self'"]},
+                                                    "EXCLUDE_URL_PREFIXES": ["/healthz"]}
+    assert "Content-Security-Policy-Report-Only" not in Client().get("/healthz")
+    report_only = Client().get("/accounts/login/")["Content-Security-Policy-Report-Only"]
+    assert csp_directives(report_only)["img-src"] == ["'self'"]
+    assert report_only == _library_headers("/accounts/login/")["Content-Security-Policy-Report-Only"]
+
+
+def test_a_view_override_or_a_nonce_goes_through_django_csp():
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from hitl_portal.middleware import CSPMiddleware
+
+    middleware = CSPMiddleware(lambda r: HttpResponse())
+    request = RequestFactory().get("/x/")
+    middleware.process_request(request)
+    response = HttpResponse()
+    response._csp_update = {"img-src": ["https://cdn.example"]}
+    written = middleware.process_response(request, response)["Content-Security-Policy"]
+    assert "https://cdn.example" in csp_directives(written)["img-src"]
+    assert written == _library_headers("/x/", {"_csp_update": {"img-src": ["https://cdn.example"]}})[
+        "Content-Security-Policy"]
+
+    request = RequestFactory().get("/x/")
+    middleware.process_request(request)
+    nonce = str(request.csp_nonce)
+    written = middleware.process_response(request, HttpResponse())["Content-Security-Policy"]
+    assert written == _library_headers("/x/")["Content-Security-Policy"]  # no directive asks for the nonce
+    assert str(request.csp_nonce) == nonce  # django-csp kept the nonce the page used
+
+    exempt = HttpResponse()
+    exempt._csp_exempt = True
+    request = RequestFactory().get("/x/")
+    middleware.process_request(request)
+    assert "Content-Security-Policy" not in middleware.process_response(request, exempt)
+
+
+def test_a_nonce_asked_for_after_the_header_is_written_is_an_error():
+    from csp.exceptions import CSPNonceError
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from hitl_portal.middleware import CSPMiddleware
+
+    middleware = CSPMiddleware(lambda r: HttpResponse())
+    request = RequestFactory().get("/x/")
+    middleware.process_request(request)
+    middleware.process_response(request, HttpResponse())
+    with pytest.raises(CSPNonceError):
+        str(request.csp_nonce)

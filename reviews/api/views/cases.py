@@ -21,13 +21,13 @@ from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 
 from hitl_portal.actors import request_user
 from hitl_portal.api.authentication import SCHEMA_AUTH, portal_authentication_classes
 from hitl_portal.api.dates import parse_moment
 from hitl_portal.api.pagination import IdCursorPagination
 from hitl_portal.api.parsers import StrictJSONParser, find_unstorable
+from hitl_portal.api.throttling import WindowedUserRateThrottle
 from hitl_portal.api.views import PortalAPIView
 from hitl_portal.roles import COMPLIANCE_OFFICER, INTEGRATION, MANAGER, REVIEWER
 from reviews.api.serializers.cases import (
@@ -64,11 +64,12 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_PK = 2**63 - 1
 
 
-class IntegrationRateThrottle(UserRateThrottle):
+class IntegrationRateThrottle(WindowedUserRateThrottle):
     """Per-client rate (``DEFAULT_THROTTLE_RATES["integration"]``, env ``HITL_THROTTLE_INTEGRATION``).
 
     Cache-based, so it shapes traffic but is no security boundary; the default is
-    far above what any integration (or the benchmark) sends.
+    far above what any integration (or the benchmark) sends. Counted in fixed
+    windows: its cost per request does not grow with the rate.
     """
 
     scope = "integration"
