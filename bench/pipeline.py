@@ -17,7 +17,8 @@ What it does, in one run:
 2. Starts gunicorn (``--workers 2 --worker-class sync`` by default) on a free
    loopback port with the default ``DJANGO_ENV``, ``DATABASE_URL`` pointing at
    the benchmark database, a private ``HITL_VAR_DIR``, a very high
-   ``HITL_THROTTLE_INTEGRATION``, ``DB_CONN_MAX_AGE=3600`` (a backend closed
+   ``HITL_THROTTLE_INTEGRATION``, ``REDIS_URL`` as deployed (the cache, and so
+   the throttle counters, on Redis), ``DB_CONN_MAX_AGE=3600`` (a backend closed
    mid-phase would take its CPU time out of the figures) and a real broker:
    ``CELERY_BROKER_URL=redis://127.0.0.1:6379/<n>`` (``--broker-db``; by default
    the highest empty Redis database, flushed at the end). With a real broker on
@@ -34,7 +35,16 @@ What it does, in one run:
    * ``single``: ``POST /api/v1/cases/``, one case per request: requests/s, p50, p99;
    * ``batch``: ``POST /api/v1/cases/batch/`` with 1000 cases a request: cases/s;
    * ``claim``: each reviewer loops ``POST /api/v1/queue/claim/`` then
-     ``POST /api/v1/cases/{id}/decision/`` (approve): cycles/s and claim p99.
+     ``POST /api/v1/cases/{id}/decision/`` (approve): cycles/s and claim p99;
+   * ``floor`` and ``bare`` (no targets): the same single-case bodies posted to
+     ``/bench/floor/``, a portal API view that parses the body and does nothing else
+     (the portal's middleware, DRF, token authentication, permission, throttle,
+     rendering: ``bench/floor_urls.py``), and to ``/bench/bare/``, answered by plain
+     WSGI under the same gunicorn (``bench/floor_wsgi.py``). Their CPU per request
+     is the stack's fixed cost: the report states its share of single ingest's.
+     The benchmark's gunicorn serves ``floor_wsgi`` with ``floor_settings`` (the
+     portal's settings, its URLs plus the floor path); every portal path is served
+     as ``hitl_portal.wsgi`` serves it.
 
 4. In the same run, right before each portal phase, the raw-SQL baseline of the
    same writes with psycopg at 8 connections (again one process each) on scratch

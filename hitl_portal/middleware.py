@@ -245,9 +245,9 @@ def _forget_policy_headers(setting: str, **kwargs: Any) -> None:
 class CSPMiddleware(LibraryCSPMiddleware):
     """django-csp's middleware, with the policy built once instead of on every response.
 
-    django-csp rebuilds both header values from the settings for every response: a
-    tenth of the CPU of an API request that does no work (``bench/pipeline.py``'s
-    floor phase, docs/PERFORMANCE.md). Without a nonce or a per-view decorator the
+    django-csp rebuilds both header values from the settings for every response:
+    about a tenth of the CPU of an API request that does no work, in a profile of
+    ``bench/pipeline.py``'s floor phase (docs/PERFORMANCE.md). Without a nonce or a per-view decorator the
     values depend on the settings alone, so they are built once (again when a test
     changes the settings). A request that used a nonce, or a response a decorator
     marked, goes through django-csp unchanged.

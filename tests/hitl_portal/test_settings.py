@@ -37,7 +37,7 @@ SCRUBBED = (
     "DJANGO_DEBUG", "HITL_TESTING", "CSRF_TRUSTED_ORIGINS", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
     "SECURE_HSTS_PRELOAD",
     "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by tests/conftest.py for Playwright; never in deployment
-    "HITL_AUDIT_SIGNING_KEY", "HITL_AUDIT_SIGNING_KEY_FILE",
+    "HITL_AUDIT_SIGNING_KEY", "HITL_AUDIT_SIGNING_KEY_FILE", "DB_PREPARE_THRESHOLD", "DB_PLAN_CACHE_MODE",
 )
 
 
@@ -145,3 +145,29 @@ def test_hsts_preload_is_off_unless_the_operator_opts_in(env, expected, tmp_path
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", expected]
+
+
+PRINT_DB_OPTIONS = ("from django.conf import settings; o = settings.DATABASES['default']['OPTIONS']; "
+                    "print(o.get('prepare_threshold'), '|', o.get('options'))")
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, "5 | -c plan_cache_mode=force_custom_plan"),
+    ({"DB_PREPARE_THRESHOLD": "off"}, "None | -c plan_cache_mode=force_custom_plan"),
+    ({"DB_PREPARE_THRESHOLD": "2", "DB_PLAN_CACHE_MODE": "auto"}, "2 | -c plan_cache_mode=auto"),
+])
+def test_postgresql_prepares_repeated_statements_and_keeps_custom_plans_by_default(env, expected, tmp_path):
+    result = run_python(["-c", f"import django; django.setup(); {PRINT_DB_OPTIONS}"],
+                        {"DATABASE_URL": "postgres://portal@127.0.0.1:5432/portal", **env}, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected
+
+
+def test_an_unknown_plan_cache_mode_stops_the_start_naming_the_variable(tmp_path):
+    result = run_python(["-c", "import django; django.setup()"],
+                        {"DATABASE_URL": "postgres://portal@127.0.0.1:5432/portal", "DB_PLAN_CACHE_MODE": "fast"},
+                        tmp_path)
+
+    assert result.returncode != 0
+    assert "DB_PLAN_CACHE_MODE" in result.stderr and "'fast'" in result.stderr
