@@ -191,14 +191,16 @@ if DATABASE_URL:
         # transaction mode before 1.21 (which does not track prepared statements) set
         # DB_PREPARE_THRESHOLD=off.
         threshold = (env("DB_PREPARE_THRESHOLD") or "5").strip().lower()
+        if threshold not in ("off", "none") and not threshold.isdigit():
+            raise ImproperlyConfigured(f"DB_PREPARE_THRESHOLD must be a whole number or off, not {threshold!r}")
         DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
-            None if threshold in ("off", "none", "") else int(threshold)
+            None if threshold in ("off", "none") else int(threshold)
         )
         # A prepared statement is still planned for its parameters on every execution: with
         # PostgreSQL's default (auto) a statement run often gets one generic plan, which
         # halves the hot paths' database CPU but made the reviewer quality pages 3x slower at
-        # 1 M cases (a generic plan cannot fit a reviewer's or a period's selectivity).
-        # DB_PLAN_CACHE_MODE=auto chooses the hot paths.
+        # 1 M cases (a generic plan cannot tell that a parameter meets a partial index's
+        # condition, so it cannot use the index). DB_PLAN_CACHE_MODE=auto chooses the hot paths.
         plan_cache_mode = env("DB_PLAN_CACHE_MODE", "force_custom_plan")
         if plan_cache_mode not in ("auto", "force_custom_plan", "force_generic_plan"):
             raise ImproperlyConfigured(
