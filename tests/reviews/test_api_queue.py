@@ -200,6 +200,108 @@ def test_decision_by_a_holder_suspended_meanwhile_is_403() -> None:
     assert response.status_code == 403 and response.json()["code"] == "reviewer_suspended"
 
 
+# --- Decision with claim_next (one round trip per case) -------------------------------------------
+
+
+def test_decision_with_claim_next_returns_the_next_case_claimed() -> None:
+    reviewer = make_reviewer()
+    point = make_point()
+    first = make_case(point, label="approve")
+    second = make_case(point, label="reject", confidence=0.4)
+    client = client_for(reviewer)
+    assert client.post(CLAIM, {}, format="json").json()["case"]["id"] == first.pk
+    response = client.post(action_url(first, "decision"), {"outcome": "approve", "claim_next": {}}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["case"], body["case_status"], body["final_label"]) == (first.pk, "decided", "approve")
+    assert "next_refused" not in body
+    claimed = body["next"]
+    assert claimed["case"]["id"] == second.pk
+    assert claimed["case"]["prediction"]["label"] == "reject"
+    assert claimed["lease_expires_at"].endswith("Z")
+    second.refresh_from_db()
+    assert second.status == CaseStatus.CLAIMED and second.claimed_by_id == reviewer.pk
+    assert AuditEvent.objects.filter(action="decision.recorded", case_id=first.pk, actor_id=reviewer.pk).exists()
+    assert AuditEvent.objects.filter(action="case.claimed", case_id=second.pk, actor_id=reviewer.pk).exists()
+    # The same body the claim endpoint gives: release it and claim it there.
+    assert client.post(action_url(second, "release"), {}, format="json").status_code == 200
+    again = client.post(CLAIM, {}, format="json").json()
+    assert again["case"] == claimed["case"]
+
+
+def test_decision_with_claim_next_on_an_empty_queue_answers_next_null() -> None:
+    reviewer = make_reviewer()
+    case = claimed_by(reviewer)
+    response = client_for(reviewer).post(action_url(case, "decision"), {"outcome": "approve", "claim_next": {}},
+                                         format="json")
+    assert response.status_code == 201
+    assert response.json()["next"] is None and "next_refused" not in response.json()
+    assert AuditEvent.objects.filter(action="case.claimed").count() == 1
+
+
+def test_decision_with_claim_next_keeps_to_its_scope() -> None:
+    credit = make_system("credit-scoring")
+    fraud = make_system("fraud-check")
+    credit_point = make_point(credit, "loan-review")
+    first = make_case(credit_point)
+    make_case(credit_point)
+    fraud_case = make_case(make_point(fraud, "txn-review"))
+    reviewer = make_reviewer(systems=[credit, fraud])
+    client = client_for(reviewer)
+    assert client.post(CLAIM, {"system": "credit-scoring"}, format="json").json()["case"]["id"] == first.pk
+    body = client.post(action_url(first, "decision"),
+                       {"outcome": "approve", "claim_next": {"system": "fraud-check", "intervention_point": "txn-review"}},
+                       format="json").json()
+    assert body["next"]["case"]["id"] == fraud_case.pk
+
+
+@pytest.mark.parametrize(
+    ("claim_next", "field"),
+    [({"system": "nope"}, "system"), ({"intervention_point": "nope"}, "intervention_point"),
+     ({"system": "not a slug!"}, "system"), ("yes", "non_field_errors")],
+)
+def test_decision_with_a_bad_claim_next_is_400_and_saves_nothing(claim_next, field: str) -> None:
+    reviewer = make_reviewer()
+    point = make_point()
+    case = make_case(point)
+    make_case(point)
+    assert client_for(reviewer).post(CLAIM, {}, format="json").status_code == 200
+    response = client_for(reviewer).post(action_url(case, "decision"),
+                                         {"outcome": "approve", "claim_next": claim_next}, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["claim_next"]
+    assert not Decision.objects.exists()
+    case.refresh_from_db()
+    assert case.status == CaseStatus.CLAIMED and case.claimed_by_id == reviewer.pk
+    assert not AuditEvent.objects.filter(action="decision.recorded").exists()
+
+
+def test_decision_with_claim_next_refused_keeps_the_decision() -> None:
+    make_case(make_point(make_system("fraud-check"), "txn-review"))
+    reviewer = make_reviewer()
+    case = claimed_by(reviewer)
+    response = client_for(reviewer).post(action_url(case, "decision"),
+                                         {"outcome": "approve", "claim_next": {"system": "fraud-check"}},
+                                         format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["case_status"] == "decided" and body["next"] is None
+    assert body["next_refused"]["code"] == "not_qualified" and body["next_refused"]["detail"]
+    assert Decision.objects.filter(case=case, reviewer=reviewer).exists()
+    assert AuditEvent.objects.filter(action="case.decided", case_id=case.pk).exists()
+
+
+def test_decision_with_claim_next_denied_to_other_roles_claims_nothing() -> None:
+    case = claimed_by(make_reviewer())
+    waiting = make_case(case.intervention_point)
+    response = client_for(make_user("manager")).post(action_url(case, "decision"),
+                                                      {"outcome": "approve", "claim_next": {}}, format="json")
+    assert response.status_code == 403
+    waiting.refresh_from_db()
+    assert waiting.status == CaseStatus.QUEUED
+    assert not Decision.objects.exists()
+
+
 # --- Renew and release ---------------------------------------------------------------------------
 
 

@@ -215,12 +215,31 @@ class DecisionRequestSerializer(serializers.Serializer):
     arguments = serializers.JSONField(required=False, help_text="Action, outcome modify: the modified arguments.")
     category = serializers.ChoiceField(choices=RejectionCategory.choices, required=False,
                                        help_text="Generation, outcome reject: factuality, safety, policy, other.")
+    claim_next = ClaimRequestSerializer(
+        required=False, allow_null=True,
+        help_text="Extension: after the decision is saved, claim the next case in this scope ({} for any) and "
+                  "return it under `next`, as POST /queue/claim/ would: one round trip per case.",
+    )
+
+
+class NextRefusedSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
 
 
 class DecisionResponseSerializer(serializers.Serializer):
     case = serializers.IntegerField()
     case_status = serializers.CharField()
     final_label = serializers.CharField(allow_null=True)
+    next = ClaimResponseSerializer(
+        required=False, allow_null=True,
+        help_text="Only with `claim_next`: the claimed next case, or null when nothing is claimable.",
+    )
+    next_refused = NextRefusedSerializer(
+        required=False,
+        help_text="Only with `claim_next`, when the reviewer may no longer claim (e.g. suspended by the gold item "
+                  "just decided): the code and detail POST /queue/claim/ would answer with 403. The decision stands.",
+    )
 
 
 class LeaseResponseSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -41,7 +42,7 @@ from reviews.models import AISystem, Case, InterventionPoint
 from reviews.selectors.claims import claim_extras
 from reviews.selectors.queue import claim_payload
 from reviews.services.decisions import case_reopen, decision_record
-from reviews.services.errors import ClaimConflict
+from reviews.services.errors import ClaimConflict, ReviewerNotAllowed
 from reviews.services.escalations import case_assign
 from reviews.services.queue import claim_next, claim_release, claim_renew
 
@@ -115,9 +116,14 @@ class ClaimView(PortalAPIView):
         case = claim_next(reviewer=request_user(request), system=system, point=point)
         if case is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        payload = claim_payload(case)
-        payload.update(claim_extras(case))
-        return Response(claim_response(payload, lease_expires_at=case.lease_expires_at))
+        return Response(_claimed_body(case))
+
+
+def _claimed_body(case: Case) -> dict[str, Any]:
+    """The claim response for a case just claimed (``POST /queue/claim/``'s 200 body)."""
+    payload = claim_payload(case)
+    payload.update(claim_extras(case))
+    return claim_response(payload, lease_expires_at=case.lease_expires_at)
 
 
 def _case_or_404(pk: int) -> Case:
@@ -126,7 +132,12 @@ def _case_or_404(pk: int) -> Case:
 
 
 class DecisionView(PortalAPIView):
-    """``POST /api/v1/cases/{id}/decision/``: the claim holder's verdict."""
+    """``POST /api/v1/cases/{id}/decision/``: the claim holder's verdict, optionally claiming the next case.
+
+    ``claim_next`` (an extension of the contract) does what the workbench's "Decide"
+    button does: the decision, then a claim in the given scope, answered together, so a
+    reviewer client needs one round trip per case instead of two.
+    """
 
     authentication_classes = PORTAL_AUTHENTICATION
     roles = {"POST": {REVIEWER}}
@@ -142,6 +153,13 @@ class DecisionView(PortalAPIView):
         serializer = DecisionRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        next_scope = data.get("claim_next")
+        if next_scope is not None:
+            # Resolved before the decision, so an unknown slug refuses the whole request (400) and nothing is saved.
+            try:
+                next_system, next_point = _claim_filters(next_scope)
+            except ValidationError as exc:
+                raise DRFValidationError({"claim_next": exc.message_dict}) from exc
         # No look-up first: the service's locked read is the existence check (one query less).
         try:
             case = decision_record(
@@ -153,9 +171,18 @@ class DecisionView(PortalAPIView):
             if exc.code_name == "not_found":
                 raise Http404("No such case.") from exc
             raise
-        body = {"case": case.pk, "case_status": case.status, "final_label": case.final_label}
+        body: dict[str, Any] = {"case": case.pk, "case_status": case.status, "final_label": case.final_label}
         if case.payload is not None:
             body["final_output"] = case.final_output
+        if next_scope is not None:
+            # Its own transaction, after the decision committed: a refused or empty claim leaves the decision standing.
+            try:
+                following = claim_next(reviewer=request_user(request), system=next_system, point=next_point)
+            except ReviewerNotAllowed as exc:
+                body["next"] = None
+                body["next_refused"] = {"code": exc.code_name, "detail": exc.detail}
+            else:
+                body["next"] = None if following is None else _claimed_body(following)
         return Response(body, status=status.HTTP_201_CREATED)
 
 
