@@ -36,6 +36,8 @@ What it does, in one run:
    * ``batch``: ``POST /api/v1/cases/batch/`` with 1000 cases a request: cases/s;
    * ``claim``: each reviewer loops ``POST /api/v1/queue/claim/`` then
      ``POST /api/v1/cases/{id}/decision/`` (approve): cycles/s and claim p99;
+   * ``chain``: the same cycle as one request, the decision with ``claim_next``
+     (as the workbench's Decide button works): cycles/s and that request's p99;
    * ``floor`` and ``bare`` (no targets): the same single-case bodies posted to
      ``/bench/floor/``, a portal API view that parses the body and does nothing else
      (the portal's middleware, DRF, token authentication, permission, throttle,

@@ -413,6 +413,10 @@ class Case(models.Model):
     history = tracked_history(excluded_fields=["input", "subject", "callback_url", "explanation", "payload",
                                               "final_output"])
 
+    # Not stored: set by the claim service on the case it just leased, to the status it was
+    # leased from ("queued" or "escalated"); None on any other instance.
+    claimed_from: str | None = None
+
     class Meta:
         ordering = ["-id"]
         constraints = [

@@ -9,7 +9,8 @@ more, so its response stays what it was.
 
 Cheap on the claim's hot path: the kind and payload come from the rows the claim
 already loaded; whether the case stands escalated costs at most one aggregate
-statement over the case's round-1 decisions (none when the row alone says so), and
+statement over the case's round-1 decisions (none when the row alone says so, or when the
+claim leased it straight from ``queued``), and
 only an escalated case reads the verdicts and the escalation reasons.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 
 from django.db import connections, router
 
-from reviews.models import Case, CaseKind, Decision, DecisionOutcome
+from reviews.models import Case, CaseKind, CaseStatus, Decision, DecisionOutcome
 from reviews.rules import is_escalated
 from reviews.selectors.escalations import adjudication_context
 from reviews.selectors.queue import is_served_blind
@@ -30,6 +31,10 @@ def _stands_escalated(case: Case) -> bool:
     if is_escalated(review_round=case.review_round, sla_breached=case.sla_breached, decisions=0,
                     distinct_labels=0, escalations=0, reviewers_required=case.reviewers_required):
         return True
+    if case.claimed_from == CaseStatus.QUEUED:
+        # Leased straight from "queued": the claim statement itself trusted that status (it hands
+        # queued cases to non-adjudicators), so the round's verdicts need not be counted again.
+        return False
     alias = router.db_for_read(Decision)
     conn = connections[alias]
     qn = conn.ops.quote_name

@@ -463,6 +463,7 @@ def _claim_in_point(scope: ReviewerScope, *, point_id: int, system_id: int | Non
             if case is not None:
                 assert from_status is not None
                 bulk_record_events([claimed_event(case, reviewer=reviewer, from_status=from_status)])
+                case.claimed_from = from_status
                 return case
             if from_status is None:
                 return None

@@ -210,6 +210,54 @@ def test_decision_writes_the_same_history_rows_as_save(django_assert_num_queries
                 .order_by("id").values_list("action", flat=True)) == ["decision.recorded", "case.decided"]
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement claim is PostgreSQL's")
+def test_a_case_leased_from_queued_is_not_recounted(django_assert_num_queries: Any) -> None:
+    """The claim statement trusts ``queued``; claim_extras then skips the round's verdict count."""
+    point = make_point(reviewers_required=2)
+    case = make_case(point, label="approve")
+    first, second = make_reviewer(), make_reviewer()
+    claim_next(reviewer=first)
+    decision_record(reviewer=first, case=case, outcome="approve", label=None, rationale="")
+    client = client_for(second)
+    # Token with role, scope, the competence verdict stored on this first claim (read, write), gold,
+    # (savepoint), the claim statement, its audit event, (release): no count of the round's verdicts.
+    with django_assert_num_queries(9) as captured:
+        body = client.post(CLAIM, {}, format="json").json()
+    assert not any("COUNT(DISTINCT" in q["sql"] for q in captured.captured_queries)
+    assert body["case"]["id"] == case.pk and "adjudication" not in body["case"]
+    claimed = Case.objects.get(pk=case.pk)
+    assert claimed.claimed_from is None  # not stored: only the instance the claim returns carries it
+
+
+def test_an_escalated_case_still_carries_its_adjudication_context() -> None:
+    case = make_case(make_point(reviewers_required=2), label="approve")
+    first, second = make_reviewer(), make_reviewer()
+    claim_next(reviewer=first)
+    decision_record(reviewer=first, case=case, outcome="approve", label=None, rationale="")
+    claim_next(reviewer=second)
+    decision_record(reviewer=second, case=case, outcome="override", label="reject", rationale="No.")
+    adjudicator = make_reviewer(adjudicator=True)
+    body = client_for(adjudicator).post(CLAIM, {}, format="json").json()
+    assert body["case"]["id"] == case.pk
+    assert [d["label"] for d in body["case"]["adjudication"]["decisions"]] == ["approve", "reject"]
+
+
+def test_decision_with_claim_next_is_one_round_of_statements(django_assert_num_queries: Any) -> None:
+    point = make_point()
+    first = make_case(point, label="approve")
+    make_case(point, label="reject")
+    reviewer = make_reviewer()
+    claim_next(reviewer=reviewer)
+    client = client_for(reviewer)
+    # The decision's six (see above), then the claim's scope, gold, (savepoint), statement, event, (release).
+    expected = 6 + 6 if connection.vendor == "postgresql" else None
+    if expected is None:
+        pytest.skip("statement counts are PostgreSQL's")
+    with django_assert_num_queries(expected):
+        response = client.post(decision_url(first.pk), {"outcome": "approve", "claim_next": {}}, format="json")
+    assert response.status_code == 201 and response.json()["next"]["case"]["id"] != first.pk
+
+
 def test_escalation_and_second_round_history_rows(make_user: Any) -> None:
     case = make_case(make_point(reviewers_required=2), label="approve")
     first, second = make_reviewer(), make_reviewer()
