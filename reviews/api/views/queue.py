@@ -154,6 +154,8 @@ class DecisionView(PortalAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         next_scope = data.get("claim_next")
+        next_system: AISystem | None = None
+        next_point: InterventionPoint | None = None
         if next_scope is not None:
             # Resolved before the decision, so an unknown slug refuses the whole request (400) and nothing is saved.
             try:
