@@ -249,8 +249,8 @@ def test_decision_with_claim_next_keeps_to_its_scope() -> None:
     reviewer = make_reviewer(systems=[credit, fraud])
     client = client_for(reviewer)
     assert client.post(CLAIM, {"system": "credit-scoring"}, format="json").json()["case"]["id"] == first.pk
-    body = client.post(action_url(first, "decision"),
-                       {"outcome": "approve", "claim_next": {"system": "fraud-check", "intervention_point": "txn-review"}},
+    scope = {"system": "fraud-check", "intervention_point": "txn-review"}
+    body = client.post(action_url(first, "decision"), {"outcome": "approve", "claim_next": scope},
                        format="json").json()
     assert body["next"]["case"]["id"] == fraud_case.pk
 
