@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import queue
 import re
@@ -410,9 +409,9 @@ def verify_chain(
     A long walk on PostgreSQL (``HITL_AUDIT_VERIFY_PARALLEL_MIN_EVENTS``, default a
     million events) is split at signed checkpoints into segments that worker processes
     walk side by side (``HITL_AUDIT_VERIFY_WORKERS``, default one per core), all reading
-    one snapshot; the result is the serial walk's, to the message and the counts. Where
-    processes cannot be started (inside a transaction, a daemonic process, SQLite) the
-    walk is serial.
+    one snapshot; the result is the serial walk's, to the message and the counts. Inside
+    a transaction, on SQLite, under an embedding server, or when a worker cannot start
+    or dies, the walk is serial.
     """
     if check_witness is None:
         check_witness = check_checkpoints and after_seq == 0 and up_to_seq is None
@@ -439,8 +438,6 @@ def _parallel_workers() -> int:
         # Inside a caller's transaction (the checkpoint service) its isolation level is
         # fixed and its own writes would be invisible to other connections.
         return 1
-    if multiprocessing.current_process().daemon:
-        return 1  # daemonic processes (a prefork pool's children) may not have children
     if "python" not in os.path.basename(sys.executable or "").lower():
         # Spawning runs sys.executable: under an embedding server (uWSGI, mod_wsgi) that
         # is the server itself, not an interpreter.
@@ -688,13 +685,11 @@ def _walk_segments(
     seq order) holds the first problem, and the counts are those of the segments
     before it plus its own. Later segments are then ignored (and not started).
 
-    The workers are spawned, not forked: a fork would inherit this process's open
-    connection (and threads), and ``spawn`` works from any thread. Each imports this
-    transaction's snapshot, so all read the rows this walk began with.
+    The workers are child processes started with ``subprocess`` (``audit.chain_workers``):
+    they inherit no connection or thread, can be started from any thread, and, unlike
+    ``multiprocessing``'s, from a daemonic process too (the nightly Celery task). Each
+    imports this transaction's snapshot, so all read the rows this walk began with.
     """
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
     from audit import chain_workers
     from audit.signing import trusted_public_keys
 
@@ -713,40 +708,34 @@ def _walk_segments(
     settings_dict = {key: connection.settings_dict.get(key)
                      for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS")}
     settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "hitl_portal.settings")
+    init = {"settings_module": settings_module, "settings_dict": settings_dict, "snapshot": snapshot}
+    segments = [
+        {"after_seq": start_seq, "after_hash": start_hash, "up_to_seq": up_to_seq, "stop_seq": stop,
+         "check_checkpoints": check_checkpoints, "chunk_size": chunk_size, "trusted": trusted,
+         # Only the witnessed heads this segment can meet: the last one takes the rest.
+         "witnessed": {seq: key for seq, key in witnessed.items()
+                       if seq > start_seq and (stop is None or seq <= stop)}}
+        for (start_seq, start_hash), stop in zip(starts, stops, strict=True)
+    ]
     merged = _Stretch(0, None, after_seq + 1, 0, None, [])
+    parts = chain_workers.walk_segments(init, segments, workers=workers)
     try:
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(starts)), mp_context=multiprocessing.get_context("spawn"),
-            initializer=chain_workers.init_worker, initargs=(settings_module, settings_dict),
-        ) as pool:
-            futures = [
-                pool.submit(
-                    chain_workers.walk_segment, snapshot,
-                    {"after_seq": start_seq, "after_hash": start_hash, "up_to_seq": up_to_seq, "stop_seq": stop,
-                     "check_checkpoints": check_checkpoints, "chunk_size": chunk_size, "trusted": trusted,
-                     # Only the witnessed heads this segment can meet: the last one takes the rest.
-                     "witnessed": {seq: key for seq, key in witnessed.items()
-                                   if seq > start_seq and (stop is None or seq <= stop)}},
-                )
-                for (start_seq, start_hash), stop in zip(starts, stops, strict=True)
-            ]
-            for future in futures:
-                part = future.result()
-                merged = _Stretch(
-                    merged.count + part.count, part.head if part.count else merged.head, part.next_seq,
-                    merged.verified + part.verified,
-                    part.last_checkpoint_seq if part.last_checkpoint_seq is not None else merged.last_checkpoint_seq,
-                    [*merged.matched, *part.matched], part.failed, part.bad_seq, part.problem,
-                )
-                if part.failed:
-                    for later in futures:
-                        later.cancel()
-                    break
-    except (BrokenProcessPool, AssertionError, OSError) as exc:
+        for part in parts:
+            merged = _Stretch(
+                merged.count + part.count, part.head if part.count else merged.head, part.next_seq,
+                merged.verified + part.verified,
+                part.last_checkpoint_seq if part.last_checkpoint_seq is not None else merged.last_checkpoint_seq,
+                [*merged.matched, *part.matched], part.failed, part.bad_seq, part.problem,
+            )
+            if part.failed:
+                break  # closing ``parts`` stops the workers still walking later segments
+    except chain_workers.WorkerLost as exc:
         # A worker could not be started or died (out of memory, killed): the serial walk,
         # in this same transaction and snapshot, gives the answer instead.
         logger.warning("audit chain verification: worker processes failed (%s); walking serially", exc)
         return None
+    finally:
+        parts.close()
     return merged
 
 

@@ -3,7 +3,8 @@
 The parallel walk must give the serial walk's ``VerifyResult`` to the message and the
 counts: on an intact chain, and on chains broken in the first, a middle and the last
 segment, at a boundary, by a gap, a truncation or a forged checkpoint. Where worker
-processes cannot be started (a daemonic process, inside a transaction) it walks serially.
+processes cannot be started or die (or inside a transaction) it walks serially; in a daemonic
+process (a Celery prefork child: the nightly task) it walks in parallel.
 
 Real worker processes (spawned, on the test database, importing the test's snapshot):
 the rows must be committed, hence ``transaction=True``.
@@ -12,14 +13,17 @@ the rows must be committed, hence ``transaction=True``.
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import threading
 from typing import Any
 
+import billiard
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
 import audit.selectors as selectors
+from audit import chain_workers
 from audit.canonical import sha256_hex
 from audit.models import AuditEvent, Checkpoint
 from audit.selectors import VerifyResult, verify_chain
@@ -190,19 +194,37 @@ def test_a_checkpoint_whose_hash_differs_from_the_chain(settings: Any, parallel:
     )
 
 
-def test_a_daemonic_process_walks_serially(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings.HITL_AUDIT_VERIFY_PARALLEL_MIN_EVENTS = 1
-    monkeypatch.setattr(selectors, "VERIFY_SEGMENT_MIN_EVENTS", 10)
+def _in_a_daemonic_process(conn: Any, walks: list[Any]) -> None:
+    """Verify in a daemonic child as Celery's prefork pool makes them; send back what happened."""
+    try:
+        result = verify_chain()
+        # ``walks`` is the child's copy of the recording list: did its walk split?
+        conn.send((multiprocessing.current_process().daemon, bool(walks) and walks[-1] is not None, result))
+    except BaseException as exc:  # reported to the test, which fails on it
+        conn.send((None, None, repr(exc)))
+    finally:
+        connection.close()
+
+
+def test_a_daemonic_process_walks_in_parallel(settings: Any, parallel: list[Any]) -> None:
+    """The nightly task runs in a Celery prefork child: daemonic, with billiard's process object."""
     _chain()
+    tamper(f"UPDATE {TABLE} SET reason = %s WHERE seq = 33", ["changed"])
     expected = _serial(settings)
-    assert selectors._parallel_workers() > 1 or (connection.vendor != "postgresql")
-
-    class Daemonic:
-        daemon = True
-
-    monkeypatch.setattr(multiprocessing, "current_process", lambda: Daemonic())
-    assert selectors._parallel_workers() == 1
-    assert verify_chain() == expected
+    connection.close()  # the child opens its own connection, not a copy of this one
+    context = billiard.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_in_a_daemonic_process, args=(sender, parallel), daemon=True)
+    child.start()
+    try:
+        assert receiver.poll(120), "the daemonic child did not answer"
+        daemonic, split, result = receiver.recv()
+    finally:
+        child.join(30)
+    assert daemonic is True, result
+    assert split is True, "the daemonic process walked serially"
+    assert result == expected and result.first_bad_seq == 33
+    assert child.exitcode == 0
 
 
 def test_an_embedding_server_walks_serially(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,20 +240,57 @@ def test_when_workers_cannot_start_the_walk_is_serial(
     _chain()
     tamper(f"UPDATE {TABLE} SET reason = %s WHERE seq = 27", ["changed"])
     expected = _serial(settings)
-    spawn = multiprocessing.get_context("spawn")
 
-    class Refused(type(spawn).Process):  # type: ignore[misc]
-        def start(self) -> None:
-            # What multiprocessing raises in a daemonic process (a Celery prefork child).
-            raise AssertionError("daemonic processes are not allowed to have children")
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(11, "Resource temporarily unavailable")  # fork refused: the process limit
 
-    class Context(type(spawn)):  # type: ignore[misc]
-        Process = Refused
-
-    monkeypatch.setattr(multiprocessing, "get_context", lambda method=None: Context())
+    monkeypatch.setattr(chain_workers.subprocess, "Popen", refused)
     result = verify_chain()
     assert parallel == [None]  # the parallel walk gave up, the serial one answered
     assert result == expected and result.first_bad_seq == 27
+
+
+@pytest.mark.parametrize("dies", ["at_start", "mid_walk"])
+def test_when_a_worker_dies_the_walk_is_serial(
+    settings: Any, parallel: list[Any], monkeypatch: pytest.MonkeyPatch, dies: str
+) -> None:
+    _chain()
+    tamper(f"UPDATE {TABLE} SET reason = %s WHERE seq = 27", ["changed"])
+    expected = _serial(settings)
+    # A worker killed (out of memory) after taking its first segment, or one that cannot set up.
+    program = ("import sys; sys.stdin.buffer.read(4); sys.exit(3)" if dies == "at_start" else
+               "import os, sys; from audit import chain_workers as w; w._receive(sys.stdin.buffer); "
+               "w._receive(sys.stdin.buffer); os.kill(os.getpid(), 9)")
+    monkeypatch.setattr(chain_workers, "_worker_command", lambda: [sys.executable, "-c", program])
+    started = _record_workers(monkeypatch)
+    result = verify_chain()
+    assert parallel == [None]
+    assert result == expected and result.first_bad_seq == 27
+    assert started and all(process.poll() is not None for process in started)  # none left behind
+
+
+def test_workers_are_stopped_when_an_early_segment_fails(
+    settings: Any, parallel: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _chain()
+    tamper(f"UPDATE {TABLE} SET reason = %s WHERE seq = 3", ["changed"])
+    started = _record_workers(monkeypatch)
+    result = _same_both_ways(settings, parallel)
+    assert result.first_bad_seq == 3
+    assert len(started) == 2 and all(process.poll() is not None for process in started)
+
+
+def _record_workers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The worker processes the walks start (to check that none outlives its walk)."""
+    started: list[Any] = []
+    popen = chain_workers.subprocess.Popen
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        started.append(popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(chain_workers.subprocess, "Popen", recorded)
+    return started
 
 
 def test_inside_a_transaction_the_walk_is_serial(settings: Any, parallel: list[Any]) -> None:
