@@ -134,6 +134,36 @@ def envelope_json(envelope: dict[str, Any]) -> str:
     return _ENVELOPE_TEMPLATE % tuple(parts)
 
 
+def envelope_text(
+    seq: int, at: str, actor_type: str, actor_id: int | None, actor_name: str, action: str, object_type: str,
+    object_id: str, object_label: str, system_id: int | None, case_id: int | None, request_id: str, reason: str,
+    payload_sha256: str, prev_hash: str | None,
+) -> str:
+    """``envelope_json`` of a stored event's columns, passed positionally (``ENVELOPE_FIELDS`` order).
+
+    The verifier's form: it walks tens of millions of rows, and building a dict per
+    row for ``envelope_json`` would cost more than a microsecond each. Same template,
+    same bytes (a test holds both equal to ``canonical_json``).
+    """
+    j = _encode_string
+    try:
+        # The usual row: text columns are NOT NULL, the three ids may be null.
+        return _ENVELOPE_TEMPLATE % (
+            j(action), "null" if actor_id is None else actor_id, j(actor_name), j(actor_type), j(at),
+            "null" if case_id is None else case_id, j(object_id), j(object_label), j(object_type),
+            j(payload_sha256), j(prev_hash), j(reason), j(request_id), seq,  # type: ignore[arg-type]
+            "null" if system_id is None else system_id,
+        )
+    except TypeError:
+        # A NULL where none belongs (the string encoder refuses None): the general form.
+        return envelope_json({
+            "seq": seq, "at": at, "actor_type": actor_type, "actor_id": actor_id, "actor_name": actor_name,
+            "action": action, "object_type": object_type, "object_id": object_id, "object_label": object_label,
+            "system_id": system_id, "case_id": case_id, "request_id": request_id, "reason": reason,
+            "payload_sha256": payload_sha256, "prev_hash": prev_hash,
+        })
+
+
 def event_hash(envelope: dict[str, Any]) -> str:
     """SHA-256 of the canonical envelope (which holds the previous hash)."""
     return sha256_hex(envelope_json(envelope))

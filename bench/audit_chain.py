@@ -96,8 +96,7 @@ def _event_rows(count: int, seed: int = 7, *, start: dt.datetime | None = None, 
     Events are ``step_us`` microseconds apart from ``start``; about ``events_per_case`` events
     name each case (``bench/scale.py`` spreads 30 M events over its year of 10 M cases).
     """
-    from audit.canonical import GENESIS_HASH, sha256_hex
-    from audit.selectors import envelope_text
+    from audit.canonical import GENESIS_HASH, envelope_text, sha256_hex
 
     # The payload is built already normalized (the confidence as its repr, as ``normalize`` spells a
     # float), so plain ``json.dumps`` with the canonical options gives ``canonical_json``'s text; the

@@ -257,8 +257,7 @@ def test_verify_api_reports_checkpoints(api_client_for: Any) -> None:
     ],
 )
 def test_fast_envelope_encoding_matches_canonical_json(values: dict[str, Any]) -> None:
-    from audit.canonical import ENVELOPE_FIELDS, canonical_json
-    from audit.selectors import envelope_text
+    from audit.canonical import ENVELOPE_FIELDS, canonical_json, envelope_text
 
     envelope = {
         "seq": 12, "at": "2026-01-02T03:04:05.000006Z", "actor_type": "user", "actor_id": 3, "actor_name": "ana",
