@@ -120,7 +120,7 @@ def walk_segments(init: dict[str, Any], segments: list[dict[str, Any]], *, worke
                     return
                 _send(process.stdin, segments[index])
                 settle(index, *_receive(process.stdout))
-        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+        except Exception as exc:  # a dead pipe, or an answer that cannot be read: never leave a result unset
             if not stop.is_set():
                 try:
                     code: int | None = process.wait(timeout=5)

@@ -250,7 +250,7 @@ def test_when_workers_cannot_start_the_walk_is_serial(
     assert result == expected and result.first_bad_seq == 27
 
 
-@pytest.mark.parametrize("dies", ["at_start", "mid_walk"])
+@pytest.mark.parametrize("dies", ["at_start", "mid_walk", "garbled_answer"])
 def test_when_a_worker_dies_the_walk_is_serial(
     settings: Any, parallel: list[Any], monkeypatch: pytest.MonkeyPatch, dies: str
 ) -> None:
@@ -258,9 +258,15 @@ def test_when_a_worker_dies_the_walk_is_serial(
     tamper(f"UPDATE {TABLE} SET reason = %s WHERE seq = 27", ["changed"])
     expected = _serial(settings)
     # A worker killed (out of memory) after taking its first segment, or one that cannot set up.
-    program = ("import sys; sys.stdin.buffer.read(4); sys.exit(3)" if dies == "at_start" else
-               "import os, sys; from audit import chain_workers as w; w._receive(sys.stdin.buffer); "
-               "w._receive(sys.stdin.buffer); os.kill(os.getpid(), 9)")
+    # Or one whose answer cannot be read (it then waits for the end of its input, as a live worker does).
+    program = {
+        "at_start": "import sys; sys.stdin.buffer.read(4); sys.exit(3)",
+        "mid_walk": "import os, sys; from audit import chain_workers as w; w._receive(sys.stdin.buffer); "
+                    "w._receive(sys.stdin.buffer); os.kill(os.getpid(), 9)",
+        "garbled_answer": "import sys; from audit import chain_workers as w; w._receive(sys.stdin.buffer); "
+                          "w._receive(sys.stdin.buffer); sys.stdout.buffer.write(b'\\x00\\x00\\x00\\x03abc'); "
+                          "sys.stdout.flush(); sys.stdin.buffer.read()",
+    }[dies]
     monkeypatch.setattr(chain_workers, "_worker_command", lambda: [sys.executable, "-c", program])
     started = _record_workers(monkeypatch)
     result = verify_chain()
