@@ -13,8 +13,10 @@ pickle) to the worker's stdin: first ``{"settings_module", "settings_dict",
 "snapshot"}``, then one segment (the keyword arguments of
 ``audit.selectors._walk_segment``) at a time; end of input ends the worker. For
 each segment the worker answers one frame, ``("ok", stretch)`` or ``("error",
-exception)``, on its original stdout; anything printed while it runs goes to stderr.
-Pickle is safe here: both ends are this code, over pipes only they hold.
+exception)``, on a pipe of its own whose descriptor is its only argument
+(``python -P -m audit.chain_workers FD``): nothing the worker or a library prints
+can garble an answer. Pickle is safe here: both ends are this code, over pipes
+only they hold.
 
 Importable before Django is set up: the worker sets Django up from the first frame.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import os
 import pickle
 import queue
@@ -30,12 +33,18 @@ import struct
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Generator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import IO, Any
+
+logger = logging.getLogger(__name__)
 
 _SNAPSHOT_STATEMENT = "SET TRANSACTION SNAPSHOT '{}'"
 _LENGTH = struct.Struct(">I")
+# A segment's result is a few counts and checkpoint seqs: anything this big is not one.
+_MAX_FRAME = 64 * 1024 * 1024
 
 
 class WorkerLost(Exception):
@@ -54,6 +63,8 @@ def _receive(stream: IO[bytes]) -> Any:
     if len(header) < _LENGTH.size:
         raise EOFError
     size = _LENGTH.unpack(header)[0]
+    if size > _MAX_FRAME:
+        raise ValueError(f"a frame of {size} bytes: not an answer of this protocol")
     data = stream.read(size)
     if len(data) < size:
         raise EOFError
@@ -72,7 +83,31 @@ def _child_environment() -> dict[str, str]:
 
 
 def _worker_command() -> list[str]:
-    return [sys.executable, "-m", "audit.chain_workers"]
+    # -P: nothing from the current directory on the import path before this project's.
+    return [sys.executable, "-P", "-m", "audit.chain_workers"]
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen[bytes]
+    answers: IO[bytes]  # the read end of the worker's answer pipe
+    thread: threading.Thread | None = None
+
+
+def _start_worker() -> _Worker:
+    """One worker process; its answers come on a pipe of their own (its stdout stays its own)."""
+    read_fd, write_fd = os.pipe()
+    try:
+        process = subprocess.Popen(  # noqa: S603 - this interpreter, this module, no shell
+            [*_worker_command(), str(write_fd)], stdin=subprocess.PIPE, pass_fds=(write_fd,),
+            env=_child_environment(),
+        )
+    except OSError as exc:
+        os.close(read_fd)
+        raise WorkerLost(f"cannot start a worker: {exc}") from exc
+    finally:
+        os.close(write_fd)  # the worker's copy only: its exit then ends our reads
+    return _Worker(process, os.fdopen(read_fd, "rb"))
 
 
 def walk_segments(init: dict[str, Any], segments: list[dict[str, Any]], *, workers: int) -> Generator[Any, None, None]:
@@ -81,8 +116,10 @@ def walk_segments(init: dict[str, Any], segments: list[dict[str, Any]], *, worke
     Each process takes the next segment as soon as it is free. Closing the iterator
     early (the caller found a failing segment) stops every worker, walking or not.
     A segment's exception is raised where its result would be yielded;
-    :class:`WorkerLost` when a worker could not start or died, after which no
-    segment is handed out any more (the caller then walks serially).
+    :class:`WorkerLost` when a worker could not start, died or answered something
+    unreadable, after which no segment is handed out any more (the caller then
+    walks serially). A worker alive but stuck is waited for: the nightly task's
+    time limit bounds that.
     """
     results: list[Future[Any]] = [Future() for _ in segments]
     pending: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -90,7 +127,7 @@ def walk_segments(init: dict[str, Any], segments: list[dict[str, Any]], *, worke
         pending.put(index)
     stop = threading.Event()
     settling = threading.Lock()
-    processes: list[subprocess.Popen[bytes]] = []
+    started: list[_Worker] = []
 
     def settle(index: int, kind: str, value: Any) -> None:
         with settling:
@@ -109,8 +146,9 @@ def walk_segments(init: dict[str, Any], segments: list[dict[str, Any]], *, worke
                 if not result.done():
                     result.set_exception(exc)
 
-    def serve(process: subprocess.Popen[bytes]) -> None:
-        assert process.stdin is not None and process.stdout is not None
+    def serve(worker: _Worker) -> None:
+        process = worker.process
+        assert process.stdin is not None
         try:
             _send(process.stdin, init)
             while not stop.is_set():
@@ -119,47 +157,50 @@ def walk_segments(init: dict[str, Any], segments: list[dict[str, Any]], *, worke
                 except queue.Empty:
                     return
                 _send(process.stdin, segments[index])
-                settle(index, *_receive(process.stdout))
+                settle(index, *_receive(worker.answers))
         except Exception as exc:  # a dead pipe, or an answer that cannot be read: never leave a result unset
             if not stop.is_set():
                 try:
                     code: int | None = process.wait(timeout=5)
                 except subprocess.TimeoutExpired:
                     code = None
-                lost(WorkerLost(f"worker {process.pid} exited with {code} ({type(exc).__name__})"))
+                lost(WorkerLost(f"worker {process.pid} exited with {code} ({type(exc).__name__}: {exc})"))
 
-    threads: list[threading.Thread] = []
     try:
         for _ in range(max(1, min(workers, len(segments)))):
+            worker = _start_worker()
+            started.append(worker)
+            worker.thread = threading.Thread(target=serve, args=(worker,), name="audit-verify-worker", daemon=True)
             try:
-                process = subprocess.Popen(  # noqa: S603 - this interpreter, this module, no shell
-                    _worker_command(),
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_environment(),
-                )
-            except OSError as exc:
-                raise WorkerLost(f"cannot start a worker: {exc}") from exc
-            processes.append(process)
-            thread = threading.Thread(target=serve, args=(process,), name="audit-verify-worker", daemon=True)
-            threads.append(thread)
-            thread.start()
+                worker.thread.start()
+            except RuntimeError as exc:  # no thread to be had
+                worker.thread = None
+                raise WorkerLost(f"cannot start a thread for a worker: {exc}") from exc
         for result in results:
             yield result.result()
     finally:
         stop.set()
-        for process in processes:
+        for worker in started:
             # Idle workers end at the end of their input; one still walking a segment
             # nobody needs any more (a failure was found before it) is stopped now.
-            if process.stdin is not None:
+            if worker.process.stdin is not None:
                 with contextlib.suppress(OSError):  # a worker that died has closed its end
-                    process.stdin.close()
-        for process, thread in zip(processes, threads, strict=False):
-            thread.join(timeout=0.5)
-            if thread.is_alive() or process.poll() is None:
-                process.kill()
-            process.wait()
-            thread.join()
-            if process.stdout is not None:
-                process.stdout.close()
+                    worker.process.stdin.close()
+        for worker in started:
+            if worker.thread is not None:
+                worker.thread.join(timeout=0.5)
+            if worker.process.poll() is None:
+                worker.process.kill()
+            worker.process.wait()
+            # Its answer pipe is at its end now (unless a process forked meanwhile holds a copy
+            # of the write end): the thread ends. Closing a file another thread is reading
+            # could block, so a thread still reading keeps it (a descriptor leaked, not a hang).
+            if worker.thread is not None:
+                worker.thread.join(timeout=5)
+            if worker.thread is None or not worker.thread.is_alive():
+                worker.answers.close()
+            else:
+                logger.warning("audit chain verification: worker %s's reader did not end", worker.process.pid)
 
 
 # --- The worker's side ---------------------------------------------------------------------
@@ -207,9 +248,7 @@ def walk_segment(snapshot: str, segment: dict[str, Any]) -> Any:
 def main() -> None:
     """Serve segments from stdin until its end (see the module's docstring)."""
     requests = sys.stdin.buffer
-    # Answers go to the original stdout; whatever else prints (Django, a library) goes to stderr.
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    answers = os.fdopen(int(sys.argv[1]), "wb")
     try:
         init = _receive(requests)
     except EOFError:
@@ -223,6 +262,7 @@ def main() -> None:
         try:
             answer: tuple[str, Any] = ("ok", walk_segment(init["snapshot"], segment))
         except Exception as exc:  # every failure goes back to the parent, which raises it
+            exc.add_note("".join(traceback.format_exception(exc)))  # the worker's traceback, for the log
             answer = ("error", exc)
         try:
             _send(answers, answer)

@@ -250,7 +250,7 @@ def test_when_workers_cannot_start_the_walk_is_serial(
     assert result == expected and result.first_bad_seq == 27
 
 
-@pytest.mark.parametrize("dies", ["at_start", "mid_walk", "garbled_answer"])
+@pytest.mark.parametrize("dies", ["at_start", "mid_walk", "garbled_answer", "huge_header"])
 def test_when_a_worker_dies_the_walk_is_serial(
     settings: Any, parallel: list[Any], monkeypatch: pytest.MonkeyPatch, dies: str
 ) -> None:
@@ -263,9 +263,13 @@ def test_when_a_worker_dies_the_walk_is_serial(
         "at_start": "import sys; sys.stdin.buffer.read(4); sys.exit(3)",
         "mid_walk": "import os, sys; from audit import chain_workers as w; w._receive(sys.stdin.buffer); "
                     "w._receive(sys.stdin.buffer); os.kill(os.getpid(), 9)",
-        "garbled_answer": "import sys; from audit import chain_workers as w; w._receive(sys.stdin.buffer); "
-                          "w._receive(sys.stdin.buffer); sys.stdout.buffer.write(b'\\x00\\x00\\x00\\x03abc'); "
-                          "sys.stdout.flush(); sys.stdin.buffer.read()",
+        "garbled_answer": "import os, sys; from audit import chain_workers as w; w._receive(sys.stdin.buffer); "
+                          "w._receive(sys.stdin.buffer); os.write(int(sys.argv[1]), b'\\x00\\x00\\x00\\x03abc'); "
+                          "sys.stdin.buffer.read()",
+        # A length no answer has (text where a frame was expected): refused, not awaited.
+        "huge_header": "import os, sys; from audit import chain_workers as w; w._receive(sys.stdin.buffer); "
+                       "w._receive(sys.stdin.buffer); os.write(int(sys.argv[1]), b'Hello from startup'); "
+                       "sys.stdin.buffer.read()",
     }[dies]
     monkeypatch.setattr(chain_workers, "_worker_command", lambda: [sys.executable, "-c", program])
     started = _record_workers(monkeypatch)
@@ -273,6 +277,19 @@ def test_when_a_worker_dies_the_walk_is_serial(
     assert parallel == [None]
     assert result == expected and result.first_bad_seq == 27
     assert started and all(process.poll() is not None for process in started)  # none left behind
+
+
+def test_what_a_worker_prints_does_not_reach_its_answers(
+    settings: Any, parallel: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _chain()
+    tamper(f"UPDATE {TABLE} SET reason = %s WHERE seq = 27", ["changed"])
+    # As a sitecustomize, a .pth file or a chatty library would, before and during the walk.
+    program = ("import runpy, sys; print('noise'); sys.stdout.flush(); "
+               "runpy.run_module('audit.chain_workers', run_name='__main__')")
+    monkeypatch.setattr(chain_workers, "_worker_command", lambda: [sys.executable, "-c", program])
+    result = _same_both_ways(settings, parallel)
+    assert result.first_bad_seq == 27
 
 
 def test_workers_are_stopped_when_an_early_segment_fails(
