@@ -612,7 +612,7 @@ HITL_AUDIT_CHECKPOINT_SECONDS = env_int("HITL_AUDIT_CHECKPOINT_SECONDS", 60)
 HITL_AUDIT_CHECKPOINT_EVENTS = env_int("HITL_AUDIT_CHECKPOINT_EVENTS", 1000)
 # Chain verification (audit.selectors.verify_chain) on PostgreSQL splits a walk of at
 # least this many events at signed checkpoints and walks the segments on this many
-# spawned processes (0: one per core); 1 keeps every walk in the calling process.
+# worker processes (audit.chain_workers; 0: one per core); 1 keeps every walk in the calling process.
 HITL_AUDIT_VERIFY_WORKERS = env_int("HITL_AUDIT_VERIFY_WORKERS", 0)
 HITL_AUDIT_VERIFY_PARALLEL_MIN_EVENTS = env_int("HITL_AUDIT_VERIFY_PARALLEL_MIN_EVENTS", 1_000_000)
 CELERY_BEAT_SCHEDULE = {
