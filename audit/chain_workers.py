@@ -160,11 +160,10 @@ def walk_segments(init: dict[str, Any], segments: list[dict[str, Any]], *, worke
                 settle(index, *_receive(worker.answers))
         except Exception as exc:  # a dead pipe, or an answer that cannot be read: never leave a result unset
             if not stop.is_set():
-                try:
-                    code: int | None = process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    code = None
-                lost(WorkerLost(f"worker {process.pid} exited with {code} ({type(exc).__name__}: {exc})"))
+                # No waiting here for the worker to exit: one that answered garbage may still be
+                # alive, and the cleanup below stops and reaps every worker anyway.
+                state = "running" if process.poll() is None else f"exit code {process.returncode}"
+                lost(WorkerLost(f"worker {process.pid} failed ({state}): {type(exc).__name__}: {exc}"))
 
     try:
         for _ in range(max(1, min(workers, len(segments)))):
