@@ -23,6 +23,7 @@ from reviews.api.views.cases import PORTAL_AUTHENTICATION, IntegrationRateThrott
 class FloorView(PortalAPIView):
     authentication_classes = PORTAL_AUTHENTICATION
     parser_classes = [StrictJSONParser]
+    hot_path_methods = frozenset({"POST"})  # as the ingest view: its token lookup is planned the same way
     roles = {"POST": {INTEGRATION}}
     throttle_classes = [IntegrationRateThrottle]
 

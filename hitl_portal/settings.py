@@ -200,7 +200,8 @@ if DATABASE_URL:
         # PostgreSQL's default (auto) a statement run often gets one generic plan, which
         # halves the hot paths' database CPU but made the reviewer quality pages 3x slower at
         # 1 M cases (a generic plan cannot tell that a parameter meets a partial index's
-        # condition, so it cannot use the index). DB_PLAN_CACHE_MODE=auto chooses the hot paths.
+        # condition, so it cannot use the index). So this default is custom plans, and only the hot
+        # paths ask for generic ones (below).
         plan_cache_mode = env("DB_PLAN_CACHE_MODE", "force_custom_plan")
         if plan_cache_mode not in ("auto", "force_custom_plan", "force_generic_plan"):
             raise ImproperlyConfigured(
@@ -208,6 +209,17 @@ if DATABASE_URL:
             )
         options = DATABASES["default"]["OPTIONS"].get("options", "")
         DATABASES["default"]["OPTIONS"]["options"] = f"{options} -c plan_cache_mode={plan_cache_mode}".strip()
+        HITL_DB_PLAN_CACHE_MODE = plan_cache_mode
+        # The write hot paths (ingest, batch ingest, claim, decision) switch their session to
+        # this mode (hitl_portal.plans): their statements are key lookups and inserts, whose
+        # generic plans cost nearly half the database CPU. Set it to force_custom_plan to
+        # plan them like everything else.
+        HITL_HOT_PATH_PLAN_CACHE_MODE = env("DB_HOT_PATH_PLAN_CACHE_MODE", "auto")
+        if HITL_HOT_PATH_PLAN_CACHE_MODE not in ("auto", "force_custom_plan", "force_generic_plan"):
+            raise ImproperlyConfigured(
+                "DB_HOT_PATH_PLAN_CACHE_MODE must be auto, force_custom_plan or force_generic_plan, "
+                f"not {HITL_HOT_PATH_PLAN_CACHE_MODE!r}"
+            )
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
@@ -11,6 +12,21 @@ from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import UserRateThrottle
+
+# One redis-py client per connection pool: Django's ``RedisCacheClient.get_client`` builds a
+# new ``Redis`` on every call, and its constructor (a table of ~170 response callbacks)
+# cost 0.05 ms of CPU per throttled request. A client is safe to share between threads:
+# each command takes a connection from the pool.
+_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _redis_client(backend: RedisCache) -> Any:
+    cache_client: Any = backend._cache  # Django's RedisCacheClient (its pools are private, and untyped)
+    pool = cache_client._get_connection_pool(True)
+    client = _clients.get(pool)
+    if client is None:
+        client = _clients[pool] = cache_client._client(connection_pool=pool)
+    return client
 
 
 class WindowedUserRateThrottle(UserRateThrottle):
@@ -57,7 +73,7 @@ class WindowedUserRateThrottle(UserRateThrottle):
             full_key = backend.make_and_validate_key(key)
             # Django's Redis serializer stores an int as itself, so INCR works on what SET wrote
             # and ``cache.get`` reads the count back. ``_cache`` is Django's RedisCacheClient.
-            client = backend._cache.get_client(full_key, write=True)
+            client = _redis_client(backend)
             with client.pipeline(transaction=True) as pipe:
                 pipe.set(full_key, 0, ex=timeout, nx=True)
                 pipe.incr(full_key)

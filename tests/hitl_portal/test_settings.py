@@ -38,6 +38,7 @@ SCRUBBED = (
     "SECURE_HSTS_PRELOAD",
     "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by tests/conftest.py for Playwright; never in deployment
     "HITL_AUDIT_SIGNING_KEY", "HITL_AUDIT_SIGNING_KEY_FILE", "DB_PREPARE_THRESHOLD", "DB_PLAN_CACHE_MODE",
+    "DB_HOT_PATH_PLAN_CACHE_MODE",
 )
 
 
@@ -148,13 +149,16 @@ def test_hsts_preload_is_off_unless_the_operator_opts_in(env, expected, tmp_path
 
 
 PRINT_DB_OPTIONS = ("from django.conf import settings; o = settings.DATABASES['default']['OPTIONS']; "
-                    "print(o.get('prepare_threshold'), '|', o.get('options'))")
+                    "print(o.get('prepare_threshold'), '|', o.get('options'), '|', "
+                    "getattr(settings, 'HITL_HOT_PATH_PLAN_CACHE_MODE', '-'))")
 
 
 @pytest.mark.parametrize(("env", "expected"), [
-    ({}, "5 | -c plan_cache_mode=force_custom_plan"),
-    ({"DB_PREPARE_THRESHOLD": "off"}, "None | -c plan_cache_mode=force_custom_plan"),
-    ({"DB_PREPARE_THRESHOLD": "2", "DB_PLAN_CACHE_MODE": "auto"}, "2 | -c plan_cache_mode=auto"),
+    ({}, "5 | -c plan_cache_mode=force_custom_plan | auto"),
+    ({"DB_PREPARE_THRESHOLD": "off"}, "None | -c plan_cache_mode=force_custom_plan | auto"),
+    ({"DB_PREPARE_THRESHOLD": "2", "DB_PLAN_CACHE_MODE": "auto"}, "2 | -c plan_cache_mode=auto | auto"),
+    ({"DB_HOT_PATH_PLAN_CACHE_MODE": "force_custom_plan"},
+     "5 | -c plan_cache_mode=force_custom_plan | force_custom_plan"),
 ])
 def test_postgresql_prepares_repeated_statements_and_keeps_custom_plans_by_default(env, expected, tmp_path):
     result = run_python(["-c", f"import django; django.setup(); {PRINT_DB_OPTIONS}"],
@@ -164,10 +168,11 @@ def test_postgresql_prepares_repeated_statements_and_keeps_custom_plans_by_defau
     assert result.stdout.strip().splitlines()[-1] == expected
 
 
-def test_an_unknown_plan_cache_mode_stops_the_start_naming_the_variable(tmp_path):
+@pytest.mark.parametrize("variable", ["DB_PLAN_CACHE_MODE", "DB_HOT_PATH_PLAN_CACHE_MODE"])
+def test_an_unknown_plan_cache_mode_stops_the_start_naming_the_variable(variable, tmp_path):
     result = run_python(["-c", "import django; django.setup()"],
-                        {"DATABASE_URL": "postgres://portal@127.0.0.1:5432/portal", "DB_PLAN_CACHE_MODE": "fast"},
+                        {"DATABASE_URL": "postgres://portal@127.0.0.1:5432/portal", variable: "fast"},
                         tmp_path)
 
     assert result.returncode != 0
-    assert "DB_PLAN_CACHE_MODE" in result.stderr and "'fast'" in result.stderr
+    assert variable in result.stderr and "'fast'" in result.stderr

@@ -88,3 +88,19 @@ def test_an_evicted_counter_starts_again_at_one(make_user: Any, monkeypatch: pyt
         monkeypatch.setattr(caches["default"], "add", lambda *a, **k: False)  # gone before the incr
         assert throttle.allow_request(request, None) is True
         assert cache.get(_window_key(throttle, request)) == 1
+
+
+@pytest.mark.skipif("redis" not in BACKENDS, reason="needs REDIS_URL")
+def test_on_redis_one_client_per_connection_pool_is_built_once_and_reused() -> None:
+    from hitl_portal.api.throttling import _redis_client
+
+    location = BACKENDS["redis"]["LOCATION"]
+    other = location.rsplit("/", 1)[0] + "/15"
+    with override_settings(CACHES={"default": BACKENDS["redis"],
+                                   "other": {**BACKENDS["redis"], "LOCATION": other}}):
+        first, second = _redis_client(caches["default"]), _redis_client(caches["default"])
+        assert first is second
+        assert first.connection_pool is caches["default"]._cache._get_connection_pool(True)
+        elsewhere = _redis_client(caches["other"])
+        assert elsewhere is not first
+        assert elsewhere.connection_pool.connection_kwargs["db"] == 15

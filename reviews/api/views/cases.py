@@ -194,6 +194,7 @@ class CaseListCreateView(PortalAPIView):
     authentication_classes = PORTAL_AUTHENTICATION
     # JSON, or multipart when the case comes with its files (``case`` = JSON text, ``files`` = the files).
     parser_classes = [StrictJSONParser, MultiPartParser]
+    hot_path_methods = frozenset({"POST"})
     roles = {"GET": {INTEGRATION, COMPLIANCE_OFFICER, MANAGER}, "POST": {INTEGRATION}}
     throttle_classes = [IntegrationRateThrottle]
 
@@ -303,6 +304,7 @@ class CaseBatchView(PortalAPIView):
     """``POST /cases/batch/``: up to 1000 cases, each accepted or rejected on its own."""
 
     authentication_classes = PORTAL_AUTHENTICATION
+    hot_path_methods = frozenset({"POST"})
     roles = {"POST": {INTEGRATION}}
     throttle_classes = [IntegrationRateThrottle]
 

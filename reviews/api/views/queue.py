@@ -101,6 +101,7 @@ class ClaimView(PortalAPIView):
     """``POST /api/v1/queue/claim/``: lease the next case in queue order."""
 
     authentication_classes = PORTAL_AUTHENTICATION
+    hot_path_methods = frozenset({"POST"})
     roles = {"POST": {REVIEWER}}
 
     @extend_schema(
@@ -140,6 +141,7 @@ class DecisionView(PortalAPIView):
     """
 
     authentication_classes = PORTAL_AUTHENTICATION
+    hot_path_methods = frozenset({"POST"})
     roles = {"POST": {REVIEWER}}
 
     @extend_schema(

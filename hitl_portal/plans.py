@@ -1,0 +1,93 @@
+"""Generic query plans for the write hot paths, custom plans for every other request.
+
+PostgreSQL plans a prepared statement either for its parameters on every execution
+(a *custom* plan) or once for all parameters (a *generic* plan). Generic plans
+nearly halve the database CPU of ingest and of the claim cycle, whose statements are
+key lookups and inserts (docs/PERFORMANCE.md). They are wrong for the portal's
+analytical reads: a generic plan cannot tell that a parameter meets a partial
+index's condition, and the reviewer quality page became 3x slower at 1 M cases.
+
+So the connection's own default stays ``DB_PLAN_CACHE_MODE`` (custom plans), and a
+view that is a hot path asks for ``HITL_HOT_PATH_PLAN_CACHE_MODE`` (``auto``: PostgreSQL
+keeps custom plans for any statement whose generic plan would cost more) with
+``prefer_hot_path_plans()``. Every request starts by wanting the default again
+(``request_started``). The session's mode is switched lazily, by a ``SET`` sent just
+before the first statement that wants another mode, and only on a change: a worker
+serving one kind of request in a row pays nothing.
+
+A session-level ``SET`` inside a transaction is undone if the transaction rolls
+back, so a switch is only made in autocommit; inside a transaction a statement that
+wants the default gets it for that transaction with ``SET LOCAL`` instead, and one
+that wants the hot-path mode keeps the session's (only slower, never wrong).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+MODES = ("auto", "force_custom_plan", "force_generic_plan")
+# On the connection wrapper (Django's DatabaseWrapper, one per thread and alias).
+_WANTED = "_hitl_plan_wanted"  # the mode this request wants; None: the connection's default
+_SESSION = "_hitl_plan_session"  # the mode the database session is in; None: the connection's default
+_LOCAL = "_hitl_plan_local"  # the outermost atomic block that got the default with SET LOCAL
+
+
+def default_mode() -> str:
+    return str(getattr(settings, "HITL_DB_PLAN_CACHE_MODE", "force_custom_plan"))
+
+
+def hot_path_mode() -> str:
+    return str(getattr(settings, "HITL_HOT_PATH_PLAN_CACHE_MODE", default_mode()))
+
+
+def prefer_hot_path_plans(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Let this request's statements on ``using`` be planned the hot paths' way."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        setattr(connection, _WANTED, hot_path_mode())
+
+
+def session_mode(connection: BaseDatabaseWrapper) -> str:
+    """The mode the connection's session is in, as this module last set it."""
+    return getattr(connection, _SESSION, None) or default_mode()
+
+
+def reset_wanted(**_: Any) -> None:
+    """``request_started``: every request wants the connection's default until its view says otherwise."""
+    for connection in connections.all(initialized_only=True):
+        if getattr(connection, _WANTED, None) is not None:
+            setattr(connection, _WANTED, None)
+
+
+def install(sender: Any, connection: BaseDatabaseWrapper, **_: Any) -> None:
+    """``connection_created``: a new session is in the default mode; switch it when asked."""
+    if connection.vendor != "postgresql":
+        return
+    setattr(connection, _SESSION, None)
+    setattr(connection, _LOCAL, None)
+    if _switch_plan_mode not in connection.execute_wrappers:
+        # First, so that ``execute_wrapper()``'s pop at its exit never removes this one.
+        connection.execute_wrappers.insert(0, _switch_plan_mode)
+
+
+def _switch_plan_mode(execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    connection = context["connection"]
+    wanted = getattr(connection, _WANTED, None) or default_mode()
+    if wanted != session_mode(connection):
+        if wanted not in MODES:  # never interpolate anything but a known keyword
+            raise ValueError(f"unknown plan_cache_mode {wanted!r}")
+        # On the driver's cursor itself: the statement being wrapped may be an executemany.
+        cursor = context["cursor"].cursor
+        if connection.get_autocommit() and not connection.in_atomic_block:
+            cursor.execute(f"SET plan_cache_mode = {wanted}")
+            setattr(connection, _SESSION, wanted)
+        elif wanted == default_mode():
+            block = connection.atomic_blocks[0] if connection.atomic_blocks else None
+            if block is None or getattr(connection, _LOCAL, None) is not block:
+                cursor.execute(f"SET LOCAL plan_cache_mode = {wanted}")
+                setattr(connection, _LOCAL, block)
+    return execute(sql, params, many, context)
