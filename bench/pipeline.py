@@ -37,7 +37,8 @@ What it does, in one run:
    * ``claim``: each reviewer loops ``POST /api/v1/queue/claim/`` then
      ``POST /api/v1/cases/{id}/decision/`` (approve): cycles/s and claim p99;
    * ``chain``: the same cycle as one request, the decision with ``claim_next``
-     (as the workbench's Decide button works): cycles/s and that request's p99;
+     (as the workbench's Decide button works): cycles/s (judged) and that request's
+     p99 (reported: a whole cycle's wait, not a claim's);
    * ``floor`` and ``bare`` (no targets): the same single-case bodies posted to
      ``/bench/floor/``, a portal API view that parses the body and does nothing else
      (the portal's middleware, DRF, token authentication, permission, throttle,
@@ -1147,9 +1148,12 @@ def evaluate(phases: dict[str, Phase]) -> list[dict[str, Any]]:
          [("batch_cps", ">="), ("seal_lag_p99_s", "lag<")]),
         ("claim", "raw_claim", "Claim + decide", "cycles/s",
          [("claim_cps", ">="), ("claim_p99_ms", "p99<"), ("seal_lag_p99_s", "lag<")]),
-        # The same cycle as one request (the decision with claim_next); p99 is that request's.
+        # The same cycle as one request (the decision with claim_next): judged on the cycle rate.
+        # Its p99 is reported, not judged: it is a whole cycle's wait (a decision and the next
+        # claim, two transactions), not a claim's, and with 8 reviewers always waiting its mean
+        # is 8 / rate on any stack (67 ms at 120 cycles/s).
         ("chain", "raw_claim", "Decide + claim next, one request a case", "cycles/s",
-         [("claim_cps", ">="), ("claim_p99_ms", "p99<"), ("seal_lag_p99_s", "lag<")]),
+         [("claim_cps", ">="), ("seal_lag_p99_s", "lag<")]),
         # No targets: how fast the stack answers a request that does nothing (bench/floor_*.py).
         ("floor", "raw_ingest", "Floor: portal API request doing no work", "req/s", []),
         ("bare", "raw_ingest", "Floor: bare WSGI answer under gunicorn", "req/s", []),
