@@ -220,6 +220,11 @@ if DATABASE_URL:
                 "DB_HOT_PATH_PLAN_CACHE_MODE must be auto, force_custom_plan or force_generic_plan, "
                 f"not {HITL_HOT_PATH_PLAN_CACHE_MODE!r}"
             )
+        if DATABASES["default"]["OPTIONS"]["prepare_threshold"] is None:
+            # Nothing is prepared, so there is no plan to keep; and behind a pooler in
+            # transaction mode (the reason to turn preparing off) a session SET would
+            # reach other clients' sessions. So no switch.
+            HITL_HOT_PATH_PLAN_CACHE_MODE = plan_cache_mode
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

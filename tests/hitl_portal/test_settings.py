@@ -155,7 +155,8 @@ PRINT_DB_OPTIONS = ("from django.conf import settings; o = settings.DATABASES['d
 
 @pytest.mark.parametrize(("env", "expected"), [
     ({}, "5 | -c plan_cache_mode=force_custom_plan | auto"),
-    ({"DB_PREPARE_THRESHOLD": "off"}, "None | -c plan_cache_mode=force_custom_plan | auto"),
+    # Nothing prepared (a pooler in transaction mode): no session SET, so no switch.
+    ({"DB_PREPARE_THRESHOLD": "off"}, "None | -c plan_cache_mode=force_custom_plan | force_custom_plan"),
     ({"DB_PREPARE_THRESHOLD": "2", "DB_PLAN_CACHE_MODE": "auto"}, "2 | -c plan_cache_mode=auto | auto"),
     ({"DB_HOT_PATH_PLAN_CACHE_MODE": "force_custom_plan"},
      "5 | -c plan_cache_mode=force_custom_plan | force_custom_plan"),
