@@ -19,6 +19,11 @@ A session-level ``SET`` inside a transaction is undone if the transaction rolls
 back, so a switch is only made in autocommit; inside a transaction a statement that
 wants the default gets it for that transaction with ``SET LOCAL`` instead, and one
 that wants the hot-path mode keeps the session's (only slower, never wrong).
+
+The ``SET`` goes to the driver's connection, past Django's query log: query-count
+tests do not see it, and its round trip is counted in the wrapped statement's time.
+It needs a session of the portal's own: behind a pooler in transaction mode, set
+``DB_HOT_PATH_PLAN_CACHE_MODE=force_custom_plan`` (README, settings).
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from psycopg.pq import TransactionStatus
 
 MODES = ("auto", "force_custom_plan", "force_generic_plan")
 # On the connection wrapper (Django's DatabaseWrapper, one per thread and alias).
 _WANTED = "_hitl_plan_wanted"  # the mode this request wants; None: the connection's default
 _SESSION = "_hitl_plan_session"  # the mode the database session is in; None: the connection's default
-_LOCAL = "_hitl_plan_local"  # the outermost atomic block that got the default with SET LOCAL
+_LOCAL = "_hitl_plan_local"  # the current transaction got the default with SET LOCAL
 
 
 def default_mode() -> str:
@@ -68,7 +74,7 @@ def install(sender: Any, connection: BaseDatabaseWrapper, **_: Any) -> None:
     if connection.vendor != "postgresql":
         return
     setattr(connection, _SESSION, None)
-    setattr(connection, _LOCAL, None)
+    setattr(connection, _LOCAL, False)
     if _switch_plan_mode not in connection.execute_wrappers:
         # First, so that ``execute_wrapper()``'s pop at its exit never removes this one.
         connection.execute_wrappers.insert(0, _switch_plan_mode)
@@ -78,16 +84,32 @@ def _switch_plan_mode(execute: Any, sql: str, params: Any, many: bool, context: 
     connection = context["connection"]
     wanted = getattr(connection, _WANTED, None) or default_mode()
     if wanted != session_mode(connection):
-        if wanted not in MODES:  # never interpolate anything but a known keyword
-            raise ValueError(f"unknown plan_cache_mode {wanted!r}")
-        # On the driver's cursor itself: the statement being wrapped may be an executemany.
-        cursor = context["cursor"].cursor
-        if connection.get_autocommit() and not connection.in_atomic_block:
-            cursor.execute(f"SET plan_cache_mode = {wanted}")
-            setattr(connection, _SESSION, wanted)
-        elif wanted == default_mode():
-            block = connection.atomic_blocks[0] if connection.atomic_blocks else None
-            if block is None or getattr(connection, _LOCAL, None) is not block:
-                cursor.execute(f"SET LOCAL plan_cache_mode = {wanted}")
-                setattr(connection, _LOCAL, block)
+        _switch(connection, wanted)
     return execute(sql, params, many, context)
+
+
+def _switch(connection: BaseDatabaseWrapper, wanted: str) -> None:
+    if wanted not in MODES:  # never interpolate anything but a known keyword
+        raise ValueError(f"unknown plan_cache_mode {wanted!r}")
+    driver = connection.connection
+    if connection.get_autocommit() and not connection.in_atomic_block:
+        statement = f"SET plan_cache_mode = {wanted}"
+    elif wanted == default_mode():
+        # Once per transaction: the driver is idle between transactions, so an idle
+        # connection means this statement starts a new one (an ``Atomic`` object cannot
+        # tell: ``@transaction.atomic`` reuses one for every call).
+        if driver.info.transaction_status == TransactionStatus.IDLE:
+            setattr(connection, _LOCAL, False)
+        if getattr(connection, _LOCAL, False):
+            return
+        statement = f"SET LOCAL plan_cache_mode = {wanted}"
+        setattr(connection, _LOCAL, True)
+    else:
+        return
+    # On the driver's connection, not the statement's cursor: that may be a server-side
+    # cursor (``.iterator()``), which would DECLARE it, or run an executemany. Errors are
+    # Django's, as the statement's own would be (and mark the connection for the health check).
+    with connection.wrap_database_errors:
+        driver.execute(statement)
+    if not statement.startswith("SET LOCAL"):
+        setattr(connection, _SESSION, wanted)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import weakref
 from typing import Any
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
@@ -13,20 +12,23 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import UserRateThrottle
 
-# One redis-py client per connection pool: Django's ``RedisCacheClient.get_client`` builds a
-# new ``Redis`` on every call, and its constructor (a table of ~170 response callbacks)
-# cost 0.05 ms of CPU per throttled request. A client is safe to share between threads:
-# each command takes a connection from the pool.
-_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+# One redis-py client per cache backend's write pool: Django's ``RedisCacheClient.get_client``
+# builds a new ``Redis`` on every call, and its constructor (a table of ~170 response
+# callbacks) cost 0.05 ms of CPU per throttled request. The client is kept on Django's
+# RedisCacheClient itself, so it lives and dies with that backend and its pools (a backend
+# made per request context, as under the ASGI long-polls, takes its client with it). A
+# client is safe to share between threads: each command takes a connection from the pool.
+_CLIENT_ATTR = "_hitl_write_client"
 
 
 def _redis_client(backend: RedisCache) -> Any:
     cache_client: Any = backend._cache  # Django's RedisCacheClient (its pools are private, and untyped)
     pool = cache_client._get_connection_pool(True)
-    client = _clients.get(pool)
-    if client is None:
-        client = _clients[pool] = cache_client._client(connection_pool=pool)
-    return client
+    kept = getattr(cache_client, _CLIENT_ATTR, None)
+    if kept is None or kept.connection_pool is not pool:
+        kept = cache_client._client(connection_pool=pool)
+        setattr(cache_client, _CLIENT_ATTR, kept)
+    return kept
 
 
 class WindowedUserRateThrottle(UserRateThrottle):

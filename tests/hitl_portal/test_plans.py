@@ -180,3 +180,48 @@ def test_an_unknown_mode_is_never_sent_to_the_database() -> None:
         with pytest.raises(ValueError, match="unknown plan_cache_mode"), connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     plans.reset_wanted()
+
+
+@transaction.atomic
+def _read_in_a_transaction() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return session_mode()
+
+
+def test_a_function_decorated_atomic_gets_custom_plans_on_every_call() -> None:
+    # ``@transaction.atomic`` reuses one Atomic object for every call: the SET LOCAL must
+    # still be sent once per transaction, not once per Atomic object.
+    plans.prefer_hot_path_plans()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    plans.reset_wanted()
+    assert [_read_in_a_transaction() for _ in range(3)] == [DEFAULT] * 3
+    assert session_mode() == "auto"
+
+
+def test_a_server_side_cursor_as_the_first_statement_is_switched_too(integration: Any) -> None:
+    from reviews.models import Case
+
+    assert integration.post(CASES, body("p-5"), format="json").status_code == 201
+    assert session_mode() == "auto"
+    plans.reset_wanted()
+    with transaction.atomic():  # a named cursor needs a transaction
+        assert [case.external_id for case in Case.objects.all().iterator(chunk_size=10)] == ["p-5"]
+        assert session_mode() == DEFAULT
+
+
+def test_a_failed_switch_is_a_django_database_error_and_marks_the_connection() -> None:
+    import psycopg
+    from django.db import OperationalError
+
+    plans.prefer_hot_path_plans()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    plans.reset_wanted()  # the next statement needs a switch back
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    with pytest.raises(OperationalError), connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert connection.errors_occurred

@@ -91,16 +91,27 @@ def test_an_evicted_counter_starts_again_at_one(make_user: Any, monkeypatch: pyt
 
 
 @pytest.mark.skipif("redis" not in BACKENDS, reason="needs REDIS_URL")
-def test_on_redis_one_client_per_connection_pool_is_built_once_and_reused() -> None:
+def test_on_redis_one_client_per_backend_is_built_once_reused_and_freed_with_its_backend() -> None:
+    import gc
+    import weakref
+
+    from django.core.cache.backends.redis import RedisCache
+
     from hitl_portal.api.throttling import _redis_client
 
     location = BACKENDS["redis"]["LOCATION"]
-    other = location.rsplit("/", 1)[0] + "/15"
-    with override_settings(CACHES={"default": BACKENDS["redis"],
-                                   "other": {**BACKENDS["redis"], "LOCATION": other}}):
-        first, second = _redis_client(caches["default"]), _redis_client(caches["default"])
-        assert first is second
-        assert first.connection_pool is caches["default"]._cache._get_connection_pool(True)
-        elsewhere = _redis_client(caches["other"])
-        assert elsewhere is not first
-        assert elsewhere.connection_pool.connection_kwargs["db"] == 15
+    backend = RedisCache(location, {})
+    first = _redis_client(backend)
+    assert _redis_client(backend) is first
+    assert first.connection_pool is backend._cache._get_connection_pool(True)
+    other = RedisCache(location.rsplit("/", 1)[0] + "/15", {})
+    elsewhere = _redis_client(other)
+    assert elsewhere is not first and elsewhere.connection_pool.connection_kwargs["db"] == 15
+
+    # A backend made per request context (the ASGI long-polls) must not leave its client,
+    # pool and connections behind.
+    gone = weakref.ref(first)
+    pool = weakref.ref(first.connection_pool)
+    del backend, first
+    gc.collect()
+    assert gone() is None and pool() is None
