@@ -70,6 +70,14 @@ def test_ingest_switches_its_session_and_the_next_read_switches_it_back(integrat
     assert session_mode() == DEFAULT
 
 
+def test_batch_ingest_is_a_hot_path(integration: Any) -> None:
+    response = integration.post(f"{CASES}batch/", {"cases": [body("b-1"), body("b-2")]}, format="json")
+    assert response.status_code in (200, 201, 207), response.content
+    assert session_mode() == "auto"
+    assert integration.get(CASES).status_code == 200
+    assert session_mode() == DEFAULT
+
+
 def test_the_claim_and_the_decision_are_hot_paths_and_pages_are_not(client: Any) -> None:
     point = make_point(make_system())
     make_case(point)
