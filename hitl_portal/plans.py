@@ -35,7 +35,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg.pq import TransactionStatus
 
-MODES = ("auto", "force_custom_plan", "force_generic_plan")
+MODES = ("auto", "force_custom_plan", "force_generic_plan")  # as settings.PLAN_CACHE_MODES
 # On the connection wrapper (Django's DatabaseWrapper, one per thread and alias).
 _WANTED = "_hitl_plan_wanted"  # the mode this request wants; None: the connection's default
 _SESSION = "_hitl_plan_session"  # the mode the database session is in; None: the connection's default
@@ -93,23 +93,22 @@ def _switch(connection: BaseDatabaseWrapper, wanted: str) -> None:
         raise ValueError(f"unknown plan_cache_mode {wanted!r}")
     driver = connection.connection
     if connection.get_autocommit() and not connection.in_atomic_block:
-        statement = f"SET plan_cache_mode = {wanted}"
+        _send(connection, f"SET plan_cache_mode = {wanted}")
+        setattr(connection, _SESSION, wanted)
     elif wanted == default_mode():
         # Once per transaction: the driver is idle between transactions, so an idle
         # connection means this statement starts a new one (an ``Atomic`` object cannot
         # tell: ``@transaction.atomic`` reuses one for every call).
         if driver.info.transaction_status == TransactionStatus.IDLE:
             setattr(connection, _LOCAL, False)
-        if getattr(connection, _LOCAL, False):
-            return
-        statement = f"SET LOCAL plan_cache_mode = {wanted}"
-        setattr(connection, _LOCAL, True)
-    else:
-        return
+        if not getattr(connection, _LOCAL, False):
+            setattr(connection, _LOCAL, True)
+            _send(connection, f"SET LOCAL plan_cache_mode = {wanted}")
+
+
+def _send(connection: BaseDatabaseWrapper, statement: str) -> None:
     # On the driver's connection, not the statement's cursor: that may be a server-side
     # cursor (``.iterator()``), which would DECLARE it, or run an executemany. Errors are
     # Django's, as the statement's own would be (and mark the connection for the health check).
     with connection.wrap_database_errors:
-        driver.execute(statement)
-    if not statement.startswith("SET LOCAL"):
-        setattr(connection, _SESSION, wanted)
+        connection.connection.execute(statement)

@@ -61,6 +61,17 @@ def env_float(name: str, default: float) -> float:
     return float(value) if value is not None else default
 
 
+PLAN_CACHE_MODES = ("auto", "force_custom_plan", "force_generic_plan")
+
+
+def env_plan_cache_mode(name: str, default: str) -> str:
+    """A PostgreSQL ``plan_cache_mode`` from the environment; refuse to start on anything else."""
+    value = env(name, default)
+    if value not in PLAN_CACHE_MODES:
+        raise ImproperlyConfigured(f"{name} must be auto, force_custom_plan or force_generic_plan, not {value!r}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = env(name)
     if value is None:
@@ -202,11 +213,7 @@ if DATABASE_URL:
         # 1 M cases (a generic plan cannot tell that a parameter meets a partial index's
         # condition, so it cannot use the index). So this default is custom plans, and only the hot
         # paths ask for generic ones (below).
-        plan_cache_mode = env("DB_PLAN_CACHE_MODE", "force_custom_plan")
-        if plan_cache_mode not in ("auto", "force_custom_plan", "force_generic_plan"):
-            raise ImproperlyConfigured(
-                f"DB_PLAN_CACHE_MODE must be auto, force_custom_plan or force_generic_plan, not {plan_cache_mode!r}"
-            )
+        plan_cache_mode = env_plan_cache_mode("DB_PLAN_CACHE_MODE", "force_custom_plan")
         options = DATABASES["default"]["OPTIONS"].get("options", "")
         DATABASES["default"]["OPTIONS"]["options"] = f"{options} -c plan_cache_mode={plan_cache_mode}".strip()
         HITL_DB_PLAN_CACHE_MODE = plan_cache_mode
@@ -214,12 +221,7 @@ if DATABASE_URL:
         # this mode (hitl_portal.plans): their statements are key lookups and inserts, whose
         # generic plans cost nearly half the database CPU. Set it to force_custom_plan to
         # plan them like everything else.
-        HITL_HOT_PATH_PLAN_CACHE_MODE = env("DB_HOT_PATH_PLAN_CACHE_MODE", "auto")
-        if HITL_HOT_PATH_PLAN_CACHE_MODE not in ("auto", "force_custom_plan", "force_generic_plan"):
-            raise ImproperlyConfigured(
-                "DB_HOT_PATH_PLAN_CACHE_MODE must be auto, force_custom_plan or force_generic_plan, "
-                f"not {HITL_HOT_PATH_PLAN_CACHE_MODE!r}"
-            )
+        HITL_HOT_PATH_PLAN_CACHE_MODE = env_plan_cache_mode("DB_HOT_PATH_PLAN_CACHE_MODE", "auto")
         if DATABASES["default"]["OPTIONS"]["prepare_threshold"] is None:
             # Nothing is prepared, so there is no plan to keep; and behind a pooler in
             # transaction mode (the reason to turn preparing off) a session SET would
